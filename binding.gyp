@@ -1,0 +1,41 @@
+# Secondary build (node-gyp): the same sources as CMakeLists.txt, CPU only (the CUDA stub instead of the .cu file).
+# CI builds both so they cannot drift.
+{
+  "variables": {
+    "ort_node_dir": "<!(node -p \"require('path').dirname(require.resolve('onnxruntime-node/package.json'))\")",
+    "ort_headers_pkg": "<!(node -p \"require('path').dirname(require.resolve('com.github.asus4.onnxruntime/package.json'))\")"
+  },
+  "targets": [
+    {
+      "target_name": "mesoguard",
+      "sources": [
+        "native/addon.cc",
+        "native/batch_queue.cc",
+        "native/frame_decode.cc",
+        "native/js_convert.cc",
+        "native/model_session.cc",
+        "native/ort_runtime.cc",
+        "native/preprocess.cc",
+        "native/scorer.cc",
+        "native/cuda/preprocess_cuda_stub.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<(ort_headers_pkg)/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "MG_BUILD_SYSTEM=\"node-gyp\"", "MG_WITH_CUDA=0"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2"],
+      "libraries": [
+        "<(ort_node_dir)/bin/napi-v6/linux/x64/libonnxruntime.so.1",
+        "-lturbojpeg"
+      ],
+      "ldflags": [
+        "-Wl,-rpath,'$$ORIGIN/../../node_modules/onnxruntime-node/bin/napi-v6/linux/x64'",
+        "-Wl,-rpath,'$$ORIGIN/../../../onnxruntime-node/bin/napi-v6/linux/x64'",
+        "-Wl,-rpath,<(ort_node_dir)/bin/napi-v6/linux/x64"
+      ]
+    }
+  ]
+}

@@ -1,0 +1,74 @@
+// Typed access to models/manifest.json: which MesoNet weight files exist, where they come from,
+// and their pinned sha256. The JSON is read at runtime from the package root (tsc does not copy it
+// into dist/), so this works the same from source and from dist/models/manifest.js.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { modelsDir } from "./paths.js";
+
+export type Architecture = "meso4" | "mesoinception4";
+
+export interface ModelManifestEntry {
+  /** Model name used everywhere else (CLI, addon, generated/<name>.onnx). */
+  name: string;
+  /** True for the one model used when none is named. */
+  default?: boolean;
+  architecture: Architecture;
+  /** Local file name of the Keras weights, e.g. "Meso4_DF.h5". */
+  weightsFile: string;
+  /** Raw download URL pinned to a commit of DariusAf/MesoNet. */
+  sourceUrl: string;
+  /** Lower-case hex sha256 of the .h5 file; every file used is checked against it. */
+  sha256: string;
+  license: string;
+  trainedOn: "Deepfake" | "Face2Face";
+}
+
+export const DEFAULT_MODEL = "meso4-df";
+
+const ARCHITECTURES: readonly string[] = ["meso4", "mesoinception4"];
+
+/** Absolute path of manifest.json. */
+export function manifestPath(): string {
+  return path.join(modelsDir(), "manifest.json");
+}
+
+let cached: ModelManifestEntry[] | undefined;
+
+/** Reads and validates models/manifest.json (cached after the first call). */
+export function loadManifest(): ModelManifestEntry[] {
+  if (cached) return cached;
+  const file = manifestPath();
+  const raw: unknown = JSON.parse(readFileSync(file, "utf8"));
+  if (!Array.isArray(raw) || raw.length === 0) {
+    throw new Error(`${file}: expected a non-empty array of model entries`);
+  }
+  cached = raw.map((e, i) => validateEntry(e, `${file}[${i}]`));
+  return cached;
+}
+
+function validateEntry(e: unknown, where: string): ModelManifestEntry {
+  if (typeof e !== "object" || e === null) throw new Error(`${where}: not an object`);
+  const o = e as Record<string, unknown>;
+  for (const key of ["name", "architecture", "weightsFile", "sourceUrl", "sha256", "license", "trainedOn"]) {
+    if (typeof o[key] !== "string" || o[key] === "") throw new Error(`${where}: missing string field "${key}"`);
+  }
+  if (!ARCHITECTURES.includes(o.architecture as string)) {
+    throw new Error(`${where}: architecture "${String(o.architecture)}" is not one of ${ARCHITECTURES.join(", ")}`);
+  }
+  if (!/^[0-9a-f]{64}$/.test(o.sha256 as string)) throw new Error(`${where}: sha256 must be 64 lower-case hex digits`);
+  return o as unknown as ModelManifestEntry;
+}
+
+/** Names of all models in manifest order. */
+export function modelNames(): string[] {
+  return loadManifest().map((e) => e.name);
+}
+
+/** The entry for `name`; throws an Error listing the valid names when there is none. */
+export function findModel(name: string = DEFAULT_MODEL): ModelManifestEntry {
+  const entry = loadManifest().find((e) => e.name === name);
+  if (!entry) {
+    throw new Error(`Unknown model "${name}". Valid model names: ${modelNames().join(", ")} (default: ${DEFAULT_MODEL})`);
+  }
+  return entry;
+}

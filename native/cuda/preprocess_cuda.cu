@@ -1,0 +1,97 @@
+// GPU preprocessing: one thread per output pixel, running the shared MG_HD per-pixel function.
+// Built only where nvcc exists; linked with the static cudart so the addon needs no CUDA libraries
+// at load time, and every entry point degrades to "unavailable" on a machine with no driver or GPU.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "../preprocess.h"
+
+namespace mg {
+
+namespace {
+
+__global__ void ResizeToPlanarKernel(SourceView source, ResizeMode mode, int out_w, int out_h, float* out) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x;
+  const int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x < out_w && y < out_h) resize_pixel_to_planar(source, mode, x, y, out_w, out_h, out);
+}
+
+void Check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+// Device buffers reused across calls by the same worker thread (cudaMalloc per frame would dominate).
+struct DeviceScratch {
+  uint8_t* source = nullptr;
+  size_t source_bytes = 0;
+  float* output = nullptr;
+  size_t output_bytes = 0;
+  ~DeviceScratch() {
+    if (source) cudaFree(source);
+    if (output) cudaFree(output);
+  }
+  void Reserve(size_t src, size_t dst) {
+    if (src > source_bytes) {
+      if (source) cudaFree(source);
+      source = nullptr;
+      Check(cudaMalloc(&source, src), "cudaMalloc(source)");
+      source_bytes = src;
+    }
+    if (dst > output_bytes) {
+      if (output) cudaFree(output);
+      output = nullptr;
+      Check(cudaMalloc(&output, dst), "cudaMalloc(output)");
+      output_bytes = dst;
+    }
+  }
+};
+
+}  // namespace
+
+CudaProbe ProbeCuda() {
+  CudaProbe probe;
+  probe.built = true;
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    probe.reason = std::string("CUDA runtime reports: ") + cudaGetErrorString(status);
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    return probe;
+  }
+  probe.device_count = count;
+  probe.available = count > 0;
+  probe.reason = count > 0 ? std::to_string(count) + " CUDA device(s) found" : "no CUDA device";
+  return probe;
+}
+
+void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out, int device_id) {
+  thread_local DeviceScratch scratch;
+  Check(cudaSetDevice(device_id), "cudaSetDevice");
+  // Copy the planes as one block: plane offsets are kept relative to plane0.
+  const uint8_t* begin = source.plane0;
+  const uint8_t* end = source.plane0 + (size_t)source.stride0 * source.height;
+  const int chroma_h = (source.height + 1) / 2;
+  if (source.format == PixelFormat::I420) {
+    end = source.plane2 + (size_t)source.stride2 * chroma_h;
+  } else if (source.format == PixelFormat::NV12) {
+    end = source.plane1 + (size_t)source.stride1 * chroma_h;
+  }
+  const size_t src_bytes = (size_t)(end - begin);
+  const size_t dst_bytes = sizeof(float) * 3 * (size_t)out_w * out_h;
+  scratch.Reserve(src_bytes, dst_bytes);
+  Check(cudaMemcpy(scratch.source, begin, src_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(to device)");
+  SourceView device_view = source;
+  device_view.plane0 = scratch.source;
+  if (source.plane1) device_view.plane1 = scratch.source + (source.plane1 - begin);
+  if (source.plane2) device_view.plane2 = scratch.source + (source.plane2 - begin);
+  const dim3 block(16, 16);
+  const dim3 grid((out_w + block.x - 1) / block.x, (out_h + block.y - 1) / block.y);
+  ResizeToPlanarKernel<<<grid, block>>>(device_view, mode, out_w, out_h, scratch.output);
+  Check(cudaGetLastError(), "resize kernel launch");
+  Check(cudaMemcpy(planar_out, scratch.output, dst_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(to host)");
+}
+
+}  // namespace mg

@@ -1,0 +1,142 @@
+#include "frame_decode.h"
+
+#include <turbojpeg.h>
+
+#include <memory>
+
+namespace mg {
+
+namespace {
+
+void CheckDimensions(int width, int height) {
+  if (width <= 0 || height <= 0) {
+    throw FrameError("ERR_INVALID_INPUT", "frame width and height must be positive, got " + std::to_string(width) +
+                                              "x" + std::to_string(height));
+  }
+  if (width > kMaxFrameSide || height > kMaxFrameSide || (int64_t)width * height > kMaxFramePixels) {
+    throw FrameError("ERR_INVALID_INPUT", "frame " + std::to_string(width) + "x" + std::to_string(height) +
+                                              " is larger than the limit of " + std::to_string(kMaxFrameSide) +
+                                              " per side and " + std::to_string(kMaxFramePixels) + " pixels");
+  }
+}
+
+void CheckStride(const char* name, int stride, int64_t min_stride) {
+  if (stride < min_stride) {
+    throw FrameError("ERR_INVALID_INPUT", std::string(name) + " " + std::to_string(stride) +
+                                              " is smaller than the row size " + std::to_string(min_stride));
+  }
+}
+
+struct TjHandleCloser {
+  void operator()(void* h) const { tjDestroy(h); }
+};
+
+DecodedFrame DecodeJpeg(const FrameInput& in) {
+  if (in.bytes.size() < 4 || in.bytes[0] != 0xFF || in.bytes[1] != 0xD8) {
+    throw FrameError("ERR_JPEG_DECODE", "not a JPEG: the data does not start with the SOI marker FF D8");
+  }
+  std::unique_ptr<void, TjHandleCloser> handle(tjInitDecompress());
+  if (!handle) throw FrameError("ERR_JPEG_DECODE", "libjpeg-turbo could not create a decompressor");
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(handle.get(), in.bytes.data(), (unsigned long)in.bytes.size(), &width, &height,
+                          &subsampling, &colorspace) != 0) {
+    throw FrameError("ERR_JPEG_DECODE", std::string("bad JPEG header: ") + tjGetErrorStr2(handle.get()));
+  }
+  CheckDimensions(width, height);
+  DecodedFrame out;
+  out.owned.resize((size_t)width * height * 3);
+  // Default flags: accurate integer IDCT and fancy upsampling, as PIL (and so Keras load_img) decodes.
+  // STOPONWARNING: a truncated or corrupt stream is an error, never a half-grey image scored as real.
+  if (tjDecompress2(handle.get(), in.bytes.data(), (unsigned long)in.bytes.size(), out.owned.data(), width,
+                    width * 3, height, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+    throw FrameError("ERR_JPEG_DECODE", std::string("JPEG decode failed: ") + tjGetErrorStr2(handle.get()));
+  }
+  out.view = SourceView{PixelFormat::RGB, width, height, out.owned.data(), nullptr, nullptr, width * 3, 0, 0};
+  return out;
+}
+
+}  // namespace
+
+const char* FrameKindName(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::Jpeg: return "jpeg";
+    case FrameKind::Rgb: return "rgb";
+    case FrameKind::Rgba: return "rgba";
+    case FrameKind::I420: return "i420";
+    case FrameKind::Nv12: return "nv12";
+  }
+  return "unknown";
+}
+
+void ValidateRawLayout(FrameInput& in, size_t byte_length) {
+  if (in.kind == FrameKind::Jpeg) return;
+  CheckDimensions(in.width, in.height);
+  const int64_t w = in.width, h = in.height;
+  const int64_t chroma_w = (w + 1) / 2, chroma_h = (h + 1) / 2;
+  int64_t needed = 0;
+  switch (in.kind) {
+    case FrameKind::Rgb:
+    case FrameKind::Rgba: {
+      const int64_t bpp = in.kind == FrameKind::Rgb ? 3 : 4;
+      if (in.stride0 == 0) in.stride0 = (int)(w * bpp);
+      CheckStride("stride", in.stride0, w * bpp);
+      needed = (int64_t)in.stride0 * (h - 1) + w * bpp;
+      break;
+    }
+    case FrameKind::I420: {
+      if (in.stride0 == 0) in.stride0 = (int)w;
+      if (in.stride1 == 0) in.stride1 = (int)chroma_w;
+      if (in.stride2 == 0) in.stride2 = in.stride1;
+      CheckStride("strideY", in.stride0, w);
+      CheckStride("strideU", in.stride1, chroma_w);
+      CheckStride("strideV", in.stride2, chroma_w);
+      needed = (int64_t)in.stride0 * h + (int64_t)in.stride1 * chroma_h + (int64_t)in.stride2 * (chroma_h - 1) + chroma_w;
+      break;
+    }
+    case FrameKind::Nv12: {
+      if (in.stride0 == 0) in.stride0 = (int)w;
+      if (in.stride1 == 0) in.stride1 = (int)(2 * chroma_w);
+      CheckStride("strideY", in.stride0, w);
+      CheckStride("strideUV", in.stride1, 2 * chroma_w);
+      needed = (int64_t)in.stride0 * h + (int64_t)in.stride1 * (chroma_h - 1) + 2 * chroma_w;
+      break;
+    }
+    case FrameKind::Jpeg: break;
+  }
+  if ((int64_t)byte_length < needed) {
+    throw FrameError("ERR_INVALID_INPUT", std::string(FrameKindName(in.kind)) + " frame " + std::to_string(w) + "x" +
+                                              std::to_string(h) + " needs " + std::to_string(needed) +
+                                              " bytes with these strides, got " + std::to_string(byte_length));
+  }
+}
+
+DecodedFrame DecodeFrame(FrameInput& in) {
+  if (in.kind == FrameKind::Jpeg) return DecodeJpeg(in);
+  ValidateRawLayout(in, in.bytes.size());
+  DecodedFrame out;
+  const uint8_t* base = in.bytes.data();
+  const int64_t h = in.height, chroma_h = (h + 1) / 2;
+  switch (in.kind) {
+    case FrameKind::Rgb:
+      out.view = SourceView{PixelFormat::RGB, in.width, in.height, base, nullptr, nullptr, in.stride0, 0, 0};
+      break;
+    case FrameKind::Rgba:
+      out.view = SourceView{PixelFormat::RGBA, in.width, in.height, base, nullptr, nullptr, in.stride0, 0, 0};
+      break;
+    case FrameKind::I420: {
+      const uint8_t* u = base + (int64_t)in.stride0 * h;
+      const uint8_t* v = u + (int64_t)in.stride1 * chroma_h;
+      out.view = SourceView{PixelFormat::I420, in.width, in.height, base, u, v, in.stride0, in.stride1, in.stride2};
+      break;
+    }
+    case FrameKind::Nv12: {
+      const uint8_t* uv = base + (int64_t)in.stride0 * h;
+      out.view = SourceView{PixelFormat::NV12, in.width, in.height, base, uv, nullptr, in.stride0, in.stride1, 0};
+      break;
+    }
+    case FrameKind::Jpeg: break;
+  }
+  return out;
+}
+
+}  // namespace mg

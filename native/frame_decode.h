@@ -1,0 +1,51 @@
+// Frames as they arrive from JS (JPEG bytes or raw RGB/RGBA/I420/NV12) and their decoding into a SourceView.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pixel_math.h"
+
+namespace mg {
+
+// An error tied to one frame: it rejects that frame's promise with `code` and touches nothing else.
+struct FrameError : std::runtime_error {
+  std::string code;
+  FrameError(std::string c, const std::string& message) : std::runtime_error(message), code(std::move(c)) {}
+};
+
+enum class FrameKind : int { Jpeg = 0, Rgb = 1, Rgba = 2, I420 = 3, Nv12 = 4 };
+
+// Largest frame accepted (either side) and largest pixel count: bigger frames are rejected before any allocation.
+constexpr int kMaxFrameSide = 16384;
+constexpr int64_t kMaxFramePixels = 64LL * 1024 * 1024;
+
+struct FrameInput {
+  FrameKind kind = FrameKind::Jpeg;
+  std::vector<uint8_t> bytes;  // a copy of the caller's buffer: the worker must not read JS memory
+  int width = 0;               // raw formats only
+  int height = 0;
+  int stride0 = 0;  // 0 = tightly packed default
+  int stride1 = 0;
+  int stride2 = 0;
+};
+
+// A decoded frame: owns the pixels it points at (for JPEG) or borrows the FrameInput's bytes (raw).
+struct DecodedFrame {
+  SourceView view{};
+  std::vector<uint8_t> owned;
+};
+
+// Checks a raw frame's dimensions, strides and that `byte_length` bytes hold it; fills in default strides.
+// Throws FrameError.
+void ValidateRawLayout(FrameInput& in, size_t byte_length);
+
+// Decodes/validates `in` into a view. JPEG goes through libjpeg-turbo; raw formats are only validated.
+// `in` must outlive the result. Throws FrameError with code ERR_INVALID_INPUT or ERR_JPEG_DECODE.
+DecodedFrame DecodeFrame(FrameInput& in);
+
+const char* FrameKindName(FrameKind kind);
+
+}  // namespace mg

@@ -1,0 +1,101 @@
+#include "js_convert.h"
+
+#include <cmath>
+
+namespace mg {
+
+std::string GetString(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw FrameError("ERR_INVALID_ARG", std::string("option '") + key + "' must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+double GetNumber(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    throw FrameError("ERR_INVALID_ARG", std::string("option '") + key + "' must be a finite number");
+  }
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int GetInt(const Napi::Object& o, const char* key, int fallback) {
+  const double d = GetNumber(o, key, fallback);
+  if (d != std::floor(d) || d < -2147483648.0 || d > 2147483647.0) {
+    throw FrameError("ERR_INVALID_ARG", std::string("option '") + key + "' must be an integer");
+  }
+  return (int)d;
+}
+
+bool GetBool(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw FrameError("ERR_INVALID_ARG", std::string("option '") + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+ResizeMode ParseResizeMode(const std::string& name) {
+  if (name == "nearest") return ResizeMode::Nearest;
+  if (name == "bilinear") return ResizeMode::Bilinear;
+  if (name == "area") return ResizeMode::Area;
+  throw FrameError("ERR_INVALID_ARG", "resize must be nearest, bilinear or area, got '" + name + "'");
+}
+
+FrameInput ParseFrame(const Napi::Value& value) {
+  if (!value.IsObject()) throw FrameError("ERR_INVALID_INPUT", "a frame must be an object {kind, data, ...}");
+  Napi::Object o = value.As<Napi::Object>();
+  FrameInput in;
+  const std::string kind = GetString(o, "kind", "");
+  if (kind == "jpeg") in.kind = FrameKind::Jpeg;
+  else if (kind == "rgb") in.kind = FrameKind::Rgb;
+  else if (kind == "rgba") in.kind = FrameKind::Rgba;
+  else if (kind == "i420") in.kind = FrameKind::I420;
+  else if (kind == "nv12") in.kind = FrameKind::Nv12;
+  else throw FrameError("ERR_INVALID_INPUT", "frame kind must be jpeg, rgb, rgba, i420 or nv12, got '" + kind + "'");
+
+  Napi::Value data = o.Get("data");
+  const uint8_t* bytes = nullptr;
+  size_t length = 0;
+  if (data.IsTypedArray()) {
+    Napi::TypedArray array = data.As<Napi::TypedArray>();
+    bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    length = array.ByteLength();
+  } else if (data.IsArrayBuffer()) {
+    Napi::ArrayBuffer buffer = data.As<Napi::ArrayBuffer>();
+    bytes = static_cast<const uint8_t*>(buffer.Data());
+    length = buffer.ByteLength();
+  } else if (data.IsDataView()) {
+    Napi::DataView view = data.As<Napi::DataView>();
+    bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    length = view.ByteLength();
+  } else {
+    throw FrameError("ERR_INVALID_INPUT", "frame data must be a Buffer, TypedArray, DataView or ArrayBuffer");
+  }
+  if (length == 0) throw FrameError("ERR_INVALID_INPUT", "frame data is empty");
+  if (in.kind != FrameKind::Jpeg) {
+    in.width = GetInt(o, "width", 0);
+    in.height = GetInt(o, "height", 0);
+    if (in.kind == FrameKind::Rgb || in.kind == FrameKind::Rgba) {
+      in.stride0 = GetInt(o, "stride", 0);
+    } else {
+      in.stride0 = GetInt(o, "strideY", 0);
+      in.stride1 = GetInt(o, in.kind == FrameKind::Nv12 ? "strideUV" : "strideU", 0);
+      if (in.kind == FrameKind::I420) in.stride2 = GetInt(o, "strideV", 0);
+    }
+    if (in.stride0 < 0 || in.stride1 < 0 || in.stride2 < 0) throw FrameError("ERR_INVALID_INPUT", "strides must not be negative");
+    // Layout errors are found here, before the copy: a wrong size never costs a worker's time.
+    ValidateRawLayout(in, length);
+  }
+  // A copy: the caller may reuse or detach its buffer as soon as score() returns.
+  in.bytes.assign(bytes, bytes + length);
+  return in;
+}
+
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+}  // namespace mg

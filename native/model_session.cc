@@ -1,0 +1,173 @@
+#include "model_session.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace mg {
+
+namespace {
+
+GraphOptimizationLevel ParseOptimization(const std::string& level) {
+  if (level == "disabled") return ORT_DISABLE_ALL;
+  if (level == "basic") return ORT_ENABLE_BASIC;
+  if (level == "extended") return ORT_ENABLE_EXTENDED;
+  if (level == "all") return ORT_ENABLE_ALL;
+  throw std::invalid_argument("graphOptimization must be disabled, basic, extended or all, got '" + level + "'");
+}
+
+std::vector<std::string> ProviderOrder(const std::string& requested) {
+  if (requested == "auto") return {"tensorrt", "cuda", "cpu"};
+  if (requested == "tensorrt" || requested == "cuda" || requested == "cpu") return {requested};
+  throw std::invalid_argument("provider must be auto, tensorrt, cuda or cpu, got '" + requested + "'");
+}
+
+// `item_dims` are the input's dims after the batch dim, e.g. {3, 256, 256}.
+void AppendTensorRt(Ort::SessionOptions& options, const SessionConfig& config, const std::string& input_name,
+                    const std::vector<int64_t>& item_dims) {
+  const OrtApi& api = Ort::GetApi();
+  OrtTensorRTProviderOptionsV2* trt = nullptr;
+  Ort::ThrowOnError(api.CreateTensorRTProviderOptions(&trt));
+  std::unique_ptr<OrtTensorRTProviderOptionsV2, void (*)(OrtTensorRTProviderOptionsV2*)> guard(
+      trt, [](OrtTensorRTProviderOptionsV2* p) { Ort::GetApi().ReleaseTensorRTProviderOptions(p); });
+  std::string shape_tail;
+  for (int64_t d : item_dims) shape_tail += "x" + std::to_string(d);
+  const std::string min_shape = input_name + ":1" + shape_tail;
+  const std::string opt_shape = input_name + ":" + std::to_string(config.max_batch > 8 ? 8 : config.max_batch) + shape_tail;
+  const std::string max_shape = input_name + ":" + std::to_string(config.max_batch) + shape_tail;
+  const std::string device = std::to_string(config.device_id);
+  std::vector<const char*> keys = {"device_id", "trt_fp16_enable", "trt_profile_min_shapes", "trt_profile_opt_shapes",
+                                   "trt_profile_max_shapes"};
+  std::vector<const char*> values = {device.c_str(), config.fp16 ? "1" : "0", min_shape.c_str(), opt_shape.c_str(),
+                                     max_shape.c_str()};
+  if (!config.cache_dir.empty()) {
+    // Engines take seconds to minutes to build: keep them (and the kernel timing cache) across restarts.
+    std::filesystem::create_directories(config.cache_dir);
+    for (const char* key : {"trt_engine_cache_enable", "trt_timing_cache_enable"}) {
+      keys.push_back(key);
+      values.push_back("1");
+    }
+    for (const char* key : {"trt_engine_cache_path", "trt_timing_cache_path"}) {
+      keys.push_back(key);
+      values.push_back(config.cache_dir.c_str());
+    }
+  }
+  Ort::ThrowOnError(api.UpdateTensorRTProviderOptions(trt, keys.data(), values.data(), keys.size()));
+  options.AppendExecutionProvider_TensorRT_V2(*trt);
+}
+
+void AppendCuda(Ort::SessionOptions& options, const SessionConfig& config) {
+  const OrtApi& api = Ort::GetApi();
+  OrtCUDAProviderOptionsV2* cuda = nullptr;
+  Ort::ThrowOnError(api.CreateCUDAProviderOptions(&cuda));
+  std::unique_ptr<OrtCUDAProviderOptionsV2, void (*)(OrtCUDAProviderOptionsV2*)> guard(
+      cuda, [](OrtCUDAProviderOptionsV2* p) { Ort::GetApi().ReleaseCUDAProviderOptions(p); });
+  const std::string device = std::to_string(config.device_id);
+  const char* keys[] = {"device_id", "cudnn_conv_algo_search"};
+  const char* values[] = {device.c_str(), "HEURISTIC"};
+  Ort::ThrowOnError(api.UpdateCUDAProviderOptions(cuda, keys, values, 2));
+  options.AppendExecutionProvider_CUDA_V2(*cuda);
+}
+
+std::vector<int64_t> ShapeOf(const Ort::TypeInfo& info) {
+  return info.GetTensorTypeAndShapeInfo().GetShape();
+}
+
+}  // namespace
+
+ModelSession::ModelSession(const SessionConfig& config) : config_(config) {
+  InitOrtApi();
+  if (!std::filesystem::is_regular_file(config_.model_path)) {
+    throw std::runtime_error("model file not found: " + config_.model_path +
+                             " (build the models with `npm run models`, or reinstall with `npm ci`)");
+  }
+  if (config_.max_batch < 1 || config_.max_batch > 1024) {
+    throw std::invalid_argument("maxBatch must be between 1 and 1024, got " + std::to_string(config_.max_batch));
+  }
+  ParseOptimization(config_.graph_optimization);  // reject a bad level before trying any provider
+  const std::vector<std::string> order = ProviderOrder(config_.provider);
+  std::string failures;
+  for (const std::string& provider : order) {
+    ProviderAttempt attempt{provider, false, ""};
+    try {
+      Build(provider);
+      attempt.chosen = true;
+      attempt.reason = config_.provider == "auto" ? "first provider in TensorRT > CUDA > CPU order that loaded"
+                                                  : "requested explicitly";
+      attempts_.push_back(attempt);
+      provider_ = provider;
+      return;
+    } catch (const std::exception& e) {
+      attempt.reason = e.what();
+      if (attempt.reason.find("libonnxruntime_providers") != std::string::npos) {
+        attempt.reason += " (onnxruntime-node's GPU provider libraries are not installed: on a CUDA host, install "
+                          "online without ONNXRUNTIME_NODE_INSTALL=skip)";
+      }
+      attempts_.push_back(attempt);
+      failures += "\n  " + provider + ": " + e.what();
+    }
+  }
+  throw std::runtime_error("no execution provider could run " + config_.model_path + ":" + failures);
+}
+
+void ModelSession::Build(const std::string& provider) {
+  Ort::SessionOptions options;
+  options.SetGraphOptimizationLevel(ParseOptimization(config_.graph_optimization));
+  options.SetIntraOpNumThreads(config_.intra_op_threads);
+  options.SetInterOpNumThreads(1);
+  // Idle ORT threads must not spin: the same cores decode frames and run the server's event loop.
+  options.AddConfigEntry("session.intra_op.allow_spinning", "0");
+  options.SetLogId(provider.c_str());
+  if (provider == "tensorrt") {
+    // The input name is needed for the optimisation profile before the session exists; read it from a
+    // throwaway CPU session (cheap for these small models).
+    Ort::SessionOptions probe_options;
+    Ort::Session probe(SharedOrtEnv(), config_.model_path.c_str(), probe_options);
+    Ort::AllocatorWithDefaultOptions allocator;
+    std::vector<int64_t> dims = ShapeOf(probe.GetInputTypeInfo(0));
+    dims.erase(dims.begin());
+    AppendTensorRt(options, config_, probe.GetInputNameAllocated(0, allocator).get(), dims);
+    // CUDA behind TensorRT for any node TensorRT rejects.
+    AppendCuda(options, config_);
+  } else if (provider == "cuda") {
+    AppendCuda(options, config_);
+  }
+  auto session = std::make_unique<Ort::Session>(SharedOrtEnv(), config_.model_path.c_str(), options);
+
+  Ort::AllocatorWithDefaultOptions allocator;
+  if (session->GetInputCount() != 1) throw std::runtime_error("model must have exactly one input");
+  input_ = TensorInfo{session->GetInputNameAllocated(0, allocator).get(), ShapeOf(session->GetInputTypeInfo(0))};
+  input_item_size_ = 1;
+  for (size_t i = 1; i < input_.shape.size(); ++i) {
+    if (input_.shape[i] <= 0) throw std::runtime_error("model input '" + input_.name + "' must have static non-batch dims");
+    input_item_size_ *= input_.shape[i];
+  }
+  outputs_.clear();
+  for (size_t i = 0; i < session->GetOutputCount(); ++i) {
+    outputs_.push_back(TensorInfo{session->GetOutputNameAllocated(i, allocator).get(), ShapeOf(session->GetOutputTypeInfo(i))});
+  }
+  session_ = std::move(session);
+}
+
+std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch) {
+  std::vector<int64_t> shape = input_.shape;
+  shape[0] = batch;
+  Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  Ort::Value tensor = Ort::Value::CreateTensor<float>(memory, const_cast<float*>(input),
+                                                      static_cast<size_t>(input_item_size_ * batch), shape.data(),
+                                                      shape.size());
+  const char* input_names[] = {input_.name.c_str()};
+  std::vector<const char*> output_names;
+  for (const TensorInfo& o : outputs_) output_names.push_back(o.name.c_str());
+  std::vector<Ort::Value> results =
+      session_->Run(Ort::RunOptions{nullptr}, input_names, &tensor, 1, output_names.data(), output_names.size());
+  std::vector<std::vector<float>> out;
+  out.reserve(results.size());
+  for (Ort::Value& value : results) {
+    const size_t count = value.GetTensorTypeAndShapeInfo().GetElementCount();
+    const float* data = value.GetTensorData<float>();
+    out.emplace_back(data, data + count);
+  }
+  return out;
+}
+
+}  // namespace mg

@@ -1,0 +1,66 @@
+// One ONNX model loaded into an ORT session on the best execution provider that actually loads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ort_runtime.h"
+
+namespace mg {
+
+struct SessionConfig {
+  std::string model_path;
+  std::string provider = "auto";           // auto (TensorRT -> CUDA -> CPU) | tensorrt | cuda | cpu
+  std::string graph_optimization = "all";  // disabled | basic | extended | all
+  int device_id = 0;
+  int intra_op_threads = 0;  // 0 = ORT's default (one per physical core)
+  int max_batch = 32;        // TensorRT optimisation profile covers batch 1..max_batch
+  std::string cache_dir;     // TensorRT engine and timing caches
+  bool fp16 = true;          // TensorRT only
+};
+
+// What happened when one provider was tried: chosen, or why not.
+struct ProviderAttempt {
+  std::string provider;
+  bool chosen = false;
+  std::string reason;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // -1 for symbolic dimensions
+};
+
+class ModelSession {
+ public:
+  // Tries the providers in order and keeps the first whose session builds. Throws std::runtime_error with
+  // every attempt's reason when none does (only possible when "cpu" was excluded or the model is bad).
+  explicit ModelSession(const SessionConfig& config);
+
+  const std::string& provider() const { return provider_; }
+  const std::vector<ProviderAttempt>& attempts() const { return attempts_; }
+  const TensorInfo& input() const { return input_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  const SessionConfig& config() const { return config_; }
+  // Elements of one batch item of the input (C*H*W), from the model's static dims.
+  int64_t input_item_size() const { return input_item_size_; }
+
+  // Runs `batch` items laid out contiguously in `input`. Returns each output as a flat float vector
+  // (batch * per-item elements). Thread-compatible: call from one thread at a time.
+  std::vector<std::vector<float>> Run(const float* input, int batch);
+
+ private:
+  void Build(const std::string& provider);
+
+  SessionConfig config_;
+  std::unique_ptr<Ort::Session> session_;
+  std::string provider_;
+  std::vector<ProviderAttempt> attempts_;
+  TensorInfo input_;
+  std::vector<TensorInfo> outputs_;
+  int64_t input_item_size_ = 0;
+};
+
+}  // namespace mg

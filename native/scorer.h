@@ -1,0 +1,57 @@
+// The JS-facing Scorer: one model session + its batch queue. Every call returns a Promise; all pixel and
+// inference work happens on the queue's threads, results come back through a thread-safe function.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <optional>
+
+#include "batch_queue.h"
+#include "model_session.h"
+
+namespace mg {
+
+// Built on a libuv worker (loading a model, or building a TensorRT engine, can take long), handed to the
+// Scorer constructor on the JS thread.
+struct PreparedScorer {
+  std::shared_ptr<ModelSession> session;
+  QueueConfig queue;
+};
+
+struct Completion {
+  std::unique_ptr<Job> job;  // null for the "drained" signal
+};
+
+class Scorer : public Napi::ObjectWrap<Scorer> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env);
+  explicit Scorer(const Napi::CallbackInfo& info);  // info[0]: External<PreparedScorer>
+  ~Scorer() override;
+
+  static void OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completion* completion);
+  void Teardown();  // process exit: stop threads without settling promises
+
+ private:
+  Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  void TrackStart();  // a promise is outstanding: keep the loop and this object alive
+  void TrackEnd();
+
+  using Tsfn = Napi::TypedThreadSafeFunction<Scorer, Completion, &Scorer::OnCompletion>;
+
+  std::shared_ptr<ModelSession> session_;
+  QueueConfig queue_config_;
+  std::unique_ptr<BatchQueue> queue_;
+  Tsfn tsfn_;
+  int outstanding_ = 0;  // JS thread only
+  bool closing_ = false;
+  bool torn_down_ = false;
+  std::optional<Napi::Promise::Deferred> close_deferred_;
+  napi_env env_ = nullptr;
+};
+
+}  // namespace mg
