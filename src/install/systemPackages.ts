@@ -1,0 +1,84 @@
+// The system packages the native build needs, found or installed with apt (Debian/Ubuntu, as root).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export interface SystemRequirement {
+  /** Debian/Ubuntu package that provides it. */
+  aptPackage: string;
+  /** What it is for, in the error message. */
+  purpose: string;
+  present: () => boolean;
+}
+
+function hasCommand(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
+}
+
+export const BUILD_REQUIREMENTS: SystemRequirement[] = [
+  { aptPackage: "cmake", purpose: "cmake-js builds the addon", present: () => hasCommand("cmake") },
+  { aptPackage: "g++", purpose: "C++ compiler", present: () => hasCommand("g++") || hasCommand("c++") },
+  { aptPackage: "make", purpose: "build driver", present: () => hasCommand("make") },
+  {
+    aptPackage: "libturbojpeg0-dev",
+    purpose: "libjpeg-turbo's TurboJPEG API decodes JPEG frames",
+    present: () => existsSync("/usr/include/turbojpeg.h") || existsSync("/usr/local/include/turbojpeg.h"),
+  },
+];
+
+export function missingRequirements(requirements: SystemRequirement[] = BUILD_REQUIREMENTS): SystemRequirement[] {
+  return requirements.filter((r) => !r.present());
+}
+
+export function aptInstallCommand(packages: string[]): string {
+  return `apt-get update && apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+}
+
+function canUseApt(): boolean {
+  return process.platform === "linux" && process.getuid?.() === 0 && hasCommand("apt-get");
+}
+
+function apt(args: string[]): boolean {
+  const result = spawnSync("apt-get", args, {
+    stdio: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
+  return result.status === 0;
+}
+
+/**
+ * Installs what is missing when allowed (root, apt-get present, MESOGUARD_SKIP_APT unset); otherwise throws
+ * an Error with the exact command to run.
+ */
+export function ensureSystemPackages(log: (line: string) => void): void {
+  const missing = missingRequirements();
+  if (missing.length === 0) return;
+  const packages = missing.map((m) => m.aptPackage);
+  const why = missing.map((m) => `  - ${m.aptPackage}: ${m.purpose}`).join("\n");
+  if (process.env.MESOGUARD_SKIP_APT === "1" || !canUseApt()) {
+    throw new Error(
+      `mesoguard: the native build needs system packages that are missing:\n${why}\n` +
+        `Install them (as root) with:\n  ${aptInstallCommand(packages)}\nthen run npm ci again.`,
+    );
+  }
+  log(`mesoguard: installing system packages with apt-get: ${packages.join(" ")} (MESOGUARD_SKIP_APT=1 to opt out)`);
+  const installArgs = ["install", "-y", "--no-install-recommends", ...packages];
+  // A fresh machine has no package lists yet: update once and retry.
+  if (!apt(installArgs) && !(apt(["update"]) && apt(installArgs))) {
+    throw new Error(`mesoguard: apt-get could not install ${packages.join(" ")}; run: ${aptInstallCommand(packages)}`);
+  }
+  const still = missingRequirements();
+  if (still.length > 0) {
+    throw new Error(`mesoguard: still missing after apt-get: ${still.map((m) => m.aptPackage).join(" ")}`);
+  }
+}
+
+/** Whether nvcc is on PATH (the cmake build then compiles the CUDA kernels). */
+export function nvccVersion(): string | undefined {
+  if (!hasCommand("nvcc")) return undefined;
+  try {
+    const out = execFileSync("nvcc", ["--version"], { encoding: "utf8" });
+    return out.trim().split("\n").pop();
+  } catch {
+    return undefined;
+  }
+}
