@@ -42,6 +42,11 @@ DecodedFrame DecodeJpeg(const FrameInput& in) {
                           &subsampling, &colorspace) != 0) {
     throw FrameError("ERR_JPEG_DECODE", std::string("bad JPEG header: ") + tjGetErrorStr2(handle.get()));
   }
+  // libjpeg-turbo accepts a tables-only (abbreviated) stream here and reports 0x0: a stream cut off before
+  // its frame header lands here too. Either way there is no image to decode.
+  if (width <= 0 || height <= 0) {
+    throw FrameError("ERR_JPEG_DECODE", "JPEG has no frame header (truncated, or a tables-only stream)");
+  }
   CheckDimensions(width, height);
   DecodedFrame out;
   out.owned.resize((size_t)width * height * 3);

@@ -28,6 +28,7 @@ Scorer::Scorer(const Napi::CallbackInfo& info) : ObjectWrap<Scorer>(info), env_(
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsExternal()) {
     Napi::TypeError::New(env, "Scorer is created with createScorer(options), not with new").ThrowAsJavaScriptException();
+    torn_down_ = true;  // nothing was set up: the destructor must not release a thread-safe function never made
     return;
   }
   PreparedScorer* prepared = info[0].As<Napi::External<PreparedScorer>>().Data();
@@ -157,7 +158,14 @@ void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completio
 Napi::Value Scorer::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool drain = true;
-  if (info.Length() > 0 && info[0].IsObject()) drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
+  if (info.Length() > 0 && info[0].IsObject()) {
+    try {
+      drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
+    } catch (const FrameError& e) {  // an uncaught C++ exception here would terminate the process
+      Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
   if (close_deferred_) return close_deferred_->Promise();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (!queue_) {

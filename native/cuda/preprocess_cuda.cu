@@ -70,14 +70,17 @@ CudaProbe ProbeCuda() {
 void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out, int device_id) {
   thread_local DeviceScratch scratch;
   Check(cudaSetDevice(device_id), "cudaSetDevice");
-  // Copy the planes as one block: plane offsets are kept relative to plane0.
+  // Copy the planes as one block, up to the last byte of the last plane's last row (the caller's buffer may
+  // end there: the last row needs no stride padding). Plane offsets stay relative to plane0.
   const uint8_t* begin = source.plane0;
-  const uint8_t* end = source.plane0 + (size_t)source.stride0 * source.height;
+  const int chroma_w = (source.width + 1) / 2;
   const int chroma_h = (source.height + 1) / 2;
-  if (source.format == PixelFormat::I420) {
-    end = source.plane2 + (size_t)source.stride2 * chroma_h;
-  } else if (source.format == PixelFormat::NV12) {
-    end = source.plane1 + (size_t)source.stride1 * chroma_h;
+  const uint8_t* end = nullptr;
+  switch (source.format) {
+    case PixelFormat::RGB: end = source.plane0 + (size_t)source.stride0 * (source.height - 1) + 3 * (size_t)source.width; break;
+    case PixelFormat::RGBA: end = source.plane0 + (size_t)source.stride0 * (source.height - 1) + 4 * (size_t)source.width; break;
+    case PixelFormat::I420: end = source.plane2 + (size_t)source.stride2 * (chroma_h - 1) + chroma_w; break;
+    case PixelFormat::NV12: end = source.plane1 + (size_t)source.stride1 * (chroma_h - 1) + 2 * (size_t)chroma_w; break;
   }
   const size_t src_bytes = (size_t)(end - begin);
   const size_t dst_bytes = sizeof(float) * 3 * (size_t)out_w * out_h;

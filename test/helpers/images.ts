@@ -321,3 +321,20 @@ export function jpegDimensions(jpeg: Uint8Array): { width: number; height: numbe
   }
   throw new Error("jpegDimensions: no SOF marker found");
 }
+
+/**
+ * "" when `got` and `want` hold the same values element for element (exact float equality), else a short
+ * description of the first mismatch and how many there are. Much faster than toEqual on 200k-element arrays.
+ */
+export function floatMismatch(got: ArrayLike<number>, want: ArrayLike<number>): string {
+  if (got.length !== want.length) return `length ${got.length} !== ${want.length}`;
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  return first < 0 ? "" : `${count} mismatches, first at ${first}: ${got[first]} !== ${want[first]}`;
+}

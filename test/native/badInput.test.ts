@@ -1,0 +1,423 @@
+// Bad frames and bad options: each one is refused with the right error code and a message, touches no
+// other frame (a good frame scored alongside and right after still succeeds), and never takes the
+// process down.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
+import { closeAll, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf, thrownBy } from "../helpers/addon.js";
+import { runWithAddon } from "../helpers/child.js";
+import { jpegDimensions, randomBytes, withJpegDimensions } from "../helpers/images.js";
+import { CMAKE_ADDON, GYP_ADDON, modelPath, ROOT, readTestJpeg, TEST_JPEGS, TEST_TIMEOUT } from "../helpers/paths.js";
+
+const BUILDS = [
+  { name: "cmake-js", file: CMAKE_ADDON, load: loadCmakeAddon },
+  { name: "node-gyp", file: GYP_ADDON, load: loadGypAddon },
+] as const;
+
+const scorers: NativeScorer[] = [];
+
+afterAll(async () => {
+  await closeAll(scorers);
+}, TEST_TIMEOUT);
+
+const goodJpeg = readTestJpeg(TEST_JPEGS[2].file); // real00240.jpg, 256x256
+const bigJpeg = readTestJpeg(TEST_JPEGS[0].file); // df00204.jpg, 342x342
+
+interface BadFrame {
+  name: string;
+  frame: unknown;
+  options?: unknown;
+  code: string;
+  message?: RegExp;
+}
+
+const W = 256;
+const H = 256;
+
+const BAD_FRAMES: BadFrame[] = [
+  // JPEG streams
+  { name: "truncated JPEG (half the file)", frame: { kind: "jpeg", data: bigJpeg.subarray(0, bigJpeg.length >> 1) }, code: "ERR_JPEG_DECODE" },
+  { name: "truncated JPEG (last 2 bytes cut)", frame: { kind: "jpeg", data: bigJpeg.subarray(0, bigJpeg.length - 2) }, code: "ERR_JPEG_DECODE" },
+  { name: "truncated JPEG (inside the Huffman tables)", frame: { kind: "jpeg", data: bigJpeg.subarray(0, 300) }, code: "ERR_JPEG_DECODE" },
+  { name: "truncated JPEG (before the frame header)", frame: { kind: "jpeg", data: bigJpeg.subarray(0, 100) }, code: "ERR_JPEG_DECODE" },
+  { name: "SOI + EOI and nothing else", frame: { kind: "jpeg", data: Uint8Array.of(0xff, 0xd8, 0xff, 0xd9) }, code: "ERR_JPEG_DECODE" },
+  { name: "3-byte JPEG", frame: { kind: "jpeg", data: Uint8Array.of(0xff, 0xd8, 0xff) }, code: "ERR_JPEG_DECODE" },
+  { name: "random bytes as JPEG", frame: { kind: "jpeg", data: randomBytes(5000, 1) }, code: "ERR_JPEG_DECODE" },
+  {
+    name: "random bytes behind a JPEG SOI marker",
+    frame: { kind: "jpeg", data: Uint8Array.from([0xff, 0xd8, ...randomBytes(5000, 2)]) },
+    code: "ERR_JPEG_DECODE",
+  },
+  {
+    name: "JPEG header claiming 20000x20000",
+    frame: { kind: "jpeg", data: withJpegDimensions(goodJpeg, 20000, 20000) },
+    code: "ERR_INVALID_INPUT",
+    message: /20000x20000/,
+  },
+  {
+    name: "JPEG header claiming 16000x16000 (each side allowed, too many pixels)",
+    frame: { kind: "jpeg", data: withJpegDimensions(goodJpeg, 16000, 16000) },
+    code: "ERR_INVALID_INPUT",
+    message: /16000x16000/,
+  },
+  {
+    name: "JPEG header claiming 3000x3000 over 256x256 of data",
+    frame: { kind: "jpeg", data: withJpegDimensions(goodJpeg, 3000, 3000) },
+    code: "ERR_JPEG_DECODE",
+  },
+  { name: "empty buffer", frame: { kind: "jpeg", data: new Uint8Array(0) }, code: "ERR_INVALID_INPUT", message: /empty/ },
+  { name: "empty rgb buffer", frame: { kind: "rgb", data: new ArrayBuffer(0), width: 1, height: 1 }, code: "ERR_INVALID_INPUT" },
+  // The frame object itself
+  { name: "null frame", frame: null, code: "ERR_INVALID_INPUT" },
+  { name: "undefined frame", frame: undefined, code: "ERR_INVALID_INPUT" },
+  { name: "number as frame", frame: 42, code: "ERR_INVALID_INPUT" },
+  { name: "string as frame", frame: "jpeg", code: "ERR_INVALID_INPUT" },
+  { name: "Buffer instead of a frame object", frame: goodJpeg, code: "ERR_INVALID_INPUT" },
+  { name: "unknown kind", frame: { kind: "png", data: goodJpeg }, code: "ERR_INVALID_INPUT", message: /png/ },
+  { name: "missing kind", frame: { data: goodJpeg }, code: "ERR_INVALID_INPUT" },
+  { name: "kind not a string", frame: { kind: 1, data: goodJpeg }, code: "ERR_INVALID_ARG" },
+  { name: "data a string", frame: { kind: "jpeg", data: "not bytes" }, code: "ERR_INVALID_INPUT" },
+  { name: "data an array of numbers", frame: { kind: "rgb", data: [1, 2, 3], width: 1, height: 1 }, code: "ERR_INVALID_INPUT" },
+  { name: "data missing", frame: { kind: "jpeg" }, code: "ERR_INVALID_INPUT" },
+  { name: "data a plain object", frame: { kind: "jpeg", data: { length: 10 } }, code: "ERR_INVALID_INPUT" },
+  // Raw layouts
+  {
+    name: "rgb buffer one byte short",
+    frame: { kind: "rgb", data: new Uint8Array(W * H * 3 - 1), width: W, height: H },
+    code: "ERR_INVALID_INPUT",
+    message: /needs \d+ bytes/,
+  },
+  { name: "rgba with an rgb-sized buffer", frame: { kind: "rgba", data: new Uint8Array(W * H * 3), width: W, height: H }, code: "ERR_INVALID_INPUT" },
+  {
+    name: "stride smaller than a row",
+    frame: { kind: "rgb", data: new Uint8Array(W * H * 3), width: W, height: H, stride: W * 3 - 1 },
+    code: "ERR_INVALID_INPUT",
+    message: /stride/,
+  },
+  {
+    name: "padded stride without the bytes for it",
+    frame: { kind: "rgb", data: new Uint8Array(W * H * 3), width: W, height: H, stride: W * 3 + 4 },
+    code: "ERR_INVALID_INPUT",
+  },
+  { name: "negative stride", frame: { kind: "rgb", data: new Uint8Array(W * H * 3), width: W, height: H, stride: -768 }, code: "ERR_INVALID_INPUT" },
+  { name: "zero width", frame: { kind: "rgb", data: new Uint8Array(300), width: 0, height: 10 }, code: "ERR_INVALID_INPUT" },
+  { name: "negative height", frame: { kind: "rgb", data: new Uint8Array(300), width: 10, height: -10 }, code: "ERR_INVALID_INPUT" },
+  { name: "missing width and height", frame: { kind: "rgb", data: new Uint8Array(300) }, code: "ERR_INVALID_INPUT" },
+  { name: "fractional width", frame: { kind: "rgb", data: new Uint8Array(300), width: 10.5, height: 10 }, code: "ERR_INVALID_ARG" },
+  { name: "width as a string", frame: { kind: "rgb", data: new Uint8Array(300), width: "10", height: 10 }, code: "ERR_INVALID_ARG" },
+  { name: "NaN height", frame: { kind: "rgb", data: new Uint8Array(300), width: 10, height: NaN }, code: "ERR_INVALID_ARG" },
+  {
+    name: "100000x100000 rgb (rejected before any allocation)",
+    frame: { kind: "rgb", data: new Uint8Array(12), width: 100000, height: 100000 },
+    code: "ERR_INVALID_INPUT",
+    message: /100000x100000.*limit/,
+  },
+  {
+    name: "16384x16384 rgb (each side allowed, too many pixels)",
+    frame: { kind: "rgb", data: new Uint8Array(12), width: 16384, height: 16384 },
+    code: "ERR_INVALID_INPUT",
+    message: /limit/,
+  },
+  {
+    name: "int32-max width",
+    frame: { kind: "rgba", data: new Uint8Array(12), width: 2147483647, height: 1 },
+    code: "ERR_INVALID_INPUT",
+  },
+  { name: "width beyond int32", frame: { kind: "rgb", data: new Uint8Array(12), width: 1e12, height: 1 }, code: "ERR_INVALID_ARG" },
+  {
+    name: "huge stride",
+    frame: { kind: "rgb", data: new Uint8Array(4096 * 3 * 2), width: 4096, height: 2000, stride: 2147483647 },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "i420 one byte short",
+    frame: { kind: "i420", data: new Uint8Array(W * H + 2 * (W / 2) * (H / 2) - 1), width: W, height: H },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "i420 odd size one byte short",
+    frame: { kind: "i420", data: new Uint8Array(255 * 255 + 2 * 128 * 128 - 1), width: 255, height: 255 },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "i420 strideU smaller than the chroma row",
+    frame: { kind: "i420", data: new Uint8Array(W * H * 2), width: W, height: H, strideU: W / 2 - 1 },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "nv12 one byte short",
+    frame: { kind: "nv12", data: new Uint8Array(W * H + W * (H / 2) - 1), width: W, height: H },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "nv12 with only the Y plane",
+    frame: { kind: "nv12", data: new Uint8Array(W * H), width: W, height: H },
+    code: "ERR_INVALID_INPUT",
+  },
+  {
+    name: "nv12 strideUV smaller than the interleaved row",
+    frame: { kind: "nv12", data: new Uint8Array(W * H * 2), width: W, height: H, strideUV: W - 1 },
+    code: "ERR_INVALID_INPUT",
+  },
+  // Per-call options
+  { name: "unknown resize mode", frame: { kind: "jpeg", data: goodJpeg }, options: { resize: "cubic" }, code: "ERR_INVALID_ARG", message: /cubic/ },
+  { name: "resize not a string", frame: { kind: "jpeg", data: goodJpeg }, options: { resize: 5 }, code: "ERR_INVALID_ARG" },
+];
+
+for (const build of BUILDS) {
+  describe(`bad frames (${build.name})`, { timeout: TEST_TIMEOUT }, () => {
+    let addon: NativeAddon;
+    let scorer: NativeScorer;
+    let goodReal: number;
+    const good: FrameInput = { kind: "jpeg", data: goodJpeg };
+
+    beforeAll(async () => {
+      addon = build.load();
+      scorer = await openScorer(addon, "meso4-df", scorers);
+      goodReal = realOf(await scorer.score(good));
+      expect(goodReal).toBeGreaterThan(0.9);
+    }, TEST_TIMEOUT);
+
+    it("the patched JPEG headers really claim the sizes", () => {
+      expect(jpegDimensions(goodJpeg)).toEqual({ width: 256, height: 256 });
+      expect(jpegDimensions(withJpegDimensions(goodJpeg, 20000, 20000))).toEqual({ width: 20000, height: 20000 });
+    });
+
+    for (const bad of BAD_FRAMES) {
+      it(`score() refuses ${bad.name} with ${bad.code}, next to a good frame`, async () => {
+        const score = scorer.score as (frame: unknown, options?: unknown) => Promise<unknown>;
+        const [error, alongside] = await Promise.all([
+          rejectionOf(score.call(scorer, bad.frame, bad.options)),
+          scorer.score(good),
+        ]);
+        expect(error).toBeInstanceOf(Error);
+        expect(error.code, error.message).toBe(bad.code);
+        expect(typeof error.message).toBe("string");
+        expect(error.message.length).toBeGreaterThan(0);
+        if (bad.message) expect(error.message).toMatch(bad.message);
+        expect(Math.abs(realOf(alongside) - goodReal)).toBeLessThanOrEqual(1e-6);
+        const after = await scorer.score(good);
+        expect(Math.abs(realOf(after) - goodReal)).toBeLessThanOrEqual(1e-6);
+      });
+    }
+
+    it("preprocess() refuses the same frames with the same codes", async () => {
+      const preprocess = addon.preprocess as (frame: unknown, options?: unknown) => Promise<Float32Array>;
+      for (const bad of BAD_FRAMES) {
+        const error = await rejectionOf(preprocess(bad.frame, bad.options));
+        expect(error.code, bad.name).toBe(bad.code);
+        expect(error.message.length, bad.name).toBeGreaterThan(0);
+      }
+    });
+
+    it("all bad frames at once, interleaved with good ones, each get their own outcome", async () => {
+      const score = scorer.score as (frame: unknown, options?: unknown) => Promise<unknown>;
+      const goods: Promise<unknown>[] = [];
+      const bads: Promise<Error & { code?: string }>[] = [];
+      for (const bad of BAD_FRAMES) {
+        goods.push(scorer.score(good));
+        bads.push(rejectionOf(score.call(scorer, bad.frame, bad.options)));
+        goods.push(scorer.score(good));
+      }
+      const [goodResults, badErrors] = await Promise.all([Promise.all(goods), Promise.all(bads)]);
+      for (const r of goodResults) expect(Math.abs(realOf(r as never) - goodReal)).toBeLessThanOrEqual(1e-6);
+      badErrors.forEach((e, i) => expect(e.code, BAD_FRAMES[i].name).toBe(BAD_FRAMES[i].code));
+      expect(scorer.stats().pending).toBe(0);
+    });
+
+    it("preprocess() refuses bad output options", async () => {
+      const frame = { kind: "jpeg" as const, data: goodJpeg };
+      const preprocess = addon.preprocess as (frame: unknown, options?: unknown) => Promise<Float32Array>;
+      for (const options of [{ width: 0 }, { height: -1 }, { width: 5000 }, { width: 1.5 }, { device: "tpu" }, { resize: "box" }]) {
+        const error = await rejectionOf(preprocess(frame, options));
+        expect(error.code, JSON.stringify(options)).toBe("ERR_INVALID_ARG");
+      }
+    });
+
+    it("the scorer is still healthy afterwards", async () => {
+      const stats = scorer.stats();
+      expect(stats.pending).toBe(0);
+      // Frames that failed in the worker (JPEG decode) are counted; refused-at-the-door ones never entered.
+      expect(stats.failed).toBeGreaterThan(0);
+      const result = await scorer.score(good);
+      expect(Math.abs(realOf(result) - goodReal)).toBeLessThanOrEqual(1e-6);
+      expect(scorer.info().closed).toBe(false);
+    });
+  });
+}
+
+describe("createScorer refuses bad options", { timeout: TEST_TIMEOUT }, () => {
+  let addon: NativeAddon;
+  beforeAll(() => {
+    addon = loadCmakeAddon();
+  });
+
+  it("a missing model file rejects ERR_MODEL_LOAD naming the file", async () => {
+    const missing = `${ROOT}/models/generated/no-such-model-${process.pid}.onnx`;
+    const error = await rejectionOf(addon.createScorer({ modelPath: missing, provider: "cpu" }));
+    expect(error.code).toBe("ERR_MODEL_LOAD");
+    expect(error.message).toContain(missing);
+  });
+
+  it("a file that is not an ONNX model rejects ERR_MODEL_LOAD naming the file", async () => {
+    const notModel = `${ROOT}/package.json`;
+    const error = await rejectionOf(addon.createScorer({ modelPath: notModel, provider: "cpu" }));
+    expect(error.code).toBe("ERR_MODEL_LOAD");
+    expect(error.message).toContain(notModel);
+  });
+
+  it("bad option types throw TypeError synchronously", () => {
+    const create = addon.createScorer as (options?: unknown) => Promise<NativeScorer>;
+    const good = { modelPath: modelPath("meso4-df") };
+    const cases: unknown[] = [
+      undefined,
+      null,
+      "model.onnx",
+      {},
+      { modelPath: "" },
+      { modelPath: 5 },
+      { ...good, maxBatch: "x" },
+      { ...good, maxBatch: 2.5 },
+      { ...good, maxWaitMs: "2" },
+      { ...good, maxWaitMs: Infinity },
+      { ...good, maxWaitMs: NaN },
+      { ...good, prepThreads: "2" },
+      { ...good, maxPending: true },
+      { ...good, intraOpThreads: 1.5 },
+      { ...good, deviceId: "0" },
+      { ...good, fp16: "yes" },
+      { ...good, provider: 1 },
+      { ...good, graphOptimization: 3 },
+      { ...good, cacheDir: {} },
+      { ...good, preprocess: false },
+    ];
+    for (const options of cases) {
+      const error = thrownBy(() => create(options));
+      expect(error, JSON.stringify(options)).toBeInstanceOf(TypeError);
+      expect(error.message.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("out-of-range or unknown option values reject with a message naming the option", async () => {
+    const good = { modelPath: modelPath("meso4-df"), provider: "cpu" as const };
+    const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+      [{ maxBatch: 0 }, "ERR_MODEL_LOAD", /maxBatch/],
+      [{ maxBatch: 5000 }, "ERR_MODEL_LOAD", /maxBatch/],
+      [{ provider: "gpu" }, "ERR_MODEL_LOAD", /provider/],
+      [{ graphOptimization: "max" }, "ERR_MODEL_LOAD", /graphOptimization/],
+      [{ prepThreads: 0 }, "ERR_SCORER_CONFIG", /prepThreads/],
+      [{ prepThreads: 65 }, "ERR_SCORER_CONFIG", /prepThreads/],
+      [{ maxPending: 0 }, "ERR_SCORER_CONFIG", /maxPending/],
+      [{ maxWaitMs: -1 }, "ERR_SCORER_CONFIG", /maxWaitMs/],
+      [{ preprocess: "gpu" }, "ERR_SCORER_CONFIG", /preprocess/],
+    ];
+    for (const [extra, code, message] of cases) {
+      const error = await rejectionOf(addon.createScorer({ ...good, ...extra } as never));
+      expect(error.code, JSON.stringify(extra)).toBe(code);
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it("a valid scorer still opens and scores after all that", async () => {
+    const scorer = await openScorer(addon, "meso4-df", scorers);
+    expect(realOf(await scorer.score({ kind: "jpeg", data: goodJpeg }))).toBeGreaterThan(0.9);
+  });
+});
+
+// Misuse that must never abort the process: run in a child so a native crash fails one test only.
+for (const build of BUILDS) {
+  describe(`misuse does not crash the process (${build.name})`, { timeout: TEST_TIMEOUT }, () => {
+    const model = modelPath("meso4-df");
+
+    it("close() with a non-boolean drain throws TypeError", () => {
+      const child = runWithAddon(
+        build.file,
+        model,
+        `
+        const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+        try {
+          const p = scorer.close({ drain: "yes" });
+          await p.then(() => console.log("RESOLVED"), (e) => console.log("REJECTED", e.code));
+        } catch (e) {
+          console.log("THREW", e.constructor.name);
+        }
+        await scorer.close();
+        `,
+      );
+      expect(child.stderr).not.toMatch(/terminate called|Assertion failed/);
+      expect(child.signal).toBeNull();
+      expect(child.status).toBe(0);
+      expect(child.stdout).toContain("THREW TypeError");
+      expect(child.stdout).toContain("ALIVE");
+    });
+
+    it("new Scorer() throws TypeError and the half-made object is collected safely", () => {
+      const child = runWithAddon(
+        build.file,
+        model,
+        `
+        for (let i = 0; i < 3; i++) {
+          try {
+            new addon.Scorer();
+          } catch (e) {
+            console.log("THREW", e.constructor.name);
+          }
+        }
+        `,
+      );
+      expect(child.stderr).not.toMatch(/terminate called|Assertion failed/);
+      expect(child.signal).toBeNull();
+      expect(child.status).toBe(0);
+      expect(child.stdout).toContain("THREW TypeError");
+      expect(child.stdout).toContain("ALIVE");
+    });
+
+    it("scorer methods called on a foreign object throw instead of crashing", () => {
+      const child = runWithAddon(
+        build.file,
+        model,
+        `
+        const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+        const proto = Object.getPrototypeOf(scorer);
+        for (const name of ["score", "info", "stats", "close"]) {
+          try {
+            const r = proto[name].call({}, { kind: "jpeg", data: new Uint8Array(4) });
+            if (r && typeof r.then === "function") await r.catch(() => undefined);
+            console.log("NO THROW", name);
+          } catch (e) {
+            console.log("THREW", name);
+          }
+        }
+        await scorer.close();
+        `,
+      );
+      expect(child.signal).toBeNull();
+      expect(child.status).toBe(0);
+      expect(child.stdout).toContain("ALIVE");
+      for (const name of ["score", "info", "stats", "close"]) expect(child.stdout).toContain(`THREW ${name}`);
+    });
+
+    it("an unreferenced scorer with frames in flight keeps the process alive until they settle, then exits", () => {
+      const child = runWithAddon(
+        build.file,
+        model,
+        `
+        const { readFileSync } = await import("node:fs");
+        const jpeg = readFileSync(${JSON.stringify(`${ROOT}/../shared/mesonet/test_images/${TEST_JPEGS[0].file}`)});
+        let done = 0;
+        {
+          const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+          for (let i = 0; i < 20; i++) scorer.score({ kind: "jpeg", data: jpeg }).then(() => done++);
+        }
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        process.on("exit", () => console.log("DONE", done));
+        `,
+      );
+      expect(child.signal).toBeNull();
+      expect(child.status).toBe(0);
+      expect(child.stdout).toContain("ALIVE");
+      expect(child.stdout).toContain("DONE 20");
+    });
+  });
+}
