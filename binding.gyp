@@ -10,13 +10,16 @@
       "target_name": "mesoguard",
       "sources": [
         "native/addon.cc",
-        "native/batch_queue.cc",
+        "native/face_geometry.cc",
         "native/frame_decode.cc",
+        "native/frame_pipeline.cc",
+        "native/inference_batcher.cc",
         "native/js_convert.cc",
         "native/model_session.cc",
         "native/ort_runtime.cc",
         "native/preprocess.cc",
         "native/scorer.cc",
+        "native/work_pool.cc",
         "native/cuda/preprocess_cuda_stub.cc"
       ],
       "include_dirs": [
@@ -29,7 +32,8 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2"],
       "libraries": [
         "<(ort_node_dir)/bin/napi-v6/linux/x64/libonnxruntime.so.1",
-        "-lturbojpeg"
+        "-lturbojpeg",
+        "-lpng16"
       ],
       "ldflags": [
         "-Wl,-rpath,'$$ORIGIN/../../node_modules/onnxruntime-node/bin/napi-v6/linux/x64'",

@@ -1,7 +1,9 @@
 #include "frame_decode.h"
 
+#include <png.h>
 #include <turbojpeg.h>
 
+#include <cstring>
 #include <memory>
 
 namespace mg {
@@ -60,7 +62,52 @@ DecodedFrame DecodeJpeg(const FrameInput& in) {
   return out;
 }
 
+DecodedFrame DecodePng(const FrameInput& in) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (in.bytes.size() < 8 || std::memcmp(in.bytes.data(), kSignature, 8) != 0) {
+    throw FrameError("ERR_PNG_DECODE", "not a PNG: the data does not start with the PNG signature");
+  }
+  png_image image;
+  std::memset(&image, 0, sizeof(image));
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&image, in.bytes.data(), in.bytes.size())) {
+    throw FrameError("ERR_PNG_DECODE", std::string("bad PNG: ") + image.message);
+  }
+  const int width = (int)image.width, height = (int)image.height;
+  try {
+    CheckDimensions(width, height);
+  } catch (...) {
+    png_image_free(&image);
+    throw;
+  }
+  image.format = PNG_FORMAT_RGB;  // alpha is composited onto black, 16-bit and palettes converted
+  DecodedFrame out;
+  out.owned.resize(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, out.owned.data(), 0, nullptr)) {
+    const std::string message = image.message;
+    png_image_free(&image);
+    throw FrameError("ERR_PNG_DECODE", "PNG decode failed: " + message);
+  }
+  out.view = SourceView{PixelFormat::RGB, width, height, out.owned.data(), nullptr, nullptr, width * 3, 0, 0};
+  return out;
+}
+
 }  // namespace
+
+std::vector<uint8_t> EncodeJpegRgb(const uint8_t* rgb, int width, int height, int quality) {
+  std::unique_ptr<void, TjHandleCloser> handle(tjInitCompress());
+  if (!handle) throw std::runtime_error("libjpeg-turbo could not create a compressor");
+  unsigned char* jpeg = nullptr;
+  unsigned long size = 0;
+  if (tjCompress2(handle.get(), rgb, width, width * 3, height, TJPF_RGB, &jpeg, &size, TJSAMP_420, quality, 0) != 0) {
+    const std::string message = tjGetErrorStr2(handle.get());
+    tjFree(jpeg);
+    throw std::runtime_error("JPEG encode failed: " + message);
+  }
+  std::vector<uint8_t> out(jpeg, jpeg + size);
+  tjFree(jpeg);
+  return out;
+}
 
 const char* FrameKindName(FrameKind kind) {
   switch (kind) {
@@ -69,12 +116,13 @@ const char* FrameKindName(FrameKind kind) {
     case FrameKind::Rgba: return "rgba";
     case FrameKind::I420: return "i420";
     case FrameKind::Nv12: return "nv12";
+    case FrameKind::Png: return "png";
   }
   return "unknown";
 }
 
 void ValidateRawLayout(FrameInput& in, size_t byte_length) {
-  if (in.kind == FrameKind::Jpeg) return;
+  if (in.kind == FrameKind::Jpeg || in.kind == FrameKind::Png) return;
   CheckDimensions(in.width, in.height);
   const int64_t w = in.width, h = in.height;
   const int64_t chroma_w = (w + 1) / 2, chroma_h = (h + 1) / 2;
@@ -106,7 +154,8 @@ void ValidateRawLayout(FrameInput& in, size_t byte_length) {
       needed = (int64_t)in.stride0 * h + (int64_t)in.stride1 * (chroma_h - 1) + 2 * chroma_w;
       break;
     }
-    case FrameKind::Jpeg: break;
+    case FrameKind::Jpeg:
+    case FrameKind::Png: break;
   }
   if ((int64_t)byte_length < needed) {
     throw FrameError("ERR_INVALID_INPUT", std::string(FrameKindName(in.kind)) + " frame " + std::to_string(w) + "x" +
@@ -117,6 +166,7 @@ void ValidateRawLayout(FrameInput& in, size_t byte_length) {
 
 DecodedFrame DecodeFrame(FrameInput& in) {
   if (in.kind == FrameKind::Jpeg) return DecodeJpeg(in);
+  if (in.kind == FrameKind::Png) return DecodePng(in);
   ValidateRawLayout(in, in.bytes.size());
   DecodedFrame out;
   const uint8_t* base = in.bytes.data();
@@ -139,7 +189,8 @@ DecodedFrame DecodeFrame(FrameInput& in) {
       out.view = SourceView{PixelFormat::NV12, in.width, in.height, base, uv, nullptr, in.stride0, in.stride1, 0};
       break;
     }
-    case FrameKind::Jpeg: break;
+    case FrameKind::Jpeg:
+    case FrameKind::Png: break;
   }
   return out;
 }

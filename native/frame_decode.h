@@ -16,7 +16,7 @@ struct FrameError : std::runtime_error {
   FrameError(std::string c, const std::string& message) : std::runtime_error(message), code(std::move(c)) {}
 };
 
-enum class FrameKind : int { Jpeg = 0, Rgb = 1, Rgba = 2, I420 = 3, Nv12 = 4 };
+enum class FrameKind : int { Jpeg = 0, Rgb = 1, Rgba = 2, I420 = 3, Nv12 = 4, Png = 5 };
 
 // Largest frame accepted (either side) and largest pixel count: bigger frames are rejected before any allocation.
 constexpr int kMaxFrameSide = 16384;
@@ -42,10 +42,13 @@ struct DecodedFrame {
 // Throws FrameError.
 void ValidateRawLayout(FrameInput& in, size_t byte_length);
 
-// Decodes/validates `in` into a view. JPEG goes through libjpeg-turbo; raw formats are only validated.
-// `in` must outlive the result. Throws FrameError with code ERR_INVALID_INPUT or ERR_JPEG_DECODE.
+// Decodes/validates `in` into a view. JPEG goes through libjpeg-turbo, PNG through libpng; raw formats are only
+// validated. `in` must outlive the result. Throws FrameError: ERR_INVALID_INPUT, ERR_JPEG_DECODE, ERR_PNG_DECODE.
 DecodedFrame DecodeFrame(FrameInput& in);
 
 const char* FrameKindName(FrameKind kind);
+
+// RGB (interleaved, tightly packed) -> JPEG bytes, 4:2:0. Throws std::runtime_error.
+std::vector<uint8_t> EncodeJpegRgb(const uint8_t* rgb, int width, int height, int quality);
 
 }  // namespace mg

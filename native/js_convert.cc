@@ -52,7 +52,8 @@ FrameInput ParseFrame(const Napi::Value& value) {
   else if (kind == "rgba") in.kind = FrameKind::Rgba;
   else if (kind == "i420") in.kind = FrameKind::I420;
   else if (kind == "nv12") in.kind = FrameKind::Nv12;
-  else throw FrameError("ERR_INVALID_INPUT", "frame kind must be jpeg, rgb, rgba, i420 or nv12, got '" + kind + "'");
+  else if (kind == "png") in.kind = FrameKind::Png;
+  else throw FrameError("ERR_INVALID_INPUT", "frame kind must be jpeg, png, rgb, rgba, i420 or nv12, got '" + kind + "'");
 
   Napi::Value data = o.Get("data");
   const uint8_t* bytes = nullptr;
@@ -73,7 +74,7 @@ FrameInput ParseFrame(const Napi::Value& value) {
     throw FrameError("ERR_INVALID_INPUT", "frame data must be a Buffer, TypedArray, DataView or ArrayBuffer");
   }
   if (length == 0) throw FrameError("ERR_INVALID_INPUT", "frame data is empty");
-  if (in.kind != FrameKind::Jpeg) {
+  if (in.kind != FrameKind::Jpeg && in.kind != FrameKind::Png) {
     in.width = GetInt(o, "width", 0);
     in.height = GetInt(o, "height", 0);
     if (in.kind == FrameKind::Rgb || in.kind == FrameKind::Rgba) {

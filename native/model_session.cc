@@ -21,24 +21,27 @@ std::vector<std::string> ProviderOrder(const std::string& requested) {
   throw std::invalid_argument("provider must be auto, tensorrt, cuda or cpu, got '" + requested + "'");
 }
 
-// `item_dims` are the input's dims after the batch dim, e.g. {3, 256, 256}.
+// `input_dims` are the model input's dims, batch first, e.g. {-1, 3, 256, 256}.
 void AppendTensorRt(Ort::SessionOptions& options, const SessionConfig& config, const std::string& input_name,
-                    const std::vector<int64_t>& item_dims) {
+                    const std::vector<int64_t>& input_dims) {
   const OrtApi& api = Ort::GetApi();
   OrtTensorRTProviderOptionsV2* trt = nullptr;
   Ort::ThrowOnError(api.CreateTensorRTProviderOptions(&trt));
   std::unique_ptr<OrtTensorRTProviderOptionsV2, void (*)(OrtTensorRTProviderOptionsV2*)> guard(
       trt, [](OrtTensorRTProviderOptionsV2* p) { Ort::GetApi().ReleaseTensorRTProviderOptions(p); });
   std::string shape_tail;
-  for (int64_t d : item_dims) shape_tail += "x" + std::to_string(d);
+  for (size_t i = 1; i < input_dims.size(); ++i) shape_tail += "x" + std::to_string(input_dims[i]);
   const std::string min_shape = input_name + ":1" + shape_tail;
   const std::string opt_shape = input_name + ":" + std::to_string(config.max_batch > 8 ? 8 : config.max_batch) + shape_tail;
   const std::string max_shape = input_name + ":" + std::to_string(config.max_batch) + shape_tail;
   const std::string device = std::to_string(config.device_id);
-  std::vector<const char*> keys = {"device_id", "trt_fp16_enable", "trt_profile_min_shapes", "trt_profile_opt_shapes",
-                                   "trt_profile_max_shapes"};
-  std::vector<const char*> values = {device.c_str(), config.fp16 ? "1" : "0", min_shape.c_str(), opt_shape.c_str(),
-                                     max_shape.c_str()};
+  std::vector<const char*> keys = {"device_id", "trt_fp16_enable"};
+  std::vector<const char*> values = {device.c_str(), config.fp16 ? "1" : "0"};
+  if (!input_dims.empty() && input_dims[0] < 0) {
+    // Dynamic batch: one optimisation profile covering 1..max_batch (static-batch models need none).
+    keys.insert(keys.end(), {"trt_profile_min_shapes", "trt_profile_opt_shapes", "trt_profile_max_shapes"});
+    values.insert(values.end(), {min_shape.c_str(), opt_shape.c_str(), max_shape.c_str()});
+  }
   if (!config.cache_dir.empty()) {
     // Engines take seconds to minutes to build: keep them (and the kernel timing cache) across restarts.
     std::filesystem::create_directories(config.cache_dir);
@@ -123,8 +126,7 @@ void ModelSession::Build(const std::string& provider) {
     Ort::SessionOptions probe_options;
     Ort::Session probe(SharedOrtEnv(), config_.model_path.c_str(), probe_options);
     Ort::AllocatorWithDefaultOptions allocator;
-    std::vector<int64_t> dims = ShapeOf(probe.GetInputTypeInfo(0));
-    dims.erase(dims.begin());
+    const std::vector<int64_t> dims = ShapeOf(probe.GetInputTypeInfo(0));
     AppendTensorRt(options, config_, probe.GetInputNameAllocated(0, allocator).get(), dims);
     // CUDA behind TensorRT for any node TensorRT rejects.
     AppendCuda(options, config_);

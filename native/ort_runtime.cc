@@ -39,8 +39,9 @@ std::string OrtLibraryPath() {
 std::vector<std::string> OrtAvailableProviders() { return Ort::GetAvailableProviders(); }
 
 Ort::Env& SharedOrtEnv() {
+  // ERROR, not WARNING: BlazeFace's files make ORT warn about unused initialisers at every load.
   // Leaked on purpose: sessions may be torn down by env cleanup hooks in any order, and ORT must outlive them.
-  static Ort::Env* env = new Ort::Env(ORT_LOGGING_LEVEL_WARNING, "mesoguard");
+  static Ort::Env* env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "mesoguard");
   return *env;
 }
 

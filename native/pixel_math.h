@@ -125,11 +125,9 @@ MG_HD void sample_area(const SourceView& s, int ox, int oy, int out_w, int out_h
   rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
 }
 
-// One output pixel (ox, oy) of an out_w x out_h resize of the whole source, written planar (NCHW) as
-// RGB in [0,1] - MesoNet's x/255 input.
-MG_HD void resize_pixel_to_planar(const SourceView& s, ResizeMode mode, int ox, int oy, int out_w, int out_h,
-                                  float* planar_out) {
-  float rgb[3];
+// One output pixel (ox, oy) of an out_w x out_h resize of the whole source, as RGB in [0,1]. Nearest picks
+// exactly the pixels Keras load_img picks.
+MG_HD void sample_whole_frame(const SourceView& s, ResizeMode mode, int ox, int oy, int out_w, int out_h, float rgb[3]) {
   if (mode == ResizeMode::Bilinear) {
     const float sx = ((float)ox + 0.5f) * (float)s.width / (float)out_w - 0.5f;
     const float sy = ((float)oy + 0.5f) * (float)s.height / (float)out_h - 0.5f;
@@ -139,11 +137,130 @@ MG_HD void resize_pixel_to_planar(const SourceView& s, ResizeMode mode, int ox, 
   } else {
     fetch_rgb01(s, nearest_source_index(ox, s.width, out_w), nearest_source_index(oy, s.height, out_h), rgb);
   }
-  const int64_t plane = (int64_t)out_w * out_h;
-  const int64_t i = (int64_t)oy * out_w + ox;
-  planar_out[i] = rgb[0];
-  planar_out[plane + i] = rgb[1];
-  planar_out[2 * plane + i] = rgb[2];
+}
+
+// Maps an output pixel centre (u, v) = (ox + 0.5, oy + 0.5) to a source point in pixel units (pixel k spans
+// [k, k+1)): x = a*u + b*v + c, y = d*u + e*v + f. Letterboxing, face crops (scale, rotate, shift) are affines.
+struct Affine {
+  float a, b, c, d, e, f;
+};
+
+// The source pixel (x, y) or the pad colour where (x, y) lies outside the frame: crops at the frame's edge
+// are padded, never shifted.
+MG_HD void fetch_or_pad(const SourceView& s, int x, int y, float pad, float rgb[3]) {
+  if (x < 0 || y < 0 || x >= s.width || y >= s.height) {
+    rgb[0] = rgb[1] = rgb[2] = pad;
+    return;
+  }
+  fetch_rgb01(s, x, y, rgb);
+}
+
+MG_HD int floor_to_int(float v) {
+  const int i = (int)v;
+  return (v < (float)i) ? i - 1 : i;
+}
+
+// Samples the source at affine-mapped point (sx, sy). Area averages the pixels whose centres fall in a
+// footprint_w x footprint_h box around the point (the output pixel's extent in the source).
+MG_HD void sample_affine(const SourceView& s, ResizeMode mode, float sx, float sy, float footprint_w, float footprint_h,
+                         float pad, float rgb[3]) {
+  if (mode == ResizeMode::Nearest || (mode == ResizeMode::Area && footprint_w <= 1.f && footprint_h <= 1.f)) {
+    fetch_or_pad(s, floor_to_int(sx), floor_to_int(sy), pad, rgb);
+    return;
+  }
+  if (mode == ResizeMode::Bilinear) {
+    const float px = sx - 0.5f, py = sy - 0.5f;
+    const int x0 = floor_to_int(px), y0 = floor_to_int(py);
+    const float fx = px - (float)x0, fy = py - (float)y0;
+    float a[3], b[3], c[3], d[3];
+    fetch_or_pad(s, x0, y0, pad, a);
+    fetch_or_pad(s, x0 + 1, y0, pad, b);
+    fetch_or_pad(s, x0, y0 + 1, pad, c);
+    fetch_or_pad(s, x0 + 1, y0 + 1, pad, d);
+    for (int k = 0; k < 3; ++k) {
+      const float top = a[k] + (b[k] - a[k]) * fx;
+      const float bottom = c[k] + (d[k] - c[k]) * fx;
+      rgb[k] = top + (bottom - top) * fy;
+    }
+    return;
+  }
+  // Area: pixel k's centre k + 0.5 must lie in [lo, hi).
+  const int x_begin = floor_to_int(sx - footprint_w * 0.5f - 0.5f) + 1;
+  const int x_end = floor_to_int(sx + footprint_w * 0.5f - 0.5f) + 1;
+  const int y_begin = floor_to_int(sy - footprint_h * 0.5f - 0.5f) + 1;
+  const int y_end = floor_to_int(sy + footprint_h * 0.5f - 0.5f) + 1;
+  if (x_end <= x_begin || y_end <= y_begin) {
+    fetch_or_pad(s, floor_to_int(sx), floor_to_int(sy), pad, rgb);
+    return;
+  }
+  float acc[3] = {0.f, 0.f, 0.f};
+  for (int y = y_begin; y < y_end; ++y) {
+    for (int x = x_begin; x < x_end; ++x) {
+      float p[3];
+      fetch_or_pad(s, x, y, pad, p);
+      acc[0] += p[0]; acc[1] += p[1]; acc[2] += p[2];
+    }
+  }
+  const float n = (float)((x_end - x_begin) * (y_end - y_begin));
+  rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
+}
+
+enum class Layout : int { Planar = 0 /* NCHW */, Interleaved = 1 /* NHWC */ };
+
+// How to render one model input from a frame: geometry, sampling, layout and value range.
+struct RenderSpec {
+  int out_w;
+  int out_h;
+  ResizeMode mode;
+  bool whole_frame;  // stretch the whole frame (Keras-exact nearest); otherwise `affine`
+  Affine affine;
+  Layout layout;
+  float scale;   // value = rgb01 * scale + offset: MesoNet 1, 0; BlazeFace 2, -1
+  float offset;
+  float pad;     // rgb01 value outside the frame (0 = black)
+};
+
+// Renders output pixel (ox, oy) of `spec` into `out` (one item: out_w * out_h * 3 floats).
+MG_HD void render_pixel(const SourceView& s, const RenderSpec& spec, int ox, int oy, float* out) {
+  float rgb[3];
+  if (spec.whole_frame) {
+    sample_whole_frame(s, spec.mode, ox, oy, spec.out_w, spec.out_h, rgb);
+  } else {
+    const Affine& m = spec.affine;
+    const float u = (float)ox + 0.5f, v = (float)oy + 0.5f;
+    const float sx = m.a * u + m.b * v + m.c;
+    const float sy = m.d * u + m.e * v + m.f;
+    // The output pixel's extent in the source, along x and y (rotation folded into an axis-aligned box).
+    const float fw = (m.a < 0 ? -m.a : m.a) + (m.b < 0 ? -m.b : m.b);
+    const float fh = (m.d < 0 ? -m.d : m.d) + (m.e < 0 ? -m.e : m.e);
+    sample_affine(s, spec.mode, sx, sy, fw, fh, spec.pad, rgb);
+  }
+  const int64_t i = (int64_t)oy * spec.out_w + ox;
+  if (spec.layout == Layout::Planar) {
+    const int64_t plane = (int64_t)spec.out_w * spec.out_h;
+    out[i] = rgb[0] * spec.scale + spec.offset;
+    out[plane + i] = rgb[1] * spec.scale + spec.offset;
+    out[2 * plane + i] = rgb[2] * spec.scale + spec.offset;
+  } else {
+    out[3 * i] = rgb[0] * spec.scale + spec.offset;
+    out[3 * i + 1] = rgb[1] * spec.scale + spec.offset;
+    out[3 * i + 2] = rgb[2] * spec.scale + spec.offset;
+  }
+}
+
+// MesoNet's input from a whole frame: stretched to out_w x out_h, planar, RGB in [0,1].
+MG_HD RenderSpec whole_frame_spec(ResizeMode mode, int out_w, int out_h) {
+  RenderSpec spec;
+  spec.out_w = out_w;
+  spec.out_h = out_h;
+  spec.mode = mode;
+  spec.whole_frame = true;
+  spec.affine = Affine{1.f, 0.f, 0.f, 0.f, 1.f, 0.f};
+  spec.layout = Layout::Planar;
+  spec.scale = 1.f;
+  spec.offset = 0.f;
+  spec.pad = 0.f;
+  return spec;
 }
 
 }  // namespace mg

@@ -2,11 +2,9 @@
 
 namespace mg {
 
-void PreprocessCpu(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out) {
-  for (int y = 0; y < out_h; ++y) {
-    for (int x = 0; x < out_w; ++x) {
-      resize_pixel_to_planar(source, mode, x, y, out_w, out_h, planar_out);
-    }
+void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
+  for (int y = 0; y < spec.out_h; ++y) {
+    for (int x = 0; x < spec.out_w; ++x) render_pixel(source, spec, x, y, out);
   }
 }
 

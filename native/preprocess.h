@@ -1,4 +1,4 @@
-// Frame -> model input: resize a whole decoded frame to out_w x out_h planar RGB in [0,1].
+// Frame -> model input tensors: renders a RenderSpec (whole-frame resize, letterbox, rotated face crop) into floats.
 #pragma once
 
 #include <string>
@@ -8,7 +8,7 @@
 namespace mg {
 
 // CPU path: the same per-pixel function the CUDA kernel runs, in a plain loop.
-void PreprocessCpu(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out);
+void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out);
 
 // CUDA path (native/cuda/). Where the addon was built without CUDA, or no driver/device exists, it is
 // unavailable and `reason` says why; callers then use the CPU path.
@@ -20,8 +20,8 @@ struct CudaProbe {
 };
 CudaProbe ProbeCuda();
 
-// Same contract as PreprocessCpu, computed on GPU `device_id` (output copied back to host memory).
+// Same contract as RenderCpu, computed on GPU `device_id` (output copied back to host memory).
 // Throws std::runtime_error on any CUDA failure.
-void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out, int device_id);
+void RenderCuda(const SourceView& source, const RenderSpec& spec, float* out, int device_id);
 
 }  // namespace mg

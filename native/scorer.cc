@@ -1,5 +1,7 @@
 #include "scorer.h"
 
+#include <cmath>
+
 #include "js_convert.h"
 #include "preprocess.h"
 
@@ -14,11 +16,91 @@ struct PromiseHandle {
 // One named function so the hook added in the constructor is the one removed later.
 void TeardownHook(void* arg) { static_cast<Scorer*>(arg)->Teardown(); }
 
+Napi::Array BoxToJs(Napi::Env env, const Box& b) {
+  Napi::Array a = Napi::Array::New(env, 4);
+  a.Set(0u, b.x1);
+  a.Set(1u, b.y1);
+  a.Set(2u, b.x2);
+  a.Set(3u, b.y2);
+  return a;
+}
+
+Napi::Object OutputsToJs(Napi::Env env, const std::vector<TensorInfo>& names, const std::vector<float>& values) {
+  Napi::Object o = Napi::Object::New(env);
+  for (size_t i = 0; i < values.size() && i < names.size(); ++i) o.Set(names[i].name, values[i]);
+  return o;
+}
+
+Napi::Object SessionInfo(Napi::Env env, const ModelSession& session) {
+  Napi::Object o = Napi::Object::New(env);
+  const SessionConfig& config = session.config();
+  o.Set("modelPath", config.model_path);
+  o.Set("requestedProvider", config.provider);
+  o.Set("provider", session.provider());
+  Napi::Array attempts = Napi::Array::New(env);
+  for (size_t i = 0; i < session.attempts().size(); ++i) {
+    const ProviderAttempt& a = session.attempts()[i];
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("provider", a.provider);
+    item.Set("chosen", a.chosen);
+    item.Set("reason", a.reason);
+    attempts.Set(i, item);
+  }
+  o.Set("attempts", attempts);
+  o.Set("graphOptimization", config.graph_optimization);
+  o.Set("intraOpThreads", config.intra_op_threads);
+  Napi::Object input = Napi::Object::New(env);
+  input.Set("name", session.input().name);
+  Napi::Array shape = Napi::Array::New(env);
+  for (size_t i = 0; i < session.input().shape.size(); ++i) shape.Set(i, Napi::Number::New(env, (double)session.input().shape[i]));
+  input.Set("shape", shape);
+  o.Set("input", input);
+  Napi::Array outputs = Napi::Array::New(env);
+  for (size_t i = 0; i < session.outputs().size(); ++i) outputs.Set(i, session.outputs()[i].name);
+  o.Set("outputs", outputs);
+  return o;
+}
+
+// keypoints: 12 finite numbers (BlazeFace order, frame pixels).
+std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v) {
+  std::array<float, 2 * kKeypoints> out{};
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2 * kKeypoints) {
+    throw FrameError("ERR_INVALID_ARG", "face keypoints must be an array of 12 numbers (6 x,y pairs)");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value n = a.Get(i);
+    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
+      throw FrameError("ERR_INVALID_ARG", "face keypoints must be finite numbers");
+    }
+    out[i] = n.As<Napi::Number>().FloatValue();
+  }
+  return out;
+}
+
+Box ParseBox(const Napi::Value& v, const char* what) {
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 4) {
+    throw FrameError("ERR_INVALID_ARG", std::string(what) + " must be [x1, y1, x2, y2]");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  float c[4];
+  for (uint32_t i = 0; i < 4; ++i) {
+    Napi::Value n = a.Get(i);
+    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
+      throw FrameError("ERR_INVALID_ARG", std::string(what) + " must hold finite numbers");
+    }
+    c[i] = n.As<Napi::Number>().FloatValue();
+  }
+  if (!(c[2] > c[0] && c[3] > c[1])) throw FrameError("ERR_INVALID_ARG", std::string(what) + " needs x2 > x1 and y2 > y1");
+  return Box{c[0], c[1], c[2], c[3]};
+}
+
 }  // namespace
 
 Napi::Function Scorer::DefineClass(Napi::Env env) {
   return ObjectWrap<Scorer>::DefineClass(env, "Scorer",
                                          {InstanceMethod<&Scorer::Score>("score"),
+                                          InstanceMethod<&Scorer::Analyze>("analyze"),
                                           InstanceMethod<&Scorer::Info>("info"),
                                           InstanceMethod<&Scorer::Stats>("stats"),
                                           InstanceMethod<&Scorer::Close>("close")});
@@ -32,15 +114,16 @@ Scorer::Scorer(const Napi::CallbackInfo& info) : ObjectWrap<Scorer>(info), env_(
     return;
   }
   PreparedScorer* prepared = info[0].As<Napi::External<PreparedScorer>>().Data();
-  session_ = prepared->session;
-  queue_config_ = prepared->queue;
+  mesonet_ = prepared->mesonet;
+  detector_ = prepared->detector;
+  config_ = prepared->pipeline;
   tsfn_ = Tsfn::New(env, "mesoguard.scorer", 0, 1, this);
   tsfn_.Unref(env);  // an idle scorer must not keep the process alive
   try {
-    queue_ = std::make_unique<BatchQueue>(
-        session_, queue_config_,
-        [this](std::unique_ptr<Job> job) {
-          auto* completion = new Completion{std::move(job)};
+    pipeline_ = std::make_unique<FramePipeline>(
+        mesonet_, detector_, config_,
+        [this](std::unique_ptr<Request> request) {
+          auto* completion = new Completion{std::move(request)};
           if (tsfn_.NonBlockingCall(completion) != napi_ok) delete completion;
         },
         [this] {
@@ -62,10 +145,9 @@ void Scorer::Teardown() {
   if (torn_down_) return;
   torn_down_ = true;
   napi_remove_env_cleanup_hook(env_, TeardownHook, this);
-  if (queue_) {
-    queue_->Abort();
-    queue_->Join();
-    queue_.reset();
+  if (pipeline_) {
+    pipeline_->Abort();
+    pipeline_.reset();
   }
   tsfn_.Abort();
 }
@@ -84,27 +166,11 @@ void Scorer::TrackEnd() {
   }
 }
 
-Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (closing_ || !queue_) {
-    deferred.Reject(MakeError(env, "ERR_CLOSED", "the scorer is closed").Value());
-    return deferred.Promise();
-  }
-  auto job = std::make_unique<Job>();
-  try {
-    job->frame = ParseFrame(info[0]);
-    std::string resize = "nearest";
-    if (info.Length() > 1 && info[1].IsObject()) resize = GetString(info[1].As<Napi::Object>(), "resize", resize);
-    job->resize = ParseResizeMode(resize);
-  } catch (const FrameError& e) {
-    deferred.Reject(MakeError(env, e.code, e.what()).Value());
-    return deferred.Promise();
-  }
+Napi::Value Scorer::Enqueue(Napi::Env env, std::unique_ptr<Request> request, Napi::Promise::Deferred deferred) {
   auto* handle = new PromiseHandle{deferred};
-  job->user = handle;
+  request->user = handle;
   std::string code, why;
-  if (!queue_->Submit(job, &code, &why)) {
+  if (!pipeline_->Submit(request, &code, &why)) {
     delete handle;
     deferred.Reject(MakeError(env, code, why).Value());
     return deferred.Promise();
@@ -113,16 +179,87 @@ Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
   return deferred.Promise();
 }
 
+// score(frame, {resize}): the whole frame is one face crop.
+Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (closing_ || !pipeline_) {
+    deferred.Reject(MakeError(env, "ERR_CLOSED", "the scorer is closed").Value());
+    return deferred.Promise();
+  }
+  auto request = std::make_unique<Request>();
+  request->mode = Request::Mode::Crop;
+  try {
+    request->frame = ParseFrame(info[0]);
+    std::string resize = "nearest";
+    if (info.Length() > 1 && info[1].IsObject()) resize = GetString(info[1].As<Napi::Object>(), "resize", resize);
+    request->resize = ParseResizeMode(resize);
+  } catch (const FrameError& e) {
+    deferred.Reject(MakeError(env, e.code, e.what()).Value());
+    return deferred.Promise();
+  }
+  return Enqueue(env, std::move(request), deferred);
+}
+
+// analyze(frame, {detect, regions, faces, returnCrops}): find (or take) the faces, crop and score each.
+Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (closing_ || !pipeline_) {
+    deferred.Reject(MakeError(env, "ERR_CLOSED", "the scorer is closed").Value());
+    return deferred.Promise();
+  }
+  auto request = std::make_unique<Request>();
+  request->mode = Request::Mode::Analyze;
+  try {
+    request->frame = ParseFrame(info[0]);
+    Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    request->detect = GetBool(o, "detect", true);
+    request->return_crops = GetBool(o, "returnCrops", false);
+    Napi::Value regions = o.Get("regions");
+    if (regions.IsArray()) {
+      Napi::Array a = regions.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) request->regions.push_back(ParseBox(a.Get(i), "a detection region"));
+    } else if (!regions.IsUndefined() && !regions.IsNull()) {
+      throw FrameError("ERR_INVALID_ARG", "regions must be an array of [x1, y1, x2, y2] boxes");
+    }
+    Napi::Value faces = o.Get("faces");
+    if (faces.IsArray()) {
+      Napi::Array a = faces.As<Napi::Array>();
+      if (a.Length() > 256) throw FrameError("ERR_INVALID_ARG", "at most 256 faces per frame");
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        if (!a.Get(i).IsObject()) throw FrameError("ERR_INVALID_ARG", "each face must be {box, keypoints, score?}");
+        Napi::Object f = a.Get(i).As<Napi::Object>();
+        FaceInput face;
+        face.box = ParseBox(f.Get("box"), "a face box");
+        face.keypoints = ParseKeypoints(f.Get("keypoints"));
+        face.score = (float)GetNumber(f, "score", 0.0);
+        request->faces.push_back(face);
+      }
+    } else if (!faces.IsUndefined() && !faces.IsNull()) {
+      throw FrameError("ERR_INVALID_ARG", "faces must be an array");
+    }
+    if (request->detect && !request->faces.empty()) {
+      throw FrameError("ERR_INVALID_ARG", "pass faces only with detect: false");
+    }
+  } catch (const FrameError& e) {
+    deferred.Reject(MakeError(env, e.code, e.what()).Value());
+    return deferred.Promise();
+  }
+  return Enqueue(env, std::move(request), deferred);
+}
+
 void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completion* completion) {
   std::unique_ptr<Completion> owned(completion);
   if (env == nullptr) {  // the function is being torn down: nothing can be settled any more
-    if (owned->job) delete static_cast<PromiseHandle*>(owned->job->user);
+    if (owned->request) delete static_cast<PromiseHandle*>(owned->request->user);
     return;
   }
   Napi::HandleScope scope(env);
-  if (!owned->job) {  // drained after close()
-    self->queue_->Join();
-    self->queue_.reset();
+  if (!owned->request) {  // drained after close()
+    self->pipeline_->Join();
+    self->final_stats_ = self->pipeline_->Stats();
+    self->pipeline_.reset();
     self->tsfn_.Release();
     self->torn_down_ = true;
     napi_remove_env_cleanup_hook(self->env_, TeardownHook, self);
@@ -131,90 +268,119 @@ void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completio
     self->TrackEnd();
     return;
   }
-  Job& job = *owned->job;
-  std::unique_ptr<PromiseHandle> handle(static_cast<PromiseHandle*>(job.user));
-  if (!job.error_code.empty()) {
-    handle->deferred.Reject(MakeError(env, job.error_code, job.error_message).Value());
-  } else {
-    Napi::Object result = Napi::Object::New(env);
+  Request& r = *owned->request;
+  std::unique_ptr<PromiseHandle> handle(static_cast<PromiseHandle*>(r.user));
+  if (!r.error_code.empty()) {
+    handle->deferred.Reject(MakeError(env, r.error_code, r.error_message).Value());
+    self->TrackEnd();
+    return;
+  }
+  const std::vector<TensorInfo>& names = self->mesonet_->outputs();
+  Napi::Object result = Napi::Object::New(env);
+  if (r.mode == Request::Mode::Crop) {
     Napi::Object outputs = Napi::Object::New(env);
-    const std::vector<TensorInfo>& names = self->session_->outputs();
-    for (size_t i = 0; i < job.outputs.size() && i < names.size(); ++i) {
-      Napi::Float32Array values = Napi::Float32Array::New(env, job.outputs[i].size());
-      std::copy(job.outputs[i].begin(), job.outputs[i].end(), values.Data());
+    for (size_t i = 0; i < r.outputs.size() && i < names.size(); ++i) {
+      Napi::Float32Array values = Napi::Float32Array::New(env, r.outputs[i].size());
+      std::copy(r.outputs[i].begin(), r.outputs[i].end(), values.Data());
       outputs.Set(names[i].name, values);
     }
     result.Set("outputs", outputs);
-    result.Set("batchSize", Napi::Number::New(env, job.batch_size));
-    result.Set("preprocessMs", Napi::Number::New(env, job.preprocess_ms));
-    result.Set("waitMs", Napi::Number::New(env, job.wait_ms));
-    result.Set("inferenceMs", Napi::Number::New(env, job.inference_ms));
-    result.Set("preprocessDevice", Napi::String::New(env, job.preprocess_device));
-    handle->deferred.Resolve(result);
+    result.Set("batchSize", Napi::Number::New(env, r.batch_size));
+    result.Set("preprocessMs", Napi::Number::New(env, r.decode_ms + r.render_ms));
+    result.Set("waitMs", Napi::Number::New(env, r.wait_ms));
+    result.Set("inferenceMs", Napi::Number::New(env, r.inference_ms));
+    result.Set("preprocessDevice", Napi::String::New(env, r.preprocess_device));
+  } else {
+    result.Set("width", r.frame_width);
+    result.Set("height", r.frame_height);
+    Napi::Array faces = Napi::Array::New(env, r.faces_out.size());
+    for (size_t i = 0; i < r.faces_out.size(); ++i) {
+      const FaceResult& f = r.faces_out[i];
+      Napi::Object face = Napi::Object::New(env);
+      face.Set("box", BoxToJs(env, f.box));
+      Napi::Array kp = Napi::Array::New(env, f.keypoints.size());
+      for (size_t k = 0; k < f.keypoints.size(); ++k) kp.Set(k, f.keypoints[k]);
+      face.Set("keypoints", kp);
+      face.Set("detectorScore", f.detector_score);
+      Napi::Object crop = Napi::Object::New(env);
+      Napi::Array center = Napi::Array::New(env, 2);
+      center.Set(0u, f.crop_center_x);
+      center.Set(1u, f.crop_center_y);
+      crop.Set("center", center);
+      crop.Set("side", f.crop_side);
+      crop.Set("angle", f.crop_angle);
+      if (!f.crop_rgb.empty()) {
+        crop.Set("rgb", Napi::Buffer<uint8_t>::Copy(env, f.crop_rgb.data(), f.crop_rgb.size()));
+      }
+      face.Set("crop", crop);
+      face.Set("outputs", OutputsToJs(env, names, f.outputs));
+      face.Set("batchSize", f.batch_size);
+      faces.Set(i, face);
+    }
+    result.Set("faces", faces);
+    result.Set("detectorRuns", r.detector_runs);
+    Napi::Object timings = Napi::Object::New(env);
+    timings.Set("decodeMs", r.decode_ms);
+    timings.Set("detectMs", r.detect_ms);
+    timings.Set("renderMs", r.render_ms);
+    timings.Set("waitMs", r.wait_ms);
+    timings.Set("inferenceMs", r.inference_ms);
+    timings.Set("totalMs", r.total_ms);
+    timings.Set("batchSize", r.batch_size);
+    timings.Set("preprocessDevice", r.preprocess_device);
+    result.Set("timings", timings);
   }
+  handle->deferred.Resolve(result);
   self->TrackEnd();
 }
 
 Napi::Value Scorer::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool drain = true;
-  if (info.Length() > 0 && info[0].IsObject()) {
-    try {
-      drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
-    } catch (const FrameError& e) {  // an uncaught C++ exception here would terminate the process
-      Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+  try {
+    if (info.Length() > 0 && info[0].IsObject()) drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
+  } catch (const FrameError& e) {
+    Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
   if (close_deferred_) return close_deferred_->Promise();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (!queue_) {
+  if (!pipeline_) {
     deferred.Resolve(env.Undefined());
     return deferred.Promise();
   }
   closing_ = true;
   close_deferred_ = deferred;
   TrackStart();  // held until the drained signal arrives
-  queue_->Close(drain);
+  pipeline_->Close(drain);
   return deferred.Promise();
 }
 
 Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  const SessionConfig& config = session_->config();
-  o.Set("modelPath", config.model_path);
-  o.Set("requestedProvider", config.provider);
-  o.Set("provider", session_->provider());
-  Napi::Array attempts = Napi::Array::New(env);
-  for (size_t i = 0; i < session_->attempts().size(); ++i) {
-    const ProviderAttempt& a = session_->attempts()[i];
-    Napi::Object item = Napi::Object::New(env);
-    item.Set("provider", a.provider);
-    item.Set("chosen", a.chosen);
-    item.Set("reason", a.reason);
-    attempts.Set(i, item);
+  Napi::Object o = SessionInfo(env, *mesonet_);
+  o.Set("maxBatch", pipeline_ ? pipeline_->mesonet_max_batch() : config_.max_batch);
+  o.Set("maxWaitMs", config_.max_wait_ms);
+  o.Set("prepThreads", config_.prep_threads);
+  o.Set("maxPending", config_.max_pending);
+  if (pipeline_) {
+    o.Set("preprocess", pipeline_->preprocess_device());
+    o.Set("preprocessReason", pipeline_->preprocess_reason());
   }
-  o.Set("attempts", attempts);
-  o.Set("graphOptimization", config.graph_optimization);
-  o.Set("intraOpThreads", config.intra_op_threads);
-  Napi::Object input = Napi::Object::New(env);
-  input.Set("name", session_->input().name);
-  Napi::Array shape = Napi::Array::New(env);
-  for (size_t i = 0; i < session_->input().shape.size(); ++i) shape.Set(i, Napi::Number::New(env, (double)session_->input().shape[i]));
-  input.Set("shape", shape);
-  o.Set("input", input);
-  Napi::Array outputs = Napi::Array::New(env);
-  for (size_t i = 0; i < session_->outputs().size(); ++i) outputs.Set(i, session_->outputs()[i].name);
-  o.Set("outputs", outputs);
-  o.Set("maxBatch", queue_config_.max_batch);
-  o.Set("maxWaitMs", queue_config_.max_wait_ms);
-  o.Set("prepThreads", queue_config_.prep_threads);
-  o.Set("maxPending", queue_config_.max_pending);
-  if (queue_) {
-    o.Set("preprocess", queue_->preprocess_device());
-    o.Set("preprocessReason", queue_->preprocess_reason());
+  if (detector_) {
+    Napi::Object d = SessionInfo(env, *detector_);
+    d.Set("inputSize", pipeline_ ? pipeline_->detector_input_size() : 0);
+    d.Set("minScore", config_.detector.min_score);
+    d.Set("nmsIou", config_.detector.nms_iou);
+    d.Set("maxFaces", config_.detector.max_faces);
+    o.Set("detector", d);
+  } else {
+    o.Set("detector", env.Null());
   }
+  Napi::Object crop = Napi::Object::New(env);
+  crop.Set("factor", config_.crop.factor);
+  crop.Set("margin", config_.crop.margin);
+  o.Set("crop", crop);
   o.Set("closed", Napi::Boolean::New(env, closing_));
   return o;
 }
@@ -222,12 +388,13 @@ Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
 Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  QueueStats s = queue_ ? queue_->Stats() : QueueStats{};
+  PipelineStats s = pipeline_ ? pipeline_->Stats() : final_stats_;
   o.Set("submitted", Napi::Number::New(env, (double)s.submitted));
   o.Set("completed", Napi::Number::New(env, (double)s.completed));
   o.Set("failed", Napi::Number::New(env, (double)s.failed));
   o.Set("batches", Napi::Number::New(env, (double)s.batches));
   o.Set("meanBatchSize", Napi::Number::New(env, s.batches ? (double)s.batched_items / (double)s.batches : 0.0));
+  o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));
   o.Set("pending", Napi::Number::New(env, s.pending));
   return o;
 }

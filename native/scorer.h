@@ -1,5 +1,6 @@
-// The JS-facing Scorer: one model session + its batch queue. Every call returns a Promise; all pixel and
-// inference work happens on the queue's threads, results come back through a thread-safe function.
+// The JS-facing Scorer: MesoNet (and optionally the BlazeFace detector) behind a FramePipeline. Every call
+// returns a Promise; all pixel and inference work runs on the pipeline's threads, and results come back
+// through a thread-safe function.
 #pragma once
 
 #include <napi.h>
@@ -7,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "batch_queue.h"
+#include "frame_pipeline.h"
 #include "model_session.h"
 
 namespace mg {
@@ -15,12 +16,13 @@ namespace mg {
 // Built on a libuv worker (loading a model, or building a TensorRT engine, can take long), handed to the
 // Scorer constructor on the JS thread.
 struct PreparedScorer {
-  std::shared_ptr<ModelSession> session;
-  QueueConfig queue;
+  std::shared_ptr<ModelSession> mesonet;
+  std::shared_ptr<ModelSession> detector;  // may be null
+  PipelineConfig pipeline;
 };
 
 struct Completion {
-  std::unique_ptr<Job> job;  // null for the "drained" signal
+  std::unique_ptr<Request> request;  // null for the "drained" signal
 };
 
 class Scorer : public Napi::ObjectWrap<Scorer> {
@@ -34,18 +36,22 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
 
  private:
   Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value Analyze(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
+  Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Request> request, Napi::Promise::Deferred deferred);
   void TrackStart();  // a promise is outstanding: keep the loop and this object alive
   void TrackEnd();
 
   using Tsfn = Napi::TypedThreadSafeFunction<Scorer, Completion, &Scorer::OnCompletion>;
 
-  std::shared_ptr<ModelSession> session_;
-  QueueConfig queue_config_;
-  std::unique_ptr<BatchQueue> queue_;
+  std::shared_ptr<ModelSession> mesonet_;
+  std::shared_ptr<ModelSession> detector_;
+  PipelineConfig config_;
+  std::unique_ptr<FramePipeline> pipeline_;
+  PipelineStats final_stats_;  // kept after close() so stats() still tells what happened
   Tsfn tsfn_;
   int outstanding_ = 0;  // JS thread only
   bool closing_ = false;

@@ -1,4 +1,4 @@
-// GPU preprocessing: one thread per output pixel, running the shared MG_HD per-pixel function.
+// GPU rendering of model inputs: one thread per output pixel, running the shared MG_HD render_pixel.
 // Built only where nvcc exists; linked with the static cudart so the addon needs no CUDA libraries
 // at load time, and every entry point degrades to "unavailable" on a machine with no driver or GPU.
 #include <cuda_runtime.h>
@@ -13,10 +13,10 @@ namespace mg {
 
 namespace {
 
-__global__ void ResizeToPlanarKernel(SourceView source, ResizeMode mode, int out_w, int out_h, float* out) {
+__global__ void RenderKernel(SourceView source, RenderSpec spec, float* out) {
   const int x = blockIdx.x * blockDim.x + threadIdx.x;
   const int y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x < out_w && y < out_h) resize_pixel_to_planar(source, mode, x, y, out_w, out_h, out);
+  if (x < spec.out_w && y < spec.out_h) render_pixel(source, spec, x, y, out);
 }
 
 void Check(cudaError_t status, const char* what) {
@@ -67,7 +67,7 @@ CudaProbe ProbeCuda() {
   return probe;
 }
 
-void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int out_h, float* planar_out, int device_id) {
+void RenderCuda(const SourceView& source, const RenderSpec& spec, float* out, int device_id) {
   thread_local DeviceScratch scratch;
   Check(cudaSetDevice(device_id), "cudaSetDevice");
   // Copy the planes as one block, up to the last byte of the last plane's last row (the caller's buffer may
@@ -83,7 +83,7 @@ void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int ou
     case PixelFormat::NV12: end = source.plane1 + (size_t)source.stride1 * (chroma_h - 1) + 2 * (size_t)chroma_w; break;
   }
   const size_t src_bytes = (size_t)(end - begin);
-  const size_t dst_bytes = sizeof(float) * 3 * (size_t)out_w * out_h;
+  const size_t dst_bytes = sizeof(float) * 3 * (size_t)spec.out_w * spec.out_h;
   scratch.Reserve(src_bytes, dst_bytes);
   Check(cudaMemcpy(scratch.source, begin, src_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(to device)");
   SourceView device_view = source;
@@ -91,10 +91,10 @@ void PreprocessCuda(const SourceView& source, ResizeMode mode, int out_w, int ou
   if (source.plane1) device_view.plane1 = scratch.source + (source.plane1 - begin);
   if (source.plane2) device_view.plane2 = scratch.source + (source.plane2 - begin);
   const dim3 block(16, 16);
-  const dim3 grid((out_w + block.x - 1) / block.x, (out_h + block.y - 1) / block.y);
-  ResizeToPlanarKernel<<<grid, block>>>(device_view, mode, out_w, out_h, scratch.output);
-  Check(cudaGetLastError(), "resize kernel launch");
-  Check(cudaMemcpy(planar_out, scratch.output, dst_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(to host)");
+  const dim3 grid((spec.out_w + block.x - 1) / block.x, (spec.out_h + block.y - 1) / block.y);
+  RenderKernel<<<grid, block>>>(device_view, spec, scratch.output);
+  Check(cudaGetLastError(), "render kernel launch");
+  Check(cudaMemcpy(out, scratch.output, dst_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(to host)");
 }
 
 }  // namespace mg

@@ -11,7 +11,7 @@ CudaProbe ProbeCuda() {
   return probe;
 }
 
-void PreprocessCuda(const SourceView&, ResizeMode, int, int, float*, int) {
+void RenderCuda(const SourceView&, const RenderSpec&, float*, int) {
   throw std::runtime_error("this addon was built without CUDA");
 }
 

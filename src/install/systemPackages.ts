@@ -23,6 +23,11 @@ export const BUILD_REQUIREMENTS: SystemRequirement[] = [
     purpose: "libjpeg-turbo's TurboJPEG API decodes JPEG frames",
     present: () => existsSync("/usr/include/turbojpeg.h") || existsSync("/usr/local/include/turbojpeg.h"),
   },
+  {
+    aptPackage: "libpng-dev",
+    purpose: "libpng decodes PNG frames",
+    present: () => existsSync("/usr/include/png.h") || existsSync("/usr/local/include/png.h"),
+  },
 ];
 
 export function missingRequirements(requirements: SystemRequirement[] = BUILD_REQUIREMENTS): SystemRequirement[] {

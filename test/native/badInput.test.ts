@@ -73,7 +73,8 @@ const BAD_FRAMES: BadFrame[] = [
   { name: "number as frame", frame: 42, code: "ERR_INVALID_INPUT" },
   { name: "string as frame", frame: "jpeg", code: "ERR_INVALID_INPUT" },
   { name: "Buffer instead of a frame object", frame: goodJpeg, code: "ERR_INVALID_INPUT" },
-  { name: "unknown kind", frame: { kind: "png", data: goodJpeg }, code: "ERR_INVALID_INPUT", message: /png/ },
+  { name: "unknown kind", frame: { kind: "webp", data: goodJpeg }, code: "ERR_INVALID_INPUT", message: /webp/ },
+  { name: "JPEG bytes given as png", frame: { kind: "png", data: goodJpeg }, code: "ERR_PNG_DECODE", message: /PNG signature/ },
   { name: "missing kind", frame: { data: goodJpeg }, code: "ERR_INVALID_INPUT" },
   { name: "kind not a string", frame: { kind: 1, data: goodJpeg }, code: "ERR_INVALID_ARG" },
   { name: "data a string", frame: { kind: "jpeg", data: "not bytes" }, code: "ERR_INVALID_INPUT" },
@@ -301,8 +302,6 @@ describe("createScorer refuses bad options", { timeout: TEST_TIMEOUT }, () => {
   it("out-of-range or unknown option values reject with a message naming the option", async () => {
     const good = { modelPath: modelPath("meso4-df"), provider: "cpu" as const };
     const cases: Array<[Record<string, unknown>, string, RegExp]> = [
-      [{ maxBatch: 0 }, "ERR_MODEL_LOAD", /maxBatch/],
-      [{ maxBatch: 5000 }, "ERR_MODEL_LOAD", /maxBatch/],
       [{ provider: "gpu" }, "ERR_MODEL_LOAD", /provider/],
       [{ graphOptimization: "max" }, "ERR_MODEL_LOAD", /graphOptimization/],
       [{ prepThreads: 0 }, "ERR_SCORER_CONFIG", /prepThreads/],
@@ -315,6 +314,11 @@ describe("createScorer refuses bad options", { timeout: TEST_TIMEOUT }, () => {
       const error = await rejectionOf(addon.createScorer({ ...good, ...extra } as never));
       expect(error.code, JSON.stringify(extra)).toBe(code);
       expect(error.message).toMatch(message);
+    }
+    // A batch size out of range is caught before any model loads.
+    for (const maxBatch of [0, 5000]) {
+      expect(() => addon.createScorer({ ...good, maxBatch } as never)).toThrow(TypeError);
+      expect(() => addon.createScorer({ ...good, maxBatch } as never)).toThrow(/maxBatch/);
     }
   });
 

@@ -1,0 +1,410 @@
+#include "frame_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "preprocess.h"
+
+namespace mg {
+
+namespace {
+
+double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// BlazeFace outputs are told apart by shape: [1,512,1] scores and [1,512,16] boxes for the 16x16 layer,
+// [1,384,1] and [1,384,16] for the 8x8 layer.
+void FindDetectorOutputs(const ModelSession& session, int indices[4]) {
+  const std::vector<TensorInfo>& outputs = session.outputs();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::vector<int64_t>& s = outputs[i].shape;
+    if (s.size() != 3) continue;
+    const int slot = (s[1] == 512 ? 0 : s[1] == 384 ? 2 : -1);
+    if (slot < 0) continue;
+    if (s[2] == 1) indices[slot] = (int)i;
+    if (s[2] == 16) indices[slot + 1] = (int)i;
+  }
+  for (int k = 0; k < 4; ++k) {
+    if (indices[k] < 0) {
+      throw std::runtime_error("the detector model does not have BlazeFace's outputs ([1,512,1], [1,512,16], "
+                               "[1,384,1], [1,384,16])");
+    }
+  }
+}
+
+}  // namespace
+
+// One request on its way through the stages; shared by the callbacks that carry it.
+struct FramePipeline::State {
+  std::unique_ptr<Request> request;
+  DecodedFrame frame;
+  std::mutex mutex;
+  int remaining = 0;  // detector regions or faces still out
+  std::vector<FaceDetection> detections;
+  Clock::time_point stage_start{};
+};
+
+FramePipeline::FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_ptr<ModelSession> detector,
+                             const PipelineConfig& config, Completion on_complete, std::function<void()> on_drained)
+    : config_(config), on_complete_(std::move(on_complete)), on_drained_(std::move(on_drained)) {
+  const std::vector<int64_t>& shape = mesonet->input().shape;
+  if (shape.size() != 4 || shape[1] != 3) {
+    throw std::runtime_error("the scoring model must take planar RGB (N,3,H,W); '" + mesonet->input().name +
+                             "' has another shape");
+  }
+  mesonet_h_ = (int)shape[2];
+  mesonet_w_ = (int)shape[3];
+  if (config_.max_batch < 1 || config_.max_batch > 1024) throw std::invalid_argument("maxBatch must be 1..1024");
+  if (config_.prep_threads < 1 || config_.prep_threads > 64) throw std::invalid_argument("prepThreads must be 1..64");
+  if (!(config_.max_wait_ms >= 0)) throw std::invalid_argument("maxWaitMs must not be negative");
+  if (config_.max_pending < 1) throw std::invalid_argument("maxPending must be at least 1");
+  if (detector) {
+    const std::vector<int64_t>& d = detector->input().shape;
+    if (d.size() == 4 && d[3] == 3 && d[1] == d[2]) {
+      detector_layout_ = Layout::Interleaved;
+      detector_size_ = (int)d[1];
+    } else if (d.size() == 4 && d[1] == 3 && d[2] == d[3]) {
+      detector_layout_ = Layout::Planar;
+      detector_size_ = (int)d[2];
+    } else {
+      throw std::runtime_error("the detector model must take a square RGB image (NHWC or NCHW)");
+    }
+    FindDetectorOutputs(*detector, detector_outputs_);
+  }
+
+  const CudaProbe cuda = ProbeCuda();
+  const bool gpu_session = mesonet->provider() != "cpu";
+  if (config_.preprocess == "cuda") {
+    if (!cuda.available) throw std::runtime_error("preprocess 'cuda' requested but " + cuda.reason);
+    preprocess_device_ = "cuda";
+    preprocess_reason_ = "requested explicitly";
+  } else if (config_.preprocess == "auto") {
+    preprocess_device_ = gpu_session && cuda.available ? "cuda" : "cpu";
+    preprocess_reason_ = !gpu_session ? "inference runs on CPU" : cuda.reason;
+  } else if (config_.preprocess == "cpu") {
+    preprocess_reason_ = "requested explicitly";
+  } else {
+    throw std::invalid_argument("preprocess must be auto, cpu or cuda, got '" + config_.preprocess + "'");
+  }
+
+  mesonet_ = std::make_unique<InferenceBatcher>(std::move(mesonet), config_.max_batch, config_.max_wait_ms);
+  if (detector) detector_ = std::make_unique<InferenceBatcher>(std::move(detector), 1, 0.0);
+  pool_ = std::make_unique<WorkPool>(config_.prep_threads);
+}
+
+FramePipeline::~FramePipeline() {
+  Abort();
+}
+
+bool FramePipeline::Submit(std::unique_ptr<Request>& request, std::string* code, std::string* why) {
+  if (request->mode == Request::Mode::Analyze && request->detect && !detector_) {
+    *code = "ERR_INVALID_ARG";
+    *why = "this scorer has no face detector: create it with a detector to analyze frames with detect: true";
+    return false;
+  }
+  auto state = std::make_shared<State>();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closing_ || aborted_) {
+      *code = "ERR_CLOSED";
+      *why = "the scorer is closed";
+      return false;
+    }
+    if (pending_ >= config_.max_pending) {
+      *code = "ERR_QUEUE_FULL";
+      *why = "the work queue holds " + std::to_string(pending_) + " frames (maxPending); frame refused";
+      return false;
+    }
+    ++pending_;
+    ++stats_.submitted;
+  }
+  request->submitted = Clock::now();
+  if (request->mode == Request::Mode::Crop) mesonet_->Announce(1);  // batches may wait for this one
+  state->request = std::move(request);
+  pool_->Post([this, state] { Start(state); });
+  return true;
+}
+
+void FramePipeline::Start(std::shared_ptr<State> state) {
+  Request& r = *state->request;
+  bool cancelled;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled = cancel_unstarted_;
+  }
+  if (cancelled) {
+    if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
+    Fail(std::move(state->request), "ERR_CLOSED", "the scorer was closed before this frame ran");
+    return;
+  }
+  const Clock::time_point t = Clock::now();
+  try {
+    state->frame = DecodeFrame(r.frame);
+  } catch (const FrameError& e) {
+    if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
+    Fail(std::move(state->request), e.code, e.what());
+    return;
+  }
+  r.decode_ms = MsSince(t);
+  r.frame_width = state->frame.view.width;
+  r.frame_height = state->frame.view.height;
+  if (r.mode == Request::Mode::Crop) {
+    ScoreWholeFrame(state);
+  } else if (r.detect) {
+    RunDetector(state);
+  } else {
+    ScoreFaces(state, r.faces);
+  }
+}
+
+void FramePipeline::Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device) {
+  if (preprocess_device_ == "cuda") {
+    try {
+      RenderCuda(source, spec, out, mesonet_->session().config().device_id);
+      *device = "cuda";
+      return;
+    } catch (const std::exception&) {
+      // A GPU hiccup costs speed, never the frame: the CPU path computes the same pixels.
+    }
+  }
+  RenderCpu(source, spec, out);
+  *device = "cpu";
+}
+
+void FramePipeline::ScoreWholeFrame(std::shared_ptr<State> state) {
+  Request& r = *state->request;
+  const Clock::time_point t = Clock::now();
+  TensorJob job;
+  job.tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
+  Render(state->frame.view, whole_frame_spec(r.resize, mesonet_w_, mesonet_h_), job.tensor.data(), &r.preprocess_device);
+  r.render_ms = MsSince(t);
+  state->frame = DecodedFrame{};
+  r.frame.bytes = std::vector<uint8_t>();  // the pixels are in the tensor now
+  job.done = [this, state](TensorResult&& result) {
+    Request& req = *state->request;
+    req.batch_size = result.batch_size;
+    req.wait_ms = result.wait_ms;
+    req.inference_ms = result.inference_ms;
+    if (!result.error.empty()) {
+      Fail(std::move(state->request), "ERR_INFERENCE", result.error);
+      return;
+    }
+    req.outputs = std::move(result.outputs);
+    Finish(std::move(state->request));
+  };
+  mesonet_->Submit(std::move(job));
+}
+
+void FramePipeline::RunDetector(std::shared_ptr<State> state) {
+  Request& r = *state->request;
+  std::vector<Box> regions = r.regions;
+  const float w = (float)r.frame_width, h = (float)r.frame_height;
+  if (regions.empty()) regions.push_back(Box{0, 0, w, h});
+  for (Box& b : regions) {  // regions are clamped to the frame; an empty one is an error
+    b = Box{std::max(0.f, b.x1), std::max(0.f, b.y1), std::min(w, b.x2), std::min(h, b.y2)};
+    if (!(b.width() >= 1 && b.height() >= 1)) {
+      Fail(std::move(state->request), "ERR_INVALID_ARG", "a detection region lies outside the frame or is empty");
+      return;
+    }
+  }
+  state->remaining = (int)regions.size();
+  state->stage_start = Clock::now();
+  r.detector_runs = (int)regions.size();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.detector_runs += regions.size();
+  }
+  for (const Box& region : regions) {
+    const Clock::time_point t = Clock::now();
+    // BlazeFace takes RGB scaled to [-1, 1].
+    const Letterbox lb = MakeLetterbox(region, detector_size_, config_.detector.mode, detector_layout_, 2.f, -1.f);
+    TensorJob job;
+    job.tensor.resize(3 * (size_t)detector_size_ * detector_size_);
+    std::string device;
+    Render(state->frame.view, lb.spec, job.tensor.data(), &device);
+    {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      r.render_ms += MsSince(t);
+    }
+    job.done = [this, state, lb](TensorResult&& result) {
+      std::vector<FaceDetection> found;
+      if (result.error.empty()) {
+        const std::vector<std::vector<float>>& o = result.outputs;
+        found = DecodeBlazeFace(o[detector_outputs_[0]], o[detector_outputs_[1]], o[detector_outputs_[2]],
+                                o[detector_outputs_[3]], detector_size_, lb, config_.detector.min_score);
+      }
+      bool last;
+      {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        if (!result.error.empty() && state->request->error_message.empty()) state->request->error_message = result.error;
+        state->detections.insert(state->detections.end(), found.begin(), found.end());
+        last = --state->remaining == 0;
+      }
+      if (!last) return;
+      Request& req = *state->request;
+      req.detect_ms = MsSince(state->stage_start);
+      if (!req.error_message.empty()) {
+        Fail(std::move(state->request), "ERR_INFERENCE", "face detector: " + req.error_message);
+        return;
+      }
+      std::vector<FaceDetection> faces = WeightedNms(std::move(state->detections), config_.detector.nms_iou,
+                                                     config_.detector.max_faces);
+      std::vector<FaceInput> inputs;
+      for (const FaceDetection& d : faces) inputs.push_back(FaceInput{d.box, d.keypoints, d.score});
+      // Cropping is pixel work: back to the pool, off the detector's thread.
+      pool_->Post([this, state, inputs] { ScoreFaces(state, inputs); });
+    };
+    detector_->Submit(std::move(job));
+  }
+}
+
+void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInput> faces) {
+  Request& r = *state->request;
+  if (faces.empty()) {
+    state->frame = DecodedFrame{};
+    Finish(std::move(state->request));
+    return;
+  }
+  r.faces_out.resize(faces.size());
+  state->remaining = (int)faces.size();
+  state->stage_start = Clock::now();
+  mesonet_->Announce((int)faces.size());
+  std::vector<TensorJob> jobs(faces.size());
+  for (size_t i = 0; i < faces.size(); ++i) {
+    const Clock::time_point t = Clock::now();
+    const FaceCrop crop = MakeFaceCrop(faces[i].keypoints, config_.crop, mesonet_w_);
+    FaceResult& out = r.faces_out[i];
+    out.box = faces[i].box;
+    out.keypoints = faces[i].keypoints;
+    out.detector_score = faces[i].score;
+    out.crop_center_x = crop.center_x;
+    out.crop_center_y = crop.center_y;
+    out.crop_side = crop.side;
+    out.crop_angle = crop.angle;
+    jobs[i].tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
+    Render(state->frame.view, crop.spec, jobs[i].tensor.data(), &r.preprocess_device);
+    if (r.return_crops) {
+      const size_t plane = (size_t)mesonet_w_ * mesonet_h_;
+      out.crop_rgb.resize(plane * 3);
+      for (size_t p = 0; p < plane; ++p) {
+        for (int c = 0; c < 3; ++c) {
+          const float v = jobs[i].tensor[c * plane + p] * 255.f + 0.5f;
+          out.crop_rgb[p * 3 + c] = (uint8_t)std::max(0.f, std::min(255.f, v));
+        }
+      }
+    }
+    r.render_ms += MsSince(t);
+  }
+  state->frame = DecodedFrame{};  // every crop is rendered: the decoded frame is no longer needed
+  r.frame.bytes = std::vector<uint8_t>();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].done = [this, state, i](TensorResult&& result) {
+      bool last;
+      {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        Request& req = *state->request;
+        FaceResult& face = req.faces_out[i];
+        if (result.error.empty()) {
+          for (const std::vector<float>& o : result.outputs) face.outputs.push_back(o.empty() ? NAN : o[0]);
+        } else if (req.error_message.empty()) {
+          req.error_message = result.error;
+        }
+        face.batch_size = result.batch_size;
+        face.wait_ms = result.wait_ms;
+        face.inference_ms = result.inference_ms;
+        req.batch_size = std::max(req.batch_size, result.batch_size);
+        req.wait_ms = std::max(req.wait_ms, result.wait_ms);
+        req.inference_ms = std::max(req.inference_ms, result.inference_ms);
+        last = --state->remaining == 0;
+      }
+      if (!last) return;
+      if (!state->request->error_message.empty()) {
+        Fail(std::move(state->request), "ERR_INFERENCE", state->request->error_message);
+        return;
+      }
+      Finish(std::move(state->request));
+    };
+    mesonet_->Submit(std::move(jobs[i]));
+  }
+}
+
+void FramePipeline::Close(bool drain) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closing_) return;
+    closing_ = true;
+    cancel_unstarted_ = !drain;
+  }
+  MaybeDrained();
+}
+
+void FramePipeline::Join() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (joined_) return;
+    joined_ = true;
+  }
+  // Everything has completed: these stop at once.
+  pool_->Stop(true);
+  mesonet_->Stop(true);
+  if (detector_) detector_->Stop(true);
+}
+
+void FramePipeline::Abort() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborted_ = true;
+    closing_ = true;
+    if (joined_) return;
+    joined_ = true;
+  }
+  pool_->Stop(false);
+  mesonet_->Stop(false);
+  if (detector_) detector_->Stop(false);
+}
+
+PipelineStats FramePipeline::Stats() {
+  PipelineStats s;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s = stats_;
+    s.pending = pending_;
+  }
+  const BatcherStats b = mesonet_->Stats();
+  s.batches = b.batches;
+  s.batched_items = b.items;
+  return s;
+}
+
+void FramePipeline::Fail(std::unique_ptr<Request> request, const std::string& code, const std::string& message) {
+  request->error_code = code;
+  request->error_message = message;
+  Finish(std::move(request));
+}
+
+void FramePipeline::Finish(std::unique_ptr<Request> request) {
+  request->total_ms = MsSince(request->submitted);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --pending_;
+    if (aborted_) return;  // process teardown: nobody is left to hand the result to
+    if (request->error_code.empty()) {
+      ++stats_.completed;
+    } else {
+      ++stats_.failed;
+    }
+  }
+  on_complete_(std::move(request));
+  MaybeDrained();
+}
+
+void FramePipeline::MaybeDrained() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!closing_ || aborted_ || pending_ != 0 || drained_signalled_) return;
+    drained_signalled_ = true;
+  }
+  on_drained_();
+}
+
+}  // namespace mg

@@ -1,0 +1,151 @@
+// Frames in, scores out, on the addon's own threads: decode -> (detector -> weighted NMS) -> face crops ->
+// MesoNet, each stage handing over to the next without ever blocking a thread on another.
+//   - crop mode: the whole frame is the face crop (Keras-exact resize) -> MesoNet.
+//   - analyze mode: BlazeFace on the letterboxed frame (or on regions of it), or faces given by the caller's
+//     tracker; then every face is cropped as the MesoNet pipeline crops it and scored.
+// Completed requests go to a callback on a worker thread, which hands them back to JS.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "face_geometry.h"
+#include "frame_decode.h"
+#include "inference_batcher.h"
+#include "model_session.h"
+#include "work_pool.h"
+
+namespace mg {
+
+struct FaceInput {  // a face the caller already knows (tracked): crop and score it, no detector
+  Box box;
+  std::array<float, 2 * kKeypoints> keypoints{};
+  float score = 0;
+};
+
+struct FaceResult {
+  Box box;
+  std::array<float, 2 * kKeypoints> keypoints{};
+  float detector_score = 0;
+  float crop_center_x = 0, crop_center_y = 0, crop_side = 0, crop_angle = 0;
+  std::vector<float> outputs;      // MesoNet outputs for this face (session output order, one value each)
+  std::vector<uint8_t> crop_rgb;   // the 256x256 crop, RGB interleaved, when asked for
+  int batch_size = 0;
+  double wait_ms = 0, inference_ms = 0;
+};
+
+struct Request {
+  enum class Mode { Crop, Analyze };
+  Mode mode = Mode::Crop;
+  FrameInput frame;
+  ResizeMode resize = ResizeMode::Nearest;  // crop mode
+  bool detect = true;                       // analyze mode
+  std::vector<Box> regions;                 // detector regions; empty = the whole frame
+  std::vector<FaceInput> faces;             // when !detect
+  bool return_crops = false;
+  void* user = nullptr;                     // the owner's completion handle (the JS promise)
+
+  // Results.
+  std::string error_code;  // empty on success
+  std::string error_message;
+  std::vector<std::vector<float>> outputs;  // crop mode
+  int frame_width = 0, frame_height = 0;
+  std::vector<FaceResult> faces_out;        // analyze mode
+  int detector_runs = 0;
+  std::string preprocess_device = "cpu";
+  int batch_size = 0;
+  Clock::time_point submitted{};
+  double decode_ms = 0, detect_ms = 0, render_ms = 0, wait_ms = 0, inference_ms = 0, total_ms = 0;
+};
+
+struct DetectorConfig {
+  float min_score = 0.5f;
+  float nms_iou = 0.3f;
+  int max_faces = 16;
+  ResizeMode mode = ResizeMode::Area;  // the letterbox shrinks whole frames a lot: average, don't alias
+};
+
+struct PipelineConfig {
+  int max_batch = 8;
+  double max_wait_ms = 2.0;
+  int prep_threads = 1;
+  int max_pending = 1024;           // requests queued or in flight; beyond that new ones are refused
+  std::string preprocess = "auto";  // auto | cpu | cuda
+  DetectorConfig detector;
+  CropConfig crop;
+};
+
+struct PipelineStats {
+  uint64_t submitted = 0, completed = 0, failed = 0;
+  uint64_t batches = 0, batched_items = 0;  // MesoNet
+  uint64_t detector_runs = 0;
+  int pending = 0;
+};
+
+class FramePipeline {
+ public:
+  using Completion = std::function<void(std::unique_ptr<Request>)>;
+
+  // `detector` may be null (crop mode only). `on_complete` runs on a worker thread once per request;
+  // `on_drained` once, after Close(), when the last request has completed.
+  FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_ptr<ModelSession> detector,
+                const PipelineConfig& config, Completion on_complete, std::function<void()> on_drained);
+  ~FramePipeline();
+
+  // Returns false (leaving `request` with the caller) when closed or full; `code`/`why` say which.
+  bool Submit(std::unique_ptr<Request>& request, std::string* code, std::string* why);
+  // Stop accepting. drain = finish everything; otherwise requests not started yet fail with ERR_CLOSED.
+  void Close(bool drain);
+  // Joins the threads; call after on_drained fired.
+  void Join();
+  // Teardown: stop at once, drop queued work without completing it.
+  void Abort();
+
+  PipelineStats Stats();
+  bool has_detector() const { return detector_ != nullptr; }
+  int detector_input_size() const { return detector_size_; }
+  int mesonet_max_batch() const { return mesonet_->max_batch(); }
+  const std::string& preprocess_device() const { return preprocess_device_; }
+  const std::string& preprocess_reason() const { return preprocess_reason_; }
+
+ private:
+  struct State;
+  void Start(std::shared_ptr<State> state);
+  void ScoreWholeFrame(std::shared_ptr<State> state);
+  void RunDetector(std::shared_ptr<State> state);
+  void ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInput> faces);
+  void Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device);
+  void Finish(std::unique_ptr<Request> request);
+  void Fail(std::unique_ptr<Request> request, const std::string& code, const std::string& message);
+  void MaybeDrained();
+
+  PipelineConfig config_;
+  Completion on_complete_;
+  std::function<void()> on_drained_;
+  int mesonet_w_ = 0, mesonet_h_ = 0;
+  int detector_size_ = 0;
+  Layout detector_layout_ = Layout::Interleaved;
+  int detector_outputs_[4] = {-1, -1, -1, -1};  // scores16, boxes16, scores8, boxes8
+  std::string preprocess_device_ = "cpu";
+  std::string preprocess_reason_;
+
+  std::mutex mutex_;
+  int pending_ = 0;
+  bool closing_ = false;
+  bool cancel_unstarted_ = false;
+  bool aborted_ = false;
+  bool drained_signalled_ = false;
+  bool joined_ = false;
+  PipelineStats stats_;
+
+  std::unique_ptr<InferenceBatcher> mesonet_;
+  std::unique_ptr<InferenceBatcher> detector_;
+  std::unique_ptr<WorkPool> pool_;
+};
+
+}  // namespace mg

@@ -1,0 +1,120 @@
+#include "inference_batcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mg {
+
+namespace {
+double MsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
+InferenceBatcher::InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms)
+    : session_(std::move(session)), max_batch_(max_batch), max_wait_ms_(max_wait_ms) {
+  // A model with a static batch dimension (BlazeFace's is 1) caps the batch.
+  const int64_t static_batch = session_->input().shape.empty() ? -1 : session_->input().shape[0];
+  if (static_batch > 0) max_batch_ = (int)std::min<int64_t>(max_batch_, static_batch);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+InferenceBatcher::~InferenceBatcher() { Stop(false); }
+
+void InferenceBatcher::Announce(int n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  announced_ += n;
+}
+
+void InferenceBatcher::Withdraw(int n) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    announced_ = std::max(0, announced_ - n);
+  }
+  cv_.notify_all();
+}
+
+void InferenceBatcher::Submit(TensorJob job) {
+  job.ready = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (announced_ > 0) --announced_;
+    if (drop_) return;
+    ready_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+void InferenceBatcher::Stop(bool drain) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    if (!drain) {
+      drop_ = true;
+      ready_.clear();
+    }
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+BatcherStats InferenceBatcher::Stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void InferenceBatcher::Loop() {
+  std::vector<float> input;
+  for (;;) {
+    std::vector<TensorJob> batch;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+      if (drop_ || (stopping_ && ready_.empty())) return;
+      const Clock::time_point deadline =
+          ready_.front().ready + std::chrono::microseconds((int64_t)(max_wait_ms_ * 1000));
+      while (!drop_ && (int)ready_.size() < max_batch_ && announced_ > 0 && Clock::now() < deadline) {
+        cv_.wait_until(lock, deadline);
+      }
+      if (drop_) return;
+      const size_t n = std::min(ready_.size(), (size_t)max_batch_);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(ready_.front()));
+        ready_.pop_front();
+      }
+      ++stats_.batches;
+      stats_.items += n;
+    }
+    const Clock::time_point start = Clock::now();
+    const size_t item = (size_t)session_->input_item_size();
+    input.resize(item * batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      std::memcpy(&input[i * item], batch[i].tensor.data(), std::min(item, batch[i].tensor.size()) * sizeof(float));
+    }
+    std::vector<std::vector<float>> outputs;
+    std::string error;
+    try {
+      outputs = session_->Run(input.data(), (int)batch.size());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    const double inference_ms = MsBetween(start, Clock::now());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      TensorResult result;
+      result.error = error;
+      result.batch_size = (int)batch.size();
+      result.inference_ms = inference_ms;
+      result.wait_ms = MsBetween(batch[i].ready, start);
+      if (error.empty()) {
+        for (const std::vector<float>& output : outputs) {
+          const size_t per_item = output.size() / batch.size();
+          result.outputs.emplace_back(output.begin() + i * per_item, output.begin() + (i + 1) * per_item);
+        }
+      }
+      batch[i].tensor.clear();
+      batch[i].done(std::move(result));
+    }
+  }
+}
+
+}  // namespace mg
