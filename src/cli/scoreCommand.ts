@@ -1,32 +1,58 @@
-// `mesoguard score [--model NAME] [--no-detect] [--json] FILE...`
-import { readFile } from "node:fs/promises";
+// `mesoguard score [--model NAME] [--no-detect] [--json] [--save-crops DIR] FILE...`
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { DEFAULT_MODEL, modelNames } from "../../models/manifest.js";
+import { DEFAULT_DETECTOR, detectorNames, type DetectorName } from "../faces/detectorModels.js";
+import type { FaceKeypoints } from "../faces/faceTypes.js";
+import { loadAddon } from "../native/loadAddon.js";
+import type { FrameInput, ProviderRequest, ResizeMode } from "../native/addonTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
-import type { ProviderRequest, ResizeMode } from "../native/addonTypes.js";
 
 export const SCORE_USAGE = `Usage: mesoguard score [options] FILE...
 
-Scores JPEG images with MesoNet. Prints one line per file.
+Finds the faces in JPEG/PNG images and scores each with MesoNet. One line per file.
 
 Options:
   --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL})
-  --no-detect        take each image as a face crop (required until face detection lands)
-  --json             one JSON object per line: {"file","model","real","fake"}
+  --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR}; front is for close-up faces)
+  --no-detect        take each image as a face crop (no detector)
+  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<file>.face<id>.jpg
+  --json             one JSON object per line
   --provider P       auto (default), tensorrt, cuda or cpu
-  --resize MODE      nearest (default, as Keras), bilinear or area
+  --resize MODE      --no-detect resize: nearest (default, as Keras), bilinear or area
   -h, --help         this text
 
-real is MesoNet's output P(REAL); fake = 1 - real.`;
+real is MesoNet's output P(REAL); fake = 1 - real. With detection each face gets
+{id, box: [x1,y1,x2,y2], keypoints, detectorScore, real, fake}; an image without faces has "faces": [].`;
+
+interface FaceLine {
+  id: number;
+  box: [number, number, number, number];
+  keypoints: FaceKeypoints;
+  detectorScore: number;
+  real: number;
+  fake: number;
+  crop?: string;
+}
 
 export interface ScoreLine {
   file: string;
   model: string;
   real?: number;
   fake?: number;
+  detector?: DetectorName;
+  width?: number;
+  height?: number;
+  faces?: FaceLine[];
   error?: string;
   code?: string;
+}
+
+interface ScoreCommandOptions {
+  detect: boolean;
+  saveCrops?: string;
 }
 
 export async function runScoreCommand(argv: string[], out: (line: string) => void): Promise<number> {
@@ -35,7 +61,9 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
     allowPositionals: true,
     options: {
       model: { type: "string", default: DEFAULT_MODEL },
+      detector: { type: "string", default: DEFAULT_DETECTOR },
       "no-detect": { type: "boolean", default: false },
+      "save-crops": { type: "string" },
       json: { type: "boolean", default: false },
       provider: { type: "string", default: "auto" },
       resize: { type: "string", default: "nearest" },
@@ -50,22 +78,23 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
     process.stderr.write(`mesoguard score: no files given\n\n${SCORE_USAGE}\n`);
     return 2;
   }
-  if (!values["no-detect"]) {
-    process.stderr.write(
-      "mesoguard score: face detection is not available in this version; pass --no-detect to score images that " +
-        "are already face crops\n",
-    );
+  const detect = !values["no-detect"];
+  if (values["save-crops"] && !detect) {
+    process.stderr.write("mesoguard score: --save-crops needs face detection (drop --no-detect)\n");
     return 2;
   }
   const scorer = await MesoNetScorer.create({
     model: values.model,
     provider: values.provider as ProviderRequest,
     resize: values.resize as ResizeMode,
+    detector: detect ? (values.detector as DetectorName) : false,
   });
+  const options: ScoreCommandOptions = { detect, saveCrops: values["save-crops"] };
+  if (options.saveCrops) await mkdir(options.saveCrops, { recursive: true });
   let failures = 0;
   try {
     // All files go to the queue at once so they are batched; lines still come out in argument order.
-    const lines = await Promise.all(positionals.map((file) => scoreFile(scorer, file)));
+    const lines = await Promise.all(positionals.map((file) => scoreFile(scorer, file, options)));
     for (const line of lines) {
       if (line.error) failures++;
       out(values.json ? JSON.stringify(line) : formatLine(line));
@@ -76,19 +105,56 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
   return failures === 0 ? 0 : 1;
 }
 
-async function scoreFile(scorer: MesoNetScorer, file: string): Promise<ScoreLine> {
+function frameOf(file: string, data: Buffer): FrameInput {
+  return { kind: /\.png$/i.test(file) ? "png" : "jpeg", data };
+}
+
+async function scoreFile(scorer: MesoNetScorer, file: string, options: ScoreCommandOptions): Promise<ScoreLine> {
+  const model = scorer.model.name;
   try {
-    const data = await readFile(file);
-    const score = await scorer.score({ kind: "jpeg", data });
-    return { file, model: scorer.model.name, real: score.real, fake: score.fake };
+    const frame = frameOf(file, await readFile(file));
+    if (!options.detect) {
+      const score = await scorer.score(frame);
+      return { file, model, real: score.real, fake: score.fake };
+    }
+    const analysis = await scorer.analyze(frame, { returnCrops: Boolean(options.saveCrops) });
+    const faces: FaceLine[] = [];
+    for (const [i, face] of analysis.faces.entries()) {
+      const line: FaceLine = {
+        id: i + 1,
+        box: face.box,
+        keypoints: face.keypoints,
+        detectorScore: face.score,
+        real: face.real,
+        fake: face.fake,
+      };
+      if (options.saveCrops && face.crop.rgb) {
+        line.crop = path.join(options.saveCrops, `${path.basename(file)}.face${line.id}.jpg`);
+        await writeFile(line.crop, await loadAddon().encodeJpeg(face.crop.rgb, 256, 256, 92));
+      }
+      faces.push(line);
+    }
+    return { file, model, detector: scorer.detectorName!, width: analysis.width, height: analysis.height, faces };
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    return { file, model: scorer.model.name, error: e.message, code: e.code };
+    return { file, model, error: e.message, code: e.code };
   }
+}
+
+function verdict(fake: number): string {
+  return fake >= 0.5 ? "FAKE" : "real";
 }
 
 function formatLine(line: ScoreLine): string {
   if (line.error) return `${line.file}\terror ${line.code ?? ""}: ${line.error}`;
-  const verdict = (line.fake ?? 0) >= 0.5 ? "FAKE" : "real";
-  return `${line.file}\t${verdict}\tfake=${line.fake!.toFixed(4)}\treal=${line.real!.toFixed(4)}\t(${line.model})`;
+  if (!line.faces) {
+    return `${line.file}\t${verdict(line.fake!)}\tfake=${line.fake!.toFixed(4)}\treal=${line.real!.toFixed(4)}\t(${line.model})`;
+  }
+  if (line.faces.length === 0) return `${line.file}\tno face found\t(${line.model}, ${line.detector})`;
+  return line.faces
+    .map((f) => {
+      const box = f.box.map((v) => Math.round(v)).join(",");
+      return `${line.file}\tface ${f.id} [${box}]\t${verdict(f.fake)}\tfake=${f.fake.toFixed(4)}\tdetector=${f.detectorScore.toFixed(2)}\t(${line.model})`;
+    })
+    .join("\n");
 }

@@ -2,7 +2,7 @@
 
 /** A frame as the addon takes it. `data` is copied when score()/preprocess() is called. */
 export type FrameInput =
-  | { kind: "jpeg"; data: Uint8Array | ArrayBuffer }
+  | { kind: "jpeg" | "png"; data: Uint8Array | ArrayBuffer }
   | { kind: "rgb" | "rgba"; data: Uint8Array | ArrayBuffer; width: number; height: number; stride?: number }
   | {
       kind: "i420";
@@ -35,15 +35,78 @@ export interface NativeScorerOptions {
   prepThreads?: number;
   maxPending?: number;
   preprocess?: "auto" | "cpu" | "cuda";
+  /** BlazeFace, run in the same pipeline; without it only score() (whole frame = face crop) works. */
+  detector?: NativeDetectorOptions;
+  crop?: NativeCropOptions;
 }
 
-export interface ProviderAttempt {
-  provider: ProviderName;
-  chosen: boolean;
-  reason: string;
+export interface NativeDetectorOptions {
+  modelPath: string;
+  graphOptimization?: GraphOptimization;
+  /** Minimum detector confidence (default 0.5). */
+  minScore?: number;
+  /** Weighted-NMS overlap threshold (default 0.3). */
+  nmsIou?: number;
+  /** Most faces kept per frame, best first (default 16). */
+  maxFaces?: number;
+  /** Letterbox sampling (default area: frames shrink a lot). */
+  resize?: ResizeMode;
 }
 
-export interface NativeScorerInfo {
+/** The MesoNet crop: side = max(eye distance, eyes-to-mouth) * factor * margin around the nose tip. */
+export interface NativeCropOptions {
+  factor?: number;
+  margin?: number;
+  resize?: ResizeMode;
+}
+
+/** [x1, y1, x2, y2] in frame pixels. */
+export type NativeBox = [number, number, number, number];
+
+export interface NativeFaceInput {
+  box: NativeBox;
+  /** 12 numbers: right eye, left eye, nose tip, mouth, right ear, left ear as x,y pairs. */
+  keypoints: number[];
+  score?: number;
+}
+
+export interface NativeAnalyzeOptions {
+  /** Run the detector (default true); false = crop and score `faces`. */
+  detect?: boolean;
+  /** Detector regions (letterboxed one by one); default the whole frame. */
+  regions?: NativeBox[];
+  faces?: NativeFaceInput[];
+  /** Return each 256x256 crop as RGB bytes. */
+  returnCrops?: boolean;
+}
+
+export interface NativeFaceResult {
+  box: NativeBox;
+  keypoints: number[];
+  detectorScore: number;
+  crop: { center: [number, number]; side: number; angle: number; rgb?: Buffer };
+  outputs: Record<string, number>;
+  batchSize: number;
+}
+
+export interface NativeAnalyzeResult {
+  width: number;
+  height: number;
+  faces: NativeFaceResult[];
+  detectorRuns: number;
+  timings: {
+    decodeMs: number;
+    detectMs: number;
+    renderMs: number;
+    waitMs: number;
+    inferenceMs: number;
+    totalMs: number;
+    batchSize: number;
+    preprocessDevice: "cpu" | "cuda";
+  };
+}
+
+export interface NativeSessionInfo {
   modelPath: string;
   requestedProvider: ProviderRequest;
   provider: ProviderName;
@@ -52,12 +115,23 @@ export interface NativeScorerInfo {
   intraOpThreads: number;
   input: { name: string; shape: number[] };
   outputs: string[];
+}
+
+export interface ProviderAttempt {
+  provider: ProviderName;
+  chosen: boolean;
+  reason: string;
+}
+
+export interface NativeScorerInfo extends NativeSessionInfo {
   maxBatch: number;
   maxWaitMs: number;
   prepThreads: number;
   maxPending: number;
   preprocess?: "cpu" | "cuda";
   preprocessReason?: string;
+  detector: (NativeSessionInfo & { inputSize: number; minScore: number; nmsIou: number; maxFaces: number }) | null;
+  crop: { factor: number; margin: number };
   closed: boolean;
 }
 
@@ -76,11 +150,13 @@ export interface NativeScorerStats {
   failed: number;
   batches: number;
   meanBatchSize: number;
+  detectorRuns: number;
   pending: number;
 }
 
 export interface NativeScorer {
   score(frame: FrameInput, options?: { resize?: ResizeMode }): Promise<NativeScoreResult>;
+  analyze(frame: FrameInput, options?: NativeAnalyzeOptions): Promise<NativeAnalyzeResult>;
   info(): NativeScorerInfo;
   stats(): NativeScorerStats;
   close(options?: { drain?: boolean }): Promise<void>;
@@ -100,11 +176,17 @@ export interface PreprocessOptions {
   height?: number;
   resize?: ResizeMode;
   device?: "cpu" | "cuda";
+  /** Render the MesoNet face crop for these keypoints instead of the whole frame (width must equal height). */
+  keypoints?: number[];
+  crop?: { factor?: number; margin?: number };
+  /** Render this region letterboxed (as the detector sees it) instead of the whole frame. */
+  region?: NativeBox;
 }
 
 export interface NativeAddon {
   createScorer(options: NativeScorerOptions): Promise<NativeScorer>;
   preprocess(frame: FrameInput, options?: PreprocessOptions): Promise<Float32Array>;
+  encodeJpeg(rgb: Uint8Array, width: number, height: number, quality?: number): Promise<Buffer>;
   runtimeInfo(): RuntimeInfo;
 }
 
@@ -113,6 +195,8 @@ export type MesoguardErrorCode =
   | "ERR_INVALID_INPUT"
   | "ERR_INVALID_ARG"
   | "ERR_JPEG_DECODE"
+  | "ERR_PNG_DECODE"
+  | "ERR_JPEG_ENCODE"
   | "ERR_QUEUE_FULL"
   | "ERR_CLOSED"
   | "ERR_INFERENCE"

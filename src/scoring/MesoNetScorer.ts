@@ -3,10 +3,15 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 
 import { findModel, type Architecture, type ModelManifestEntry } from "../../models/manifest.js";
+import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
+import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
 import { defaultGeneratedDir, packageRoot } from "../../models/paths.js";
-import type { GraphOptimization, NativeScorer } from "../native/addonTypes.js";
+import type { GraphOptimization, NativeBox, NativeScorer } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import type {
+  AnalyzeOptions,
+  FaceScore,
+  FrameAnalysis,
   FrameInput,
   MesoNetScore,
   MesoNetScorerInfo,
@@ -48,13 +53,15 @@ export class MesoNetScorer {
     private readonly native: NativeScorer,
     readonly model: ModelManifestEntry,
     readonly resize: ResizeMode,
+    readonly detectorName: DetectorName | null,
   ) {}
 
-  /** Loads the model (off the event loop) and starts its work queue. */
+  /** Loads MesoNet and the face detector (off the event loop) and starts their work queue. */
   static async create(options: MesoNetScorerOptions = {}): Promise<MesoNetScorer> {
     const entry = findModel(options.model);
     const modelPath = options.modelPath ?? modelFile(entry);
     const addon = loadAddon(options.addonPath);
+    const detectorName = options.detector === false ? null : (options.detector ?? DEFAULT_DETECTOR);
     const native = await addon.createScorer({
       modelPath,
       provider: options.provider ?? "auto",
@@ -68,8 +75,17 @@ export class MesoNetScorer {
       prepThreads: options.prepThreads ?? 1,
       maxPending: options.maxPending ?? 1024,
       preprocess: options.preprocess ?? "auto",
+      detector: detectorName
+        ? {
+            modelPath: detectorModelPath(detectorName),
+            minScore: options.detectorMinScore ?? 0.5,
+            nmsIou: options.detectorNmsIou ?? 0.3,
+            maxFaces: options.maxFaces ?? 16,
+          }
+        : undefined,
+      crop: options.crop,
     });
-    return new MesoNetScorer(native, entry, options.resize ?? "nearest");
+    return new MesoNetScorer(native, entry, options.resize ?? "nearest", detectorName);
   }
 
   /** Scores one face crop (any size: it is resized to 256x256). Rejects with error.code on bad input. */
@@ -91,8 +107,37 @@ export class MesoNetScorer {
     };
   }
 
+  /**
+   * Finds the faces in a frame (or takes `faces`), crops each as the MesoNet pipeline does and scores it.
+   * A frame without faces resolves with an empty list.
+   */
+  async analyze(frame: FrameInput, options: AnalyzeOptions = {}): Promise<FrameAnalysis> {
+    const result = await this.native.analyze(frame, {
+      detect: options.detect ?? true,
+      regions: options.regions as NativeBox[] | undefined,
+      faces: options.faces?.map((f) => ({ box: f.box, keypoints: keypointsToArray(f.keypoints), score: f.score })),
+      returnCrops: options.returnCrops ?? false,
+    });
+    const faces: FaceScore[] = result.faces.map((f) => ({
+      box: f.box,
+      keypoints: keypointsFromArray(f.keypoints),
+      score: f.detectorScore,
+      real: f.outputs.real!,
+      fake: 1 - f.outputs.real!,
+      logit: f.outputs.logit!,
+      crop: f.crop,
+    }));
+    return { width: result.width, height: result.height, faces, detectorRuns: result.detectorRuns, timings: result.timings };
+  }
+
   info(): MesoNetScorerInfo {
-    return { ...this.native.info(), model: this.model.name, architecture: this.model.architecture, resize: this.resize };
+    return {
+      ...this.native.info(),
+      model: this.model.name,
+      architecture: this.model.architecture,
+      resize: this.resize,
+      detectorName: this.detectorName,
+    };
   }
 
   stats(): MesoNetScorerStats {

@@ -1,4 +1,6 @@
 // Public types of MesoNet scoring (the typed facade over the native Scorer).
+import type { DetectorName } from "../faces/detectorModels.js";
+import type { Detection, TrackedFace } from "../faces/faceTypes.js";
 import type {
   FrameInput,
   GraphOptimization,
@@ -37,6 +39,64 @@ export interface MesoNetScorerOptions {
   resize?: ResizeMode;
   /** Load this addon file instead of the default build. */
   addonPath?: string;
+  /** Face detector for analyze(): blazeface-back (default, finds small faces too), blazeface-front, or false. */
+  detector?: DetectorName | false;
+  /** Minimum detector confidence (default 0.5). */
+  detectorMinScore?: number;
+  /** Weighted-NMS overlap threshold (default 0.3). */
+  detectorNmsIou?: number;
+  /** Most faces scored per frame, most confident first (default 16). */
+  maxFaces?: number;
+  /** The MesoNet crop around a face (defaults from the original pipeline: factor 2.2, margin 1.3, bilinear). */
+  crop?: { factor?: number; margin?: number; resize?: ResizeMode };
+}
+
+/** Where the crop that MesoNet scored lies in the frame. */
+export interface CropGeometry {
+  center: [number, number];
+  /** Side of the square crop, frame pixels. */
+  side: number;
+  /** Rotation (radians) that made the eyes-to-mouth line vertical. */
+  angle: number;
+  /** The 256x256 crop as RGB bytes, when asked for. */
+  rgb?: Buffer;
+}
+
+/** One face of a frame with MesoNet's verdict on its crop. */
+export interface FaceScore extends Detection {
+  real: number;
+  fake: number;
+  logit: number;
+  crop: CropGeometry;
+}
+
+export interface TrackedFaceScore extends FaceScore, TrackedFace {}
+
+export interface FrameAnalysis {
+  width: number;
+  height: number;
+  faces: FaceScore[];
+  detectorRuns: number;
+  timings: {
+    decodeMs: number;
+    detectMs: number;
+    renderMs: number;
+    waitMs: number;
+    inferenceMs: number;
+    totalMs: number;
+    batchSize: number;
+    preprocessDevice: "cpu" | "cuda";
+  };
+}
+
+export interface AnalyzeOptions {
+  /** Run the detector (default true). */
+  detect?: boolean;
+  /** Run it only in these regions (frame pixels), each letterboxed on its own. */
+  regions?: Array<[number, number, number, number]>;
+  /** With detect: false, the faces to crop and score (e.g. carried over by a tracker). */
+  faces?: Detection[];
+  returnCrops?: boolean;
 }
 
 /** MesoNet's verdict on one face crop. */
@@ -59,6 +119,7 @@ export interface MesoNetScore {
 
 export interface MesoNetScorerInfo extends NativeScorerInfo {
   model: string;
+  detectorName: DetectorName | null;
   architecture: string;
   resize: ResizeMode;
 }

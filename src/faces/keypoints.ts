@@ -1,0 +1,20 @@
+// BlazeFace keypoints between the addon's flat form (12 numbers) and named points.
+import type { FaceKeypoints } from "./faceTypes.js";
+
+const ORDER: readonly (keyof FaceKeypoints)[] = ["rightEye", "leftEye", "noseTip", "mouth", "rightEar", "leftEar"];
+
+export function keypointsFromArray(values: readonly number[]): FaceKeypoints {
+  const point = (i: number) => ({ x: values[2 * i]!, y: values[2 * i + 1]! });
+  return {
+    rightEye: point(0),
+    leftEye: point(1),
+    noseTip: point(2),
+    mouth: point(3),
+    rightEar: point(4),
+    leftEar: point(5),
+  };
+}
+
+export function keypointsToArray(keypoints: FaceKeypoints): number[] {
+  return ORDER.flatMap((name) => [keypoints[name].x, keypoints[name].y]);
+}
