@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // mesoguard's command line: one subcommand per module.
 import { runScoreCommand } from "./scoreCommand.js";
+import { runServeCommand } from "./serveCommand.js";
+import { runTokenCommand } from "./tokenCommand.js";
 
 const USAGE = `Usage: mesoguard <command> [options]
 
 Commands:
-  score FILE...     score images with MesoNet (mesoguard score --help)
+  serve             the live call server (mesoguard serve --help)
+  token             mint a join token (mesoguard token --help)
+  score FILE...     find and score the faces in images (mesoguard score --help)
 
 Set-up: npm ci (builds the addon and the models); tests: npm test.`;
 
@@ -14,6 +18,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "score":
       return runScoreCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "serve":
+      return runServeCommand(rest);
+    case "token":
+      return runTokenCommand(rest, (line) => process.stdout.write(line + "\n"));
     case undefined:
     case "-h":
     case "--help":

@@ -1,0 +1,61 @@
+// Join tokens: base64url(JSON claims) + "." + base64url(HMAC-SHA256(secret, that first part)).
+// Claims name the room, the role, the participant id (participants) and the expiry (unix seconds).
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+import type { Role } from "../protocol/protocolTypes.js";
+
+export interface TokenClaims {
+  room: string;
+  role: Role;
+  participantId?: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+}
+
+export class TokenError extends Error {
+  readonly code = "unauthorized";
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === "string" && ID_PATTERN.test(value);
+}
+
+function sign(secret: string, body: string): string {
+  return createHmac("sha256", secret).update(body).digest("base64url");
+}
+
+export function mintToken(secret: string, claims: TokenClaims): string {
+  if (!isValidId(claims.room)) throw new TokenError("room must be 1-64 characters of A-Z a-z 0-9 . _ ~ -");
+  if (claims.role !== "participant" && claims.role !== "observer") throw new TokenError("role must be participant or observer");
+  if (claims.role === "participant" && !isValidId(claims.participantId)) {
+    throw new TokenError("a participant token needs a participant id of 1-64 characters of A-Z a-z 0-9 . _ ~ -");
+  }
+  if (!Number.isFinite(claims.exp)) throw new TokenError("exp must be a number of seconds");
+  const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  return `${body}.${sign(secret, body)}`;
+}
+
+/** Verifies signature and expiry; returns the claims or throws TokenError saying why not. */
+export function verifyToken(secret: string, token: unknown, nowSeconds = Date.now() / 1000): TokenClaims {
+  if (typeof token !== "string" || token.length > 2048) throw new TokenError("missing or malformed token");
+  const dot = token.indexOf(".");
+  if (dot <= 0) throw new TokenError("malformed token");
+  const body = token.slice(0, dot);
+  const given = Buffer.from(token.slice(dot + 1), "base64url");
+  const expected = Buffer.from(sign(secret, body), "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError("bad token signature");
+  let claims: TokenClaims;
+  try {
+    claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as TokenClaims;
+  } catch {
+    throw new TokenError("malformed token claims");
+  }
+  if (!isValidId(claims.room) || (claims.role !== "participant" && claims.role !== "observer")) {
+    throw new TokenError("token claims lack a valid room or role");
+  }
+  if (claims.role === "participant" && !isValidId(claims.participantId)) throw new TokenError("participant token without a valid participant id");
+  if (typeof claims.exp !== "number" || claims.exp <= nowSeconds) throw new TokenError("token expired");
+  return claims;
+}

@@ -1,0 +1,159 @@
+// mesoguard's WebSocket protocol, defined once for the server, the client SDK, the dashboard and the bench.
+//
+// One WebSocket per client at ws(s)://HOST:PORT/ws. Text messages are JSON objects with a `type`; binary
+// messages are frames (see binaryFrame.ts). A client first sends `join`; the server answers `welcome` or
+// `error` + close. Participants then send binary frames and receive `score` messages about themselves;
+// observers receive every participant's `score`s in the room plus `participant-joined` / `participant-left`.
+import type { FaceTrackScore, RollingScore, VerdictState } from "../verdict/verdictTypes.js";
+
+export const PROTOCOL_VERSION = 1;
+export const WS_PATH = "/ws";
+
+export type Role = "participant" | "observer";
+
+// ---- client -> server ---------------------------------------------------------------------------------------
+
+export interface JoinMessage {
+  type: "join";
+  /** Signed token (room, role, participant id, expiry). Omitted only when the server runs in development mode. */
+  token?: string;
+  /** In development mode: the room, role and participant id; with a token they must match it or be omitted. */
+  room?: string;
+  role?: Role;
+  participantId?: string;
+  /** Display name shown on the dashboard (participants). */
+  name?: string;
+  /**
+   * What the participant's frames show: "scene" (default: camera frames; the server finds the faces) or
+   * "face-crop" (each frame is one aligned face crop, e.g. made by the sender's own face tracker; no detection).
+   */
+  frameContent?: FrameContent;
+}
+
+export type FrameContent = "scene" | "face-crop";
+
+export interface LeaveMessage {
+  type: "leave";
+}
+
+export type ClientMessage = JoinMessage | LeaveMessage;
+
+// ---- server -> client ---------------------------------------------------------------------------------------
+
+/** Limits and rates the server applies, told to every client on join. */
+export interface ServerLimits {
+  maxMessageBytes: number;
+  maxFps: number;
+  scoreRateHz: number;
+}
+
+export interface WelcomeMessage {
+  type: "welcome";
+  protocol: number;
+  room: string;
+  role: Role;
+  participantId?: string;
+  frameContent?: FrameContent;
+  limits: ServerLimits;
+  /** The model and detector doing the scoring, and the provider running them. */
+  model: { name: string; detector: string | null; provider: string };
+  /** True when the server accepts joins without tokens (development mode). */
+  devMode: boolean;
+}
+
+export type ErrorCode =
+  | "bad-message"
+  | "bad-frame"
+  | "not-joined"
+  | "already-joined"
+  | "unauthorized"
+  | "room-full"
+  | "server-full"
+  | "too-large"
+  | "rate-limited"
+  | "not-participant"
+  | "shutting-down"
+  | "frame-failed";
+
+export interface ErrorMessage {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  /** The frame's sequence number when the error is about a frame. */
+  seq?: number;
+}
+
+/** Frame accounting for one participant since it joined. */
+export interface FrameCounts {
+  received: number;
+  scored: number;
+  /** Replaced by a newer frame while waiting (per participant at most one frame waits). */
+  droppedSuperseded: number;
+  /** Over maxFps. */
+  droppedRate: number;
+  /** Malformed, undecodable or failed. */
+  rejected: number;
+  /** Frames scored per second over the last seconds. */
+  fps: number;
+}
+
+export interface ScoreMessage {
+  type: "score";
+  room: string;
+  participantId: string;
+  name?: string;
+  /** Server time of this message (ms since epoch). */
+  at: number;
+  /** The last scored frame: its sequence number, capture timestamp, and how many faces it had. */
+  lastFrame: { seq: number; capturedAt: number; scoredAt: number; faces: number; latencyMs: number } | null;
+  /** The participant's verdict. */
+  participant: RollingScore;
+  /** Each face track (ids are per participant stream). */
+  faces: Array<FaceTrackScore & { box: [number, number, number, number] | null }>;
+  frames: FrameCounts;
+}
+
+export interface ParticipantSummary {
+  participantId: string;
+  name?: string;
+  joinedAt: number;
+  state: VerdictState;
+}
+
+export interface RoomStateMessage {
+  type: "room-state";
+  room: string;
+  participants: ParticipantSummary[];
+}
+
+export interface ParticipantJoinedMessage {
+  type: "participant-joined";
+  room: string;
+  participant: ParticipantSummary;
+}
+
+export interface ParticipantLeftMessage {
+  type: "participant-left";
+  room: string;
+  participantId: string;
+}
+
+export type ServerMessage =
+  | WelcomeMessage
+  | ErrorMessage
+  | ScoreMessage
+  | RoomStateMessage
+  | ParticipantJoinedMessage
+  | ParticipantLeftMessage;
+
+/** WebSocket close codes the server uses (4000-4999 are application codes). */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooLarge: 1009,
+  unauthorized: 4001,
+  full: 4003,
+  abuse: 4008,
+  slowConsumer: 4009,
+} as const;

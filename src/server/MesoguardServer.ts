@@ -1,0 +1,410 @@
+// The live call server: one node:http server with a WebSocket endpoint (signalling + frame ingest + score
+// stream), /healthz and /metrics. The event loop only routes messages: decoding, detection and MesoNet run
+// in the addon's threads.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import type { Logger } from "pino";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+
+import { TokenError, isValidId, verifyToken } from "../auth/tokens.js";
+import type { ServerConfig } from "../config/serverConfig.js";
+import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
+import {
+  CLOSE_CODES,
+  PROTOCOL_VERSION,
+  WS_PATH,
+  type ClientMessage,
+  type JoinMessage,
+  type Role,
+  type WelcomeMessage,
+} from "../protocol/protocolTypes.js";
+import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { ClientConnection, type CloseReason } from "./ClientConnection.js";
+import { ParticipantSession } from "./ParticipantSession.js";
+import { Room } from "./Room.js";
+import { ServerMetrics } from "./serverMetrics.js";
+
+/** Extra HTTP routes (the dashboard) mounted beside /healthz and /metrics. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+const JOIN_TIMEOUT_MS = 10_000;
+
+interface Joined {
+  room: Room;
+  role: Role;
+  participant?: ParticipantSession;
+}
+
+export class MesoguardServer {
+  readonly #rooms = new Map<string, Room>();
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly metrics: ServerMetrics;
+  #nextConnectionId = 1;
+  #draining = false;
+  #startedAt = Date.now();
+  #tick: NodeJS.Timeout | null = null;
+  readonly #extraRoutes: HttpHandler[] = [];
+
+  private constructor(
+    readonly config: ServerConfig,
+    readonly scorer: MesoNetScorer,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
+    this.#http = createServer((req, res) => void this.#route(req, res));
+    // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
+    // beyond that ws closes the connection (1009) without buffering the rest.
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes * 4 });
+    this.#http.on("upgrade", (req, socket, head) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (path !== WS_PATH || this.#draining) {
+        socket.end(this.#draining ? "HTTP/1.1 503 Service Unavailable\r\n\r\n" : "HTTP/1.1 404 Not Found\r\n\r\n");
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+    });
+  }
+
+  /** Loads the models (off the event loop), then listens. */
+  static async start(config: ServerConfig, log: Logger): Promise<MesoguardServer> {
+    const scorer = await MesoNetScorer.create({
+      model: config.model,
+      detector: config.detector,
+      provider: config.provider,
+      maxBatch: config.maxBatch,
+      maxWaitMs: config.maxWaitMs,
+      prepThreads: config.prepThreads,
+      intraOpThreads: config.intraOpThreads,
+    });
+    const server = new MesoguardServer(config, scorer, log);
+    await new Promise<void>((resolve, reject) => {
+      server.#http.once("error", reject);
+      server.#http.listen(config.port, config.host, () => resolve());
+    });
+    server.#tick = setInterval(() => server.#onTick(), 1000);
+    server.#tick.unref();
+    const info = scorer.info();
+    log.info(
+      {
+        url: server.url,
+        port: server.port,
+        model: info.model,
+        detector: info.detectorName,
+        provider: info.provider,
+        providerAttempts: info.attempts,
+        auth: config.devMode ? "development (no tokens)" : "tokens",
+      },
+      "listening",
+    );
+    return server;
+  }
+
+  get port(): number {
+    return (this.#http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const host = this.config.host === "0.0.0.0" || this.config.host === "::" ? "127.0.0.1" : this.config.host;
+    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+  }
+
+  /** Mounts an HTTP handler tried before the 404 (returns true when it handled the request). */
+  addRoute(handler: HttpHandler): void {
+    this.#extraRoutes.push(handler);
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------------------------
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    try {
+      if (path === "/healthz") return this.#json(res, this.#draining ? 503 : 200, this.health());
+      if (path === "/metrics") {
+        res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+        res.end(await this.metrics.registry.metrics());
+        return;
+      }
+      for (const handler of this.#extraRoutes) if (await handler(req, res)) return;
+      this.#json(res, 404, { error: "not found" });
+    } catch (error) {
+      this.log.error({ err: error, path }, "http handler failed");
+      if (!res.headersSent) this.#json(res, 500, { error: "internal error" });
+      else res.destroy();
+    }
+  }
+
+  #json(res: ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(JSON.stringify(body));
+  }
+
+  health() {
+    const info = this.scorer.info();
+    let participants = 0;
+    let observers = 0;
+    for (const room of this.#rooms.values()) {
+      participants += room.participants.size;
+      observers += room.observers.size;
+    }
+    return {
+      status: this.#draining ? "draining" : "ok",
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      auth: this.config.devMode ? "development (no tokens): anyone can join any room" : "tokens",
+      models: {
+        mesonet: { name: info.model, architecture: info.architecture, path: info.modelPath, loaded: true },
+        detector: info.detector ? { name: info.detectorName, path: info.detector.modelPath, inputSize: info.detector.inputSize, loaded: true } : null,
+      },
+      provider: {
+        requested: info.requestedProvider,
+        chosen: info.provider,
+        why: info.attempts.map((a) => `${a.provider}: ${a.chosen ? "chosen" : "not chosen"} (${a.reason})`),
+        preprocess: info.preprocess,
+      },
+      queue: { depth: this.scorer.stats().pending, maxBatch: info.maxBatch },
+      rooms: this.#rooms.size,
+      participants,
+      observers,
+    };
+  }
+
+  // ---- WebSocket --------------------------------------------------------------------------------------------
+
+  #onConnection(ws: WebSocket): void {
+    const connection = new ClientConnection(ws, this.#nextConnectionId++, this.config, (reason: CloseReason) =>
+      this.metrics.connectionsClosed.inc({ reason }),
+    );
+    let joined: Joined | null = null;
+    const joinTimer = setTimeout(() => {
+      if (!joined) connection.close(CLOSE_CODES.unauthorized, "no join within 10 s", "join-timeout");
+    }, JOIN_TIMEOUT_MS);
+    joinTimer.unref();
+
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      const bytes = toBytes(data);
+      if (bytes.byteLength > this.config.maxMessageBytes) {
+        connection.error("too-large", `message of ${bytes.byteLength} bytes exceeds maxMessageBytes ${this.config.maxMessageBytes}`);
+        if (joined?.participant) this.metrics.framesRejected.inc({ reason: "too-large" });
+        return;
+      }
+      if (isBinary) {
+        if (!joined) return connection.error("not-joined", "send join before frames");
+        if (!joined.participant) {
+          this.metrics.framesRejected.inc({ reason: "not-participant" });
+          return connection.error("not-participant", "observers do not send frames");
+        }
+        let frame;
+        try {
+          frame = decodeFrame(bytes);
+        } catch (error) {
+          this.metrics.framesRejected.inc({ reason: "malformed" });
+          const message = error instanceof FrameFormatError ? error.message : "malformed frame";
+          return connection.error("bad-frame", message);
+        }
+        if (this.#draining) {
+          this.metrics.framesDropped.inc({ reason: "shutdown" });
+          return connection.error("shutting-down", "the server is shutting down", frame.seq);
+        }
+        joined.participant.onFrame(frame);
+        return;
+      }
+      let message: ClientMessage;
+      try {
+        message = JSON.parse(Buffer.from(bytes).toString("utf8")) as ClientMessage;
+        if (!message || typeof message !== "object" || typeof message.type !== "string") throw new Error("no type");
+      } catch {
+        return connection.error("bad-message", "text messages must be JSON objects with a type");
+      }
+      if (message.type === "join") {
+        if (joined) return connection.error("already-joined", "this connection has already joined");
+        joined = this.#join(connection, message);
+        if (joined) clearTimeout(joinTimer);
+        return;
+      }
+      if (message.type === "leave") {
+        connection.close(CLOSE_CODES.normal, "left");
+        return;
+      }
+      connection.error("bad-message", `unknown message type "${String((message as { type: unknown }).type)}"`);
+    });
+    ws.on("close", () => {
+      clearTimeout(joinTimer);
+      if (joined) this.#leave(connection, joined);
+    });
+    ws.on("error", (error) => this.log.debug({ err: error, connection: connection.id }, "socket error"));
+  }
+
+  #join(connection: ClientConnection, message: JoinMessage): Joined | null {
+    if (this.#draining) {
+      connection.error("shutting-down", "the server is shutting down");
+      connection.close(CLOSE_CODES.goingAway, "server shutting down", "shutdown");
+      return null;
+    }
+    let room: string, role: Role, participantId: string | undefined;
+    if (this.config.devMode && message.token === undefined) {
+      room = message.room as string;
+      role = message.role as Role;
+      participantId = message.participantId;
+      if (!isValidId(room) || (role !== "participant" && role !== "observer") || (role === "participant" && !isValidId(participantId))) {
+        connection.error("bad-message", "join needs room, role (participant|observer) and, for participants, participantId (1-64 of A-Z a-z 0-9 . _ ~ -)");
+        return null;
+      }
+    } else {
+      try {
+        const claims = verifyToken(this.config.secret ?? "", message.token);
+        room = claims.room;
+        role = claims.role;
+        participantId = claims.participantId;
+        if ((message.room && message.room !== room) || (message.role && message.role !== role) ||
+            (message.participantId && message.participantId !== participantId)) {
+          throw new TokenError("join fields do not match the token");
+        }
+      } catch (error) {
+        const reason = error instanceof TokenError ? error.message : "bad token";
+        connection.error("unauthorized", this.config.devMode ? reason : `${reason}: a valid token is required`);
+        connection.close(CLOSE_CODES.unauthorized, "unauthorized", "unauthorized");
+        return null;
+      }
+    }
+    const name = typeof message.name === "string" ? message.name.slice(0, 80) : undefined;
+    const frameContent = message.frameContent ?? "scene";
+    if (frameContent !== "scene" && frameContent !== "face-crop") {
+      connection.error("bad-message", 'frameContent must be "scene" or "face-crop"');
+      return null;
+    }
+
+    let target = this.#rooms.get(room);
+    if (!target) {
+      if (this.#rooms.size >= this.config.maxRooms) return this.#refuse(connection, "server-full", `the server has ${this.config.maxRooms} rooms (maxRooms)`);
+      target = new Room(room);
+      this.#rooms.set(room, target);
+      this.metrics.rooms.set(this.#rooms.size);
+    }
+    const welcome: WelcomeMessage = {
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      room,
+      role,
+      limits: { maxMessageBytes: this.config.maxMessageBytes, maxFps: this.config.maxFps, scoreRateHz: this.config.scoreRateHz },
+      model: { name: this.scorer.model.name, detector: this.scorer.detectorName, provider: this.scorer.info().provider },
+      devMode: this.config.devMode,
+    };
+    if (role === "observer") {
+      if (target.observers.size >= this.config.maxObserversPerRoom) {
+        this.#dropIfEmpty(target);
+        return this.#refuse(connection, "room-full", `room ${room} has ${this.config.maxObserversPerRoom} observers (maxObserversPerRoom)`);
+      }
+      target.observers.add(connection);
+      this.metrics.observers.inc();
+      connection.send(welcome);
+      connection.send({ type: "room-state", room, participants: [...target.participants.values()].map((p) => p.summary()) });
+      for (const p of target.participants.values()) connection.send(p.scoreMessage());
+      this.log.info({ room, connection: connection.id }, "observer joined");
+      return { room: target, role };
+    }
+    if (target.participants.size >= this.config.maxParticipantsPerRoom) {
+      this.#dropIfEmpty(target);
+      return this.#refuse(connection, "room-full", `room ${room} has ${this.config.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
+    }
+    const existing = target.participants.get(participantId!);
+    if (existing) {
+      // The same participant reconnecting (e.g. a reload): the newer connection wins.
+      existing.connection.close(CLOSE_CODES.policy, "replaced by a newer connection");
+      this.#removeParticipant(target, existing);
+    }
+    const session = new ParticipantSession(
+      {
+        room,
+        participantId: participantId!,
+        name,
+        frameContent,
+        maxFps: this.config.maxFps,
+        scoreRateHz: this.config.scoreRateHz,
+        detectEvery: this.config.detectEvery,
+        regionSearch: this.config.regionSearch,
+        verdict: this.config.verdict,
+      },
+      connection,
+      this.scorer,
+      this.metrics,
+      this.log,
+      (score) => target!.toObservers(score),
+    );
+    target.participants.set(session.id, session);
+    this.metrics.participants.inc();
+    connection.send({ ...welcome, participantId: session.id, frameContent });
+    target.toObservers({ type: "participant-joined", room, participant: session.summary() });
+    this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
+    return { room: target, role, participant: session };
+  }
+
+  #refuse(connection: ClientConnection, code: "room-full" | "server-full", message: string): null {
+    connection.error(code, message);
+    connection.close(CLOSE_CODES.full, code, "full");
+    return null;
+  }
+
+  #leave(connection: ClientConnection, joined: Joined): void {
+    if (joined.role === "observer") {
+      if (joined.room.observers.delete(connection)) this.metrics.observers.dec();
+    } else if (joined.participant && joined.room.participants.get(joined.participant.id) === joined.participant) {
+      this.#removeParticipant(joined.room, joined.participant);
+    }
+    this.#dropIfEmpty(joined.room);
+  }
+
+  #removeParticipant(room: Room, participant: ParticipantSession): void {
+    participant.close();
+    room.participants.delete(participant.id);
+    this.metrics.participants.dec();
+    room.toObservers({ type: "participant-left", room: room.name, participantId: participant.id });
+    this.log.info({ room: room.name, participant: participant.id }, "participant left");
+  }
+
+  #dropIfEmpty(room: Room): void {
+    if (room.empty && this.#rooms.get(room.name) === room) {
+      this.#rooms.delete(room.name);
+      this.metrics.rooms.set(this.#rooms.size);
+    }
+  }
+
+  #onTick(): void {
+    for (const room of this.#rooms.values()) for (const p of room.participants.values()) p.tick();
+  }
+
+  // ---- shutdown ---------------------------------------------------------------------------------------------
+
+  /**
+   * Drains: stops accepting connections and frames, finishes the frames in flight, sends final scores, closes
+   * every socket with a reason, closes the scorer. Resolves when done (or after shutdownTimeoutMs).
+   */
+  async shutdown(reason = "server shutting down"): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.log.info({ reason }, "draining");
+    if (this.#tick) clearInterval(this.#tick);
+    const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    const participants = [...this.#rooms.values()].flatMap((room) => [...room.participants.values()]);
+    const drained = Promise.all(participants.map((p) => p.drain())).then(() => {
+      for (const p of participants) p.push();
+    });
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
+    await Promise.race([drained, timeout]);
+    for (const room of this.#rooms.values()) {
+      for (const p of room.participants.values()) p.connection.close(CLOSE_CODES.goingAway, reason, "shutdown");
+      for (const o of room.observers) o.close(CLOSE_CODES.goingAway, reason, "shutdown");
+    }
+    for (const ws of this.#wss.clients) ws.close(CLOSE_CODES.goingAway, reason);
+    this.#http.closeAllConnections?.();
+    await Promise.race([closed, timeout]);
+    await this.scorer.close();
+    this.log.info("stopped");
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}

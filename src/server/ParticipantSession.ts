@@ -1,0 +1,258 @@
+// One participant's video: rate limit, at most one frame waiting (newest wins), the face stream analyser and
+// the rolling verdict. Pushes score messages to the participant and the room's observers, at most
+// scoreRateHz times a second.
+import type { Logger } from "pino";
+
+import { frameSize } from "../faces/frameSize.js";
+import { StreamAnalyzer } from "../faces/StreamAnalyzer.js";
+import type { FrameInput } from "../native/addonTypes.js";
+import type { WireFrame } from "../protocol/binaryFrame.js";
+import type { FrameContent, FrameCounts, ParticipantSummary, ScoreMessage } from "../protocol/protocolTypes.js";
+import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { ParticipantVerdict } from "../verdict/ParticipantVerdict.js";
+import type { VerdictConfig } from "../verdict/verdictTypes.js";
+import type { ClientConnection } from "./ClientConnection.js";
+import type { ServerMetrics } from "./serverMetrics.js";
+
+export interface ParticipantSessionOptions {
+  room: string;
+  participantId: string;
+  name?: string;
+  frameContent: FrameContent;
+  maxFps: number;
+  scoreRateHz: number;
+  detectEvery: number;
+  regionSearch: boolean;
+  verdict: Partial<VerdictConfig>;
+}
+
+interface ScoredFace {
+  id: number;
+  fake: number;
+  box: [number, number, number, number];
+}
+
+interface PendingFrame {
+  frame: WireFrame;
+  receivedAt: number;
+}
+
+export class ParticipantSession {
+  readonly joinedAt = Date.now();
+  readonly #analyzer: StreamAnalyzer;
+  readonly #verdict: ParticipantVerdict;
+  readonly #counts: FrameCounts = { received: 0, scored: 0, droppedSuperseded: 0, droppedRate: 0, rejected: 0, fps: 0 };
+  #tokens: number;
+  #lastRefill = Date.now();
+  #inFlight: Promise<void> | null = null;
+  #waiting: PendingFrame | null = null;
+  #lastFrame: ScoreMessage["lastFrame"] = null;
+  #lastBoxes = new Map<number, [number, number, number, number]>();
+  #scoredTimes: number[] = [];
+  #lastVerdictTime = 0;
+  #lastPush = 0;
+  #pushTimer: NodeJS.Timeout | null = null;
+  #lastPushedState: string | null = null;
+  #closed = false;
+
+  constructor(
+    readonly options: ParticipantSessionOptions,
+    readonly connection: ClientConnection,
+    private readonly scorer: MesoNetScorer,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+    private readonly broadcast: (message: ScoreMessage) => void,
+  ) {
+    this.#analyzer = new StreamAnalyzer(scorer, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
+    this.#verdict = new ParticipantVerdict(options.verdict);
+    this.#tokens = options.maxFps;
+  }
+
+  get id(): string {
+    return this.options.participantId;
+  }
+
+  summary(): ParticipantSummary {
+    return {
+      participantId: this.id,
+      name: this.options.name,
+      joinedAt: this.joinedAt,
+      state: this.#verdict.snapshot(Date.now()).participant.state,
+    };
+  }
+
+  /** A frame arrived: rate-limit it, then score it now or let it wait (replacing an older waiting frame). */
+  onFrame(frame: WireFrame): void {
+    if (this.#closed) return;
+    this.#counts.received++;
+    this.metrics.framesReceived.inc();
+    if (!this.#takeToken()) {
+      this.#counts.droppedRate++;
+      this.metrics.framesDropped.inc({ reason: "rate" });
+      return;
+    }
+    const pending = { frame, receivedAt: Date.now() };
+    if (this.#inFlight) {
+      if (this.#waiting) {
+        this.#counts.droppedSuperseded++;
+        this.metrics.framesDropped.inc({ reason: "superseded" });
+      }
+      this.#waiting = pending;
+      return;
+    }
+    this.#process(pending);
+  }
+
+  /** Token bucket: maxFps tokens a second, bursts up to one second's worth. */
+  #takeToken(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.options.maxFps, this.#tokens + ((now - this.#lastRefill) / 1000) * this.options.maxFps);
+    this.#lastRefill = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  #process(pending: PendingFrame): void {
+    const { frame, receivedAt } = pending;
+    const input = toFrameInput(frame);
+    this.#inFlight = this.#analyze(input)
+      .then(
+        (result) => {
+          const now = Date.now();
+          // The verdict's clock is the server's receive time: monotonic per participant, immune to client clocks.
+          this.#lastVerdictTime = Math.max(this.#lastVerdictTime, receivedAt);
+          this.#verdict.addFrame(
+            this.#lastVerdictTime,
+            result.faces.map((f) => ({ id: f.id, fake: f.fake })),
+          );
+          this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
+          this.#counts.scored++;
+          this.#scoredTimes.push(now);
+          this.#lastFrame = {
+            seq: frame.seq,
+            capturedAt: frame.capturedAt,
+            scoredAt: now,
+            faces: result.faces.length,
+            latencyMs: now - receivedAt,
+          };
+          this.metrics.framesScored.inc();
+          this.metrics.facesScored.inc(result.faces.length);
+          this.metrics.observeStage("server_total", now - receivedAt);
+          this.#schedulePush();
+        },
+        (error: NodeJS.ErrnoException) => {
+          this.#counts.rejected++;
+          const decode = /DECODE|INVALID_INPUT/.test(error.code ?? "");
+          this.metrics.framesRejected.inc({ reason: decode ? "decode" : "failed" });
+          this.log.debug({ participant: this.id, seq: frame.seq, code: error.code }, "frame failed");
+          this.connection.error(decode ? "bad-frame" : "frame-failed", `frame ${frame.seq}: ${error.message}`, frame.seq);
+        },
+      )
+      .finally(() => {
+        this.#inFlight = null;
+        const next = this.#waiting;
+        this.#waiting = null;
+        if (next && !this.#closed) this.#process(next);
+      });
+  }
+
+  /** Scene frames go through detection and tracking; a face-crop frame is one face, always track 1. */
+  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[] }> {
+    if (this.options.frameContent === "scene") return this.#analyzer.analyze(input);
+    const size = frameSize(input);
+    const score = await this.scorer.score(input);
+    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }] };
+  }
+
+  /** Score messages go out at most scoreRateHz times a second; a state change is never held back longer. */
+  #schedulePush(): void {
+    if (this.#pushTimer || this.#closed) return;
+    const interval = 1000 / this.options.scoreRateHz;
+    const wait = Math.max(0, this.#lastPush + interval - Date.now());
+    if (wait === 0) {
+      this.push();
+      return;
+    }
+    this.#pushTimer = setTimeout(() => {
+      this.#pushTimer = null;
+      this.push();
+    }, wait);
+  }
+
+  /** Time moves states too (no-face after a silence): the server calls this every second. */
+  tick(): void {
+    const state = this.#verdict.snapshot(Date.now()).participant.state;
+    if (state !== this.#lastPushedState) this.#schedulePush();
+  }
+
+  scoreMessage(): ScoreMessage {
+    const now = Date.now();
+    this.#scoredTimes = this.#scoredTimes.filter((t) => now - t < 5000);
+    const snapshot = this.#verdict.snapshot(Math.max(now, this.#lastVerdictTime));
+    return {
+      type: "score",
+      room: this.options.room,
+      participantId: this.id,
+      name: this.options.name,
+      at: now,
+      lastFrame: this.#lastFrame,
+      participant: snapshot.participant,
+      faces: snapshot.faces.map((f) => ({ ...f, box: this.#lastBoxes.get(f.id) ?? null })),
+      frames: { ...this.#counts, fps: this.#scoredTimes.length / 5 },
+    };
+  }
+
+  push(): void {
+    if (this.#closed) return;
+    const message = this.scoreMessage();
+    this.#lastPush = Date.now();
+    this.#lastPushedState = message.participant.state;
+    this.connection.send(message);
+    this.broadcast(message);
+  }
+
+  /** Stop taking frames; resolves when the frame in flight (if any) is scored. A waiting frame is dropped. */
+  async drain(): Promise<void> {
+    this.#closed = true;
+    if (this.#waiting) {
+      this.#counts.droppedSuperseded++;
+      this.metrics.framesDropped.inc({ reason: "shutdown" });
+      this.#waiting = null;
+    }
+    if (this.#pushTimer) clearTimeout(this.#pushTimer);
+    this.#pushTimer = null;
+    await this.#inFlight;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#waiting = null;
+    if (this.#pushTimer) clearTimeout(this.#pushTimer);
+    this.#pushTimer = null;
+  }
+}
+
+function toFrameInput(frame: WireFrame): FrameInput {
+  const [s0, s1, s2] = frame.strides;
+  switch (frame.kind) {
+    case "jpeg":
+    case "png":
+      return { kind: frame.kind, data: frame.payload };
+    case "rgb":
+    case "rgba":
+      return { kind: frame.kind, data: frame.payload, width: frame.width, height: frame.height, stride: s0 || undefined };
+    case "i420":
+      return {
+        kind: "i420",
+        data: frame.payload,
+        width: frame.width,
+        height: frame.height,
+        strideY: s0 || undefined,
+        strideU: s1 || undefined,
+        strideV: s2 || undefined,
+      };
+    case "nv12":
+      return { kind: "nv12", data: frame.payload, width: frame.width, height: frame.height, strideY: s0 || undefined, strideUV: s1 || undefined };
+  }
+}

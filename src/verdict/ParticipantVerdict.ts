@@ -1,0 +1,149 @@
+// A participant's rolling verdict: one RollingVerdict per face track, and the participant's own state
+// driven by its most suspicious track with enough scored faces.
+import { RollingVerdict, nextVerdictState } from "./RollingVerdict.js";
+import { resolveVerdictConfig } from "./verdictConfig.js";
+import type { FaceTrackScore, ParticipantVerdictSnapshot, RollingScore, VerdictConfig, VerdictState } from "./verdictTypes.js";
+
+interface Track {
+  verdict: RollingVerdict;
+  lastSeen: number;
+}
+
+function checkTime(name: string, t: number): void {
+  if (typeof t !== "number" || !Number.isFinite(t)) throw new RangeError(`${name} must be a finite number of ms, got ${String(t)}`);
+}
+
+/**
+ * The verdict on one participant's video over a time window.
+ *
+ * Clock: addFrame() times must be non-decreasing; snapshot() times must be non-decreasing and not before
+ * the latest frame (a frame may arrive with a capture time before the last snapshot). Like RollingVerdict,
+ * the participant's state machine steps on every addFrame() and snapshot().
+ */
+export class ParticipantVerdict {
+  readonly config: VerdictConfig;
+  private readonly windowMs: number;
+  private readonly noFaceMs: number;
+  private readonly tracks = new Map<number, Track>();
+
+  private lastFrameTime = -Infinity;
+  private clock = -Infinity;
+  /** Time of the latest frame with at least one face, -Infinity before any. */
+  private lastScoredTime = -Infinity;
+  /** Highest fake score of the latest frame with faces. */
+  private latest: number | null = null;
+  /** Faces scored ever, over all tracks (dropped ones included). */
+  private total = 0;
+
+  private state: VerdictState = "no-face";
+  private stateSince: number | null = null;
+
+  constructor(config?: Partial<VerdictConfig>) {
+    this.config = resolveVerdictConfig(config);
+    this.windowMs = this.config.windowSeconds * 1000;
+    this.noFaceMs = this.config.noFaceSeconds * 1000;
+  }
+
+  /**
+   * One analysed frame at capture time `timeMs`, with the fake score of each tracked face in it (possibly
+   * none: a frame without faces moves the clock toward "no-face"). Throws a RangeError, before changing
+   * anything, for a time before the previous frame's, a bad score, a non-integer id or an id twice.
+   */
+  addFrame(timeMs: number, faces: ReadonlyArray<{ id: number; fake: number }>): void {
+    checkTime("timeMs", timeMs);
+    if (timeMs < this.lastFrameTime) {
+      throw new RangeError(`timeMs ${timeMs} is before the previous frame's ${this.lastFrameTime}: feed capture times in order`);
+    }
+    if (!Array.isArray(faces)) throw new RangeError(`faces must be an array, got ${String(faces)}`);
+    const seen = new Set<number>();
+    for (const face of faces) {
+      const id = face?.id;
+      const fake = face?.fake;
+      if (typeof id !== "number" || !Number.isInteger(id)) throw new RangeError(`face id must be an integer, got ${String(id)}`);
+      if (seen.has(id)) throw new RangeError(`face id ${id} appears twice in the frame at ${timeMs} ms`);
+      seen.add(id);
+      if (typeof fake !== "number" || !Number.isFinite(fake) || fake < 0 || fake > 1) {
+        throw new RangeError(`fake score of face ${id} must be a finite number in [0, 1], got ${String(fake)}`);
+      }
+    }
+
+    this.lastFrameTime = timeMs;
+    this.clock = Math.max(this.clock, timeMs);
+    // Drop stale tracks first, so that an id that comes back after the window starts a fresh track.
+    this.dropStale(this.clock);
+    for (const { id, fake } of faces) {
+      let track = this.tracks.get(id);
+      if (track === undefined) {
+        track = { verdict: new RollingVerdict(this.config), lastSeen: timeMs };
+        this.tracks.set(id, track);
+      }
+      track.verdict.add(timeMs, fake);
+      track.lastSeen = timeMs;
+    }
+    if (faces.length > 0) {
+      this.lastScoredTime = timeMs;
+      this.latest = Math.max(...faces.map((f) => f.fake));
+      this.total += faces.length;
+    }
+    this.evaluate(this.clock);
+  }
+
+  /**
+   * The participant's verdict and its live face tracks (by id) at `nowMs`, dropping tracks not scored within
+   * the window. Throws a RangeError when nowMs is before the latest frame or an earlier snapshot.
+   */
+  snapshot(nowMs: number): ParticipantVerdictSnapshot {
+    checkTime("nowMs", nowMs);
+    if (nowMs < this.clock) throw new RangeError(`nowMs ${nowMs} is before the latest time already seen (${this.clock})`);
+    this.clock = nowMs;
+    return this.evaluate(nowMs);
+  }
+
+  private dropStale(now: number): void {
+    for (const [id, track] of this.tracks) {
+      if (now - track.lastSeen > this.windowMs) this.tracks.delete(id);
+    }
+  }
+
+  private evaluate(now: number): ParticipantVerdictSnapshot {
+    this.dropStale(now);
+    const faces: FaceTrackScore[] = [];
+    for (const id of [...this.tracks.keys()].sort((a, b) => a - b)) {
+      const track = this.tracks.get(id)!;
+      faces.push({ ...track.verdict.snapshot(now), id, lastSeen: track.lastSeen });
+    }
+
+    // The most suspicious track with enough samples; ties go to more samples, then the lower id.
+    let chosen: FaceTrackScore | null = null;
+    let samples = 0;
+    for (const f of faces) {
+      samples += f.samples;
+      if (f.samples < this.config.minScoredFaces || f.aggregate === null) continue;
+      if (chosen === null || f.aggregate > chosen.aggregate! || (f.aggregate === chosen.aggregate && f.samples > chosen.samples)) {
+        chosen = f;
+      }
+    }
+
+    let next: VerdictState;
+    if (this.lastScoredTime === -Infinity || now - this.lastScoredTime > this.noFaceMs) next = "no-face";
+    else if (chosen === null) next = "gathering";
+    else next = nextVerdictState(this.state, chosen.aggregate!, this.config);
+    if (this.stateSince === null || next !== this.state) {
+      this.state = next;
+      this.stateSince = now;
+    }
+
+    const participant: RollingScore = {
+      latest: this.latest,
+      ema: chosen?.ema ?? null,
+      windowMean: chosen?.windowMean ?? null,
+      aggregate: chosen?.aggregate ?? null,
+      aggregateMethod: chosen?.aggregateMethod ?? null,
+      samples,
+      total: this.total,
+      state: this.state,
+      stateSince: this.stateSince,
+    };
+    return { participant, faces };
+  }
+}
