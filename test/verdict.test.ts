@@ -138,9 +138,9 @@ describe("RollingVerdict: EMA and window", () => {
     s = rv.snapshot(15_001);
     expect(s.samples).toBe(1000);
     expect(s.windowMean).toBeCloseTo(0.3, 12);
-    s = rv.snapshot(19_500); // 9499.5 .. 9000 old: the newest at 9499.5 is exactly 10 s old
+    s = rv.snapshot(19_499.5); // the newest, at 9499.5, is exactly 10 s old
     expect(s.samples).toBe(1);
-    s = rv.snapshot(19_501);
+    s = rv.snapshot(19_500);
     expect(s.samples).toBe(0);
     expect(s.windowMean).toBeNull();
     expect(s.aggregate).toBeNull();
@@ -387,6 +387,15 @@ describe("RollingVerdict: states", () => {
     expect(nextVerdictState("likely-fake", 0.46, c)).toBe("suspicious");
     expect(nextVerdictState("likely-fake", 0.1, c)).toBe("authentic");
   });
+
+  it("nextVerdictState: falling never climbs, even with overlapping hysteresis bands", () => {
+    const c = { suspiciousAt: 0.5, likelyFakeAt: 0.52, hysteresis: 0.05 };
+    expect(nextVerdictState("suspicious", 0.48, c)).toBe("suspicious");
+    expect(nextVerdictState("likely-fake", 0.48, c)).toBe("likely-fake");
+    expect(nextVerdictState("likely-fake", 0.46, c)).toBe("suspicious");
+    expect(nextVerdictState("likely-fake", 0.44, c)).toBe("authentic");
+    expect(nextVerdictState("authentic", 0.51, c)).toBe("suspicious");
+  });
 });
 
 describe("RollingVerdict: input checks", () => {
@@ -436,7 +445,8 @@ describe("ParticipantVerdict", () => {
     expect(p).toMatchObject({ state: "gathering", stateSince: 200, aggregate: null, aggregateMethod: null, ema: null, windowMean: null, samples: 7, total: 7 });
     pv.addFrame(900, [{ id: 1, fake: 0.1 }]);
     p = pv.snapshot(900).participant;
-    expect(p).toMatchObject({ state: "authentic", stateSince: 900, aggregate: 0.1, aggregateMethod: "confident-real", samples: 8 });
+    expect(p).toMatchObject({ state: "authentic", stateSince: 900, aggregateMethod: "confident-real", samples: 8 });
+    expect(p.aggregate).toBeCloseTo(0.1, 12);
     // Frames with no face: within noFaceSeconds nothing changes, past it the participant is no-face.
     for (let t = 1000; t <= 3900; t += 100) pv.addFrame(t, []);
     expect(pv.snapshot(3900).participant).toMatchObject({ state: "authentic", stateSince: 900 });
@@ -484,7 +494,8 @@ describe("ParticipantVerdict", () => {
     pv.addFrame(2600, []);
     const snap = pv.snapshot(2600);
     expect(snap.faces.find((f) => f.id === 7)).toMatchObject({ samples: 5, state: "gathering" });
-    expect(snap.participant).toMatchObject({ state: "authentic", aggregateMethod: "confident-real", latest: 0.15, samples: 26 });
+    expect(snap.participant).toMatchObject({ state: "authentic", aggregateMethod: "confident-real", latest: 0.15, samples: 31 });
+    expect(snap.participant.aggregate).toBeCloseTo((25 * 0.1 + 0.15) / 26, 12);
   });
 
   it("drops a track that disappears after the window, and the verdict moves to the remaining one", () => {
@@ -496,7 +507,8 @@ describe("ParticipantVerdict", () => {
     expect(snap.faces.map((f) => f.id)).toEqual([1, 2]);
     expect(snap.faces[1]).toMatchObject({ id: 2, lastSeen: 2000, samples: 1, state: "no-face" });
     // With one sample left it no longer qualifies: the participant follows track 1 down (likely-fake -> authentic).
-    expect(snap.participant).toMatchObject({ state: "authentic", aggregate: 0.05 });
+    expect(snap.participant).toMatchObject({ state: "authentic", aggregateMethod: "confident-real" });
+    expect(snap.participant.aggregate).toBeCloseTo(0.05, 12);
     pv.addFrame(12_001, [{ id: 1, fake: 0.05 }]);
     snap = pv.snapshot(12_001);
     expect(snap.faces.map((f) => f.id)).toEqual([1]);
