@@ -49,11 +49,11 @@ export class ParticipantSession {
   #lastFrame: ScoreMessage["lastFrame"] = null;
   #lastBoxes = new Map<number, [number, number, number, number]>();
   #scoredTimes: number[] = [];
-  #lastVerdictTime = 0;
   #lastPush = 0;
   #pushTimer: NodeJS.Timeout | null = null;
   #lastPushedState: string | null = null;
   #closed = false;
+  #clockMs = 0;
 
   constructor(
     readonly options: ParticipantSessionOptions,
@@ -72,12 +72,18 @@ export class ParticipantSession {
     return this.options.participantId;
   }
 
+  /** Wall-clock ms that never goes backwards (the verdict refuses time travel, NTP may step the clock). */
+  #now(): number {
+    this.#clockMs = Math.max(this.#clockMs, Date.now());
+    return this.#clockMs;
+  }
+
   summary(): ParticipantSummary {
     return {
       participantId: this.id,
       name: this.options.name,
       joinedAt: this.joinedAt,
-      state: this.#verdict.snapshot(Date.now()).participant.state,
+      state: this.#verdict.snapshot(this.#now()).participant.state,
     };
   }
 
@@ -91,7 +97,7 @@ export class ParticipantSession {
       this.metrics.framesDropped.inc({ reason: "rate" });
       return;
     }
-    const pending = { frame, receivedAt: Date.now() };
+    const pending = { frame, receivedAt: this.#now() };
     if (this.#inFlight) {
       if (this.#waiting) {
         this.#counts.droppedSuperseded++;
@@ -119,11 +125,10 @@ export class ParticipantSession {
     this.#inFlight = this.#analyze(input)
       .then(
         (result) => {
-          const now = Date.now();
+          const now = this.#now();
           // The verdict's clock is the server's receive time: monotonic per participant, immune to client clocks.
-          this.#lastVerdictTime = Math.max(this.#lastVerdictTime, receivedAt);
           this.#verdict.addFrame(
-            this.#lastVerdictTime,
+            receivedAt,
             result.faces.map((f) => ({ id: f.id, fake: f.fake })),
           );
           this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
@@ -182,14 +187,14 @@ export class ParticipantSession {
 
   /** Time moves states too (no-face after a silence): the server calls this every second. */
   tick(): void {
-    const state = this.#verdict.snapshot(Date.now()).participant.state;
+    const state = this.#verdict.snapshot(this.#now()).participant.state;
     if (state !== this.#lastPushedState) this.#schedulePush();
   }
 
   scoreMessage(): ScoreMessage {
-    const now = Date.now();
+    const now = this.#now();
     this.#scoredTimes = this.#scoredTimes.filter((t) => now - t < 5000);
-    const snapshot = this.#verdict.snapshot(Math.max(now, this.#lastVerdictTime));
+    const snapshot = this.#verdict.snapshot(now);
     return {
       type: "score",
       room: this.options.room,
