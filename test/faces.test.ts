@@ -198,6 +198,10 @@ describe("every frame kind finds the same face", { timeout: TEST_TIMEOUT }, () =
     const png = new PNG({ width: image.width, height: image.height });
     png.data = Buffer.from(toRgba(image));
     for (let i = 3; i < png.data.length; i += 4) png.data[i] = 255;
+    // Raw RGB with padded rows: each row followed by 13 garbage bytes.
+    const stride = image.width * 3 + 13;
+    const strided = randomBytes(stride * image.height, 5);
+    for (let y = 0; y < image.height; y++) strided.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * stride);
     const frames: Record<string, FrameInput> = {
       jpeg: { kind: "jpeg", data: await addon.encodeJpeg(image.data, image.width, image.height, 95) },
       png: { kind: "png", data: PNG.sync.write(png) },
@@ -205,13 +209,8 @@ describe("every frame kind finds the same face", { timeout: TEST_TIMEOUT }, () =
       rgba: { kind: "rgba", data: toRgba(image), width: image.width, height: image.height },
       i420: toI420(image),
       nv12: toNv12(image),
-      "rgb, padded stride": { kind: "rgb", data: new Uint8Array(0), width: image.width, height: image.height, stride: image.width * 3 + 13 },
+      "rgb, padded stride": { kind: "rgb", data: strided, width: image.width, height: image.height, stride },
     };
-    // The padded-stride RGB frame: each row followed by 13 garbage bytes.
-    const stride = image.width * 3 + 13;
-    const strided = randomBytes(stride * image.height, 5);
-    for (let y = 0; y < image.height; y++) strided.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), y * stride);
-    (frames["rgb, padded stride"] as { data: Uint8Array }).data = strided;
 
     const reference = (await back.analyze(original)).faces;
     expect(reference).toHaveLength(1);
@@ -221,9 +220,10 @@ describe("every frame kind finds the same face", { timeout: TEST_TIMEOUT }, () =
       expect([r.width, r.height], kind).toEqual([512, 600]);
       expect(r.faces, kind).toHaveLength(1);
       const d = r.faces[0].box.map((v, j) => Math.abs(v - reference[0].box[j]));
-      expect(Math.max(...d), `${kind}: box ${r.faces[0].box} vs ${reference[0].box}`).toBeLessThanOrEqual(4);
+      // Measured: under 0.3 px for the lossy kinds (JPEG re-encode, 4:2:0 chroma).
+      expect(Math.max(...d), `${kind}: box ${r.faces[0].box} vs ${reference[0].box}`).toBeLessThanOrEqual(2);
       const kd = keypointsToArray(r.faces[0].keypoints).map((v, j) => Math.abs(v - keypointsToArray(reference[0].keypoints)[j]));
-      expect(Math.max(...kd), `${kind}: keypoints`).toBeLessThanOrEqual(4);
+      expect(Math.max(...kd), `${kind}: keypoints`).toBeLessThanOrEqual(2);
     }
     // The lossless kinds hold the very pixels the JPEG decoded to: exactly the same face.
     for (const kind of ["png", "rgb", "rgba", "rgb, padded stride"]) {

@@ -43,12 +43,15 @@ export function verifyToken(secret: string, token: unknown, nowSeconds = Date.no
   const dot = token.indexOf(".");
   if (dot <= 0) throw new TokenError("malformed token");
   const body = token.slice(0, dot);
-  const given = Buffer.from(token.slice(dot + 1), "base64url");
-  const expected = Buffer.from(sign(secret, body), "base64url");
+  // Compare the signature text itself: decoding base64url first would accept other spellings of the same bytes
+  // (junk characters are skipped, a last character's unused bits ignored), so a token would not be one string.
+  const given = Buffer.from(token.slice(dot + 1));
+  const expected = Buffer.from(sign(secret, body));
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError("bad token signature");
   let claims: TokenClaims;
   try {
     claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as TokenClaims;
+    if (claims === null || typeof claims !== "object") throw new Error("claims are not an object");
   } catch {
     throw new TokenError("malformed token claims");
   }

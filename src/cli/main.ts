@@ -39,7 +39,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`mesoguard: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${message.startsWith("mesoguard") ? message : `mesoguard: ${message}`}\n`);
     process.exitCode = 1;
   },
 );

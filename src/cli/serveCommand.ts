@@ -3,11 +3,13 @@ import { pino } from "pino";
 
 import { configHelp, describeConfig, loadServerConfig } from "../config/serverConfig.js";
 import { MesoguardServer } from "../server/MesoguardServer.js";
+import { createWebRoutes } from "../server/webRoutes.js";
 
 export const SERVE_USAGE = `Usage: mesoguard serve [--config FILE] [--dev] [options]
 
-Serves the WebSocket endpoint (/ws), /healthz and /metrics. Every option can also be set by environment
-variable or in a JSON config file (--config FILE or MESOGUARD_CONFIG); flags beat environment beats file.
+Serves the WebSocket endpoint (/ws), /healthz, /metrics, the dashboard (/) and the participant page (/join).
+Every option can also be set by environment variable or in a JSON config file (--config FILE or
+MESOGUARD_CONFIG); flags beat environment beats file.
 Without a secret (MESOGUARD_SECRET) the server runs in development mode: anyone can join any room.
 
 Options (flag, environment variable, meaning [default]):
@@ -29,6 +31,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`\n*** mesoguard: ${banner} ***\n\n`);
   }
   const server = await MesoguardServer.start(config, log);
+  server.addRoute(createWebRoutes());
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

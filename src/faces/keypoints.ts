@@ -16,5 +16,11 @@ export function keypointsFromArray(values: readonly number[]): FaceKeypoints {
 }
 
 export function keypointsToArray(keypoints: FaceKeypoints): number[] {
-  return ORDER.flatMap((name) => [keypoints[name].x, keypoints[name].y]);
+  return ORDER.flatMap((name) => {
+    const point = keypoints?.[name];
+    if (!point || typeof point.x !== "number" || typeof point.y !== "number") {
+      throw Object.assign(new TypeError(`mesoguard: face keypoint ${name} must be {x, y} numbers`), { code: "ERR_INVALID_ARG" });
+    }
+    return [point.x, point.y];
+  });
 }

@@ -1,9 +1,10 @@
-// `npm ci` runs this after compiling the TypeScript: system packages -> native addon -> models.
+// `npm ci` runs this after compiling the TypeScript: system packages -> native addon -> web pages -> models.
 //   node dist/src/install/main.js [--native-only] [--gyp]
 // Environment: MESOGUARD_SKIP_APT=1 (never run apt-get), MESOGUARD_BUILD=node-gyp (CPU-only build),
 // MESOGUARD_WEIGHTS_DIR (where the MesoNet .h5 weights are).
 import { buildModels } from "../../models/build.js";
 import { buildNative, type BuildSystem } from "./buildNative.js";
+import { buildWeb } from "./buildWeb.js";
 import { ensureSystemPackages, nvccVersion } from "./systemPackages.js";
 
 const log = (line: string) => console.log(line);
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<void> {
   }
   buildNative(system, log);
   if (nativeOnly) return;
+  await buildWeb({ log });
   try {
     await buildModels({ log });
   } catch (error) {

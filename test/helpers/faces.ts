@@ -98,11 +98,3 @@ export function planarPixel255(t: Float32Array, width: number, height: number, x
   const i = y * width + x;
   return [t[i] * 255, t[plane + i] * 255, t[2 * plane + i] * 255];
 }
-
-/** Interleaved RGB bytes (a crop the pipeline returned) -> planar float32 x/255. */
-export function rgbBytesToPlanar01(rgb: Uint8Array, width: number, height: number): Float32Array {
-  const plane = width * height;
-  const out = new Float32Array(3 * plane);
-  for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[c * plane + i] = rgb[3 * i + c] / 255;
-  return out;
-}

@@ -203,13 +203,15 @@ export function closeAllClients(): void {
     }
   }
   openClients.clear();
+  for (const ws of openSockets) ws.terminate();
+  openSockets.clear();
 }
 
-/** Polls `predicate` every 20 ms until it is truthy; rejects with `what` after `timeoutMs`. */
-export async function waitFor<T>(predicate: () => T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+/** Polls `predicate` (sync or async) every 20 ms until it is truthy; rejects with `what` after `timeoutMs`. */
+export async function waitFor<T>(predicate: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = predicate();
+    const value = await predicate();
     if (value) return value as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
@@ -218,14 +220,38 @@ export async function waitFor<T>(predicate: () => T, what: string, timeoutMs = 2
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A raw `ws` socket on /ws, opened. */
+const openSockets = new Set<WebSocket>();
+
+/** A raw `ws` socket on /ws, opened (closed by closeAllClients). */
 export async function rawSocket(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url.replace(/^http/, "ws") + "/ws");
+  openSockets.add(ws);
+  ws.on("error", () => undefined); // a refused or reset socket reports through "close"
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
-    ws.once("error", reject);
+    ws.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once("close", (code) => reject(new Error(`closed (${code}) before opening`)));
   });
   return ws;
+}
+
+export interface RawClient {
+  ws: WebSocket;
+  /** Text messages received, parsed. */
+  messages: Array<Record<string, any>>;
+  /** Settles with the close code and reason. */
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+/** A raw socket recording every text message it receives and its close. */
+export async function rawClient(url: string): Promise<RawClient> {
+  const ws = await rawSocket(url);
+  const messages: Array<Record<string, any>> = [];
+  ws.on("message", (data, isBinary) => {
+    if (!isBinary) messages.push(JSON.parse(String(data)) as Record<string, any>);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+  return { ws, messages, closed };
 }
 
 /** Resolves with the close code and reason the socket gets (rejects after `timeoutMs`). */
@@ -284,4 +310,36 @@ export function dfCrops(): Buffer[] {
 /** grace_hopper.jpg: a photo with one real face. */
 export function graceHopper(): Buffer {
   return readFileSync(path.join(SHARED, "photos/grace_hopper.jpg"));
+}
+
+/**
+ * Calls `send(i)` (i = 0, 1, 2, ...) `fps` times a second until the returned stop() is called. A send that
+ * throws (the socket closed) stops the pacer.
+ */
+export function pace(fps: number, send: (i: number) => void): () => void {
+  let i = 0;
+  const timer = setInterval(() => {
+    try {
+      send(i++);
+    } catch {
+      clearInterval(timer);
+    }
+  }, 1000 / fps);
+  return () => clearInterval(timer);
+}
+
+/** The most messages with `at` inside any window of `windowMs` (messages sorted or not). */
+export function maxInWindow(times: number[], windowMs = 1000): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let lo = 0, hi = 0; hi < sorted.length; hi++) {
+    while (sorted[hi] - sorted[lo] >= windowMs) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+/** A real face crop (JPEG bytes). */
+export function realCrop(): Buffer {
+  return readFileSync(path.join(SHARED, "mesonet/test_images/real/real00240.jpg"));
 }

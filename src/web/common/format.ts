@@ -92,6 +92,15 @@ export class StateBadge {
     this.element.append(this.#icon, this.#text);
   }
 
+  /** Before any verdict (nothing scored yet): a neutral badge with this text. */
+  pending(text: string): void {
+    this.#state = null;
+    this.element.dataset.state = "pending";
+    this.element.title = text;
+    this.#icon.textContent = "○";
+    this.#text.textContent = text;
+  }
+
   set(state: VerdictState): void {
     if (state === this.#state) return;
     this.#state = state;

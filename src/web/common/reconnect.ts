@@ -161,7 +161,7 @@ export function describeStatus(status: LinkStatus, now = Date.now()): string {
     case "live":
       return "Live";
     case "waiting":
-      return `Reconnecting in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s — ${status.reason}`;
+      return `Reconnecting in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s (${status.reason})`;
     case "stopped":
       return `Disconnected — ${status.reason}`;
   }

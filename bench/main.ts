@@ -1,0 +1,216 @@
+// `npm run bench` (node dist/bench/main.js): mesoguard's latency and throughput, stage by stage and end to end,
+// beside a plain-JS baseline. Writes bench/results/<timestamp>.json, latest.json and latency-vs-load.svg and
+// prints a table. --quick finishes in under a minute.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+
+import { packageRoot } from "../models/paths.js";
+import { loadAddon } from "../src/native/loadAddon.js";
+import { runBaseline } from "./baseline.js";
+import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
+import { defaultPhoto, makeFrames } from "./frames.js";
+import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
+import { DETECTORS, MESONET_MODELS, BATCH_SIZES, probeProviders, runStages } from "./stages.js";
+import { nowMs, round } from "./stats.js";
+
+const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration SECONDS] [--bound-ms MS] [--detect-every K]
+
+  --quick           fewer iterations and two load points (under a minute)
+  --out DIR         where to write <timestamp>.json, latest.json, latency-vs-load.svg [bench/results]
+  --duration S      seconds per end-to-end load point and per baseline frame size [10; quick 3]
+  --bound-ms MS     the p99 latency bound that defines the knee of the load sweep [50]
+  --detect-every K  the server's --detect-every (face detector every K frames) [5, the server default]
+  --photo FILE      the photo the test frames are made from [../shared/photos/grace_hopper.jpg]`;
+
+function parseArgs(argv: string[]): BenchOptions | null {
+  const options: BenchOptions = {
+    quick: false,
+    outDir: path.join(packageRoot(), "bench", "results"),
+    durationSeconds: NaN,
+    boundMs: 50,
+    detectEvery: 5,
+    photo: defaultPhoto(),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`bench: ${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    const number = () => {
+      const v = Number(value());
+      if (!(v > 0)) throw new Error(`bench: ${arg} needs a positive number\n${USAGE}`);
+      return v;
+    };
+    if (arg === "--help" || arg === "-h") return null;
+    else if (arg === "--quick") options.quick = true;
+    else if (arg === "--out") options.outDir = path.resolve(value());
+    else if (arg === "--duration") options.durationSeconds = number();
+    else if (arg === "--bound-ms") options.boundMs = number();
+    else if (arg === "--detect-every") options.detectEvery = Math.round(number());
+    else if (arg === "--photo") options.photo = path.resolve(value());
+    else throw new Error(`bench: unknown option ${arg}\n${USAGE}`);
+  }
+  if (Number.isNaN(options.durationSeconds)) options.durationSeconds = endToEndPlan(options.quick).secondsPerPoint;
+  return options;
+}
+
+const INTERESTING_FLAGS = [
+  "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+  "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd",
+];
+
+function machineInfo(provider: string, sharpVersion: string): MachineInfo {
+  let flags: string[] = [];
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => /^(flags|Features)\s*:/.test(l)) ?? "";
+    const present = new Set(line.split(":")[1]?.trim().split(/\s+/) ?? []);
+    flags = INTERESTING_FLAGS.filter((f) => present.has(f));
+  } catch {
+    // not Linux
+  }
+  const git = (...args: string[]) => {
+    try {
+      return execFileSync("git", args, { cwd: packageRoot(), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      return "";
+    }
+  };
+  const require = createRequire(import.meta.url);
+  const version = (pkg: string) => {
+    try {
+      return (require(`${pkg}/package.json`) as { version: string }).version;
+    } catch {
+      return "unknown";
+    }
+  };
+  const runtime = loadAddon().runtimeInfo();
+  return {
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    flags,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    nodeVersion: process.version,
+    ortVersion: runtime.ortVersion,
+    onnxruntimeNodeVersion: version("onnxruntime-node"),
+    sharpVersion,
+    addonBuild: runtime.buildSystem,
+    provider,
+    gitCommit: git("rev-parse", "HEAD") || "unknown",
+    gitDirty: git("status", "--porcelain", "--untracked-files=no") !== "",
+  };
+}
+
+/** A progress bar on stderr (one line per step when stderr is not a terminal). */
+class Progress {
+  #done = 0;
+  readonly #start = nowMs();
+  constructor(private total: number) {}
+
+  step(label: string): void {
+    this.#done = Math.min(this.#done + 1, this.total);
+    const fraction = this.#done / this.total;
+    const seconds = Math.round((nowMs() - this.#start) / 1000);
+    if (process.stderr.isTTY) {
+      const width = 28;
+      const filled = Math.round(fraction * width);
+      const bar = "#".repeat(filled) + ".".repeat(width - filled);
+      process.stderr.write(`\r\x1b[K[${bar}] ${Math.round(fraction * 100)}% ${seconds}s ${label}`);
+    } else {
+      process.stderr.write(`[bench ${Math.round(fraction * 100)}% ${seconds}s] ${label}\n`);
+    }
+  }
+
+  /** Steps planned but skipped (the sweep stopped early). */
+  skip(count: number): void {
+    this.total = Math.max(this.#done, this.total - count);
+  }
+
+  end(): void {
+    if (process.stderr.isTTY) process.stderr.write("\n");
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parseArgs(argv);
+  if (!options) {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  const startedAt = new Date();
+  const started = nowMs();
+  const addon = loadAddon();
+  const plan = endToEndPlan(options.quick);
+
+  const probes = await probeProviders(addon);
+  const usable = probes.filter((p) => p.usable);
+  if (usable.length === 0) throw new Error(`bench: no ONNX Runtime provider loads: ${JSON.stringify(probes)}`);
+  const steps =
+    2 + // frames, providers
+    2 + // decode, per frame size
+    usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
+    2 + // baseline, per frame size
+    1 + plan.sweep.length + plan.extra.length +
+    1; // report
+  const progress = new Progress(steps);
+  progress.step(`providers: ${usable.map((p) => p.provider).join(", ")}`);
+  progress.step("frames: 640x480 and 1280x720 JPEGs");
+  const frames = await makeFrames(addon, options.photo);
+
+  const stages = await runStages(addon, frames, probes, options.quick, (label) => progress.step(label));
+  const baseline = await runBaseline(
+    frames,
+    { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
+    (label) => progress.step(label),
+  );
+  let sweepSteps = 0;
+  const endToEnd = await runEndToEnd(
+    frames,
+    {
+      boundMs: options.boundMs,
+      secondsPerPoint: options.durationSeconds,
+      warmupSeconds: plan.warmupSeconds,
+      detectEvery: options.detectEvery,
+      sweep: plan.sweep,
+      extra: plan.extra,
+    },
+    (label) => {
+      if (label.startsWith("end to end: 640x480")) sweepSteps++;
+      progress.step(label);
+    },
+  );
+  progress.skip(plan.sweep.length - sweepSteps);
+  progress.step("report");
+  progress.end();
+
+  const partial = {
+    schema: 1 as const,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    seconds: round((nowMs() - started) / 1000, 1),
+    machine: machineInfo(usable[0]!.provider!, baseline.sharpVersion),
+    options,
+    stages,
+    endToEnd,
+    baseline,
+    comparison: compare(stages, endToEnd, baseline),
+  };
+  const result: BenchResult = { ...partial, targets: evaluateTargets(partial) };
+  const written = writeResults(result, options.outDir);
+  process.stdout.write(formatReport(result) + "\n\n");
+  process.stdout.write(`wrote ${written.json}\n      ${written.latest}\n      ${written.svg}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

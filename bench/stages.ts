@@ -1,0 +1,243 @@
+// Stage by stage, in this process, one call after another after a warm-up: JPEG decode (addon, and sharp beside
+// it), the face detector (front and back; detectMs and renderMs from analyze()'s timings), and MesoNet
+// (meso4, mesoinception4) at batch 1, 8 and 32, for every ONNX Runtime provider that actually loads.
+import sharp from "sharp";
+
+import type { DetectorName } from "../src/faces/detectorModels.js";
+import type { NativeAddon, ProviderName } from "../src/native/addonTypes.js";
+import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
+import type { FrameAnalysis } from "../src/scoring/scoringTypes.js";
+import type { BenchFrame, FrameName } from "./frames.js";
+import { repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
+
+export const MESONET_MODELS = ["meso4-df", "mesoinception4-df"] as const;
+export const BATCH_SIZES = [1, 8, 32] as const;
+export const DETECTORS: DetectorName[] = ["blazeface-front", "blazeface-back"];
+
+/** ONNX Runtime's provider names and the names mesoguard takes. */
+const ORT_PROVIDERS: Record<string, ProviderName> = {
+  TensorrtExecutionProvider: "tensorrt",
+  CUDAExecutionProvider: "cuda",
+  CPUExecutionProvider: "cpu",
+};
+
+export interface ProviderProbe {
+  /** As runtimeInfo().availableProviders names it. */
+  ortName: string;
+  provider: ProviderName | null;
+  usable: boolean;
+  reason: string;
+}
+
+export interface DecodeRow {
+  frame: FrameName;
+  /** libjpeg-turbo in the addon: analyze()'s timings.decodeMs (decode only, on the addon's prep thread). */
+  addonDecodeMs: Summary;
+  /** addon.preprocess() round trip from JS: decode + nearest resize to 256x256 + thread hand-over. */
+  addonPreprocessMs: Summary;
+  /** sharp(jpeg).raw().toBuffer() round trip from JS (libvips' libjpeg-turbo). */
+  sharpDecodeMs: Summary;
+}
+
+export interface DetectorRow {
+  provider: ProviderName;
+  detector: DetectorName;
+  frame: FrameName;
+  faces: number;
+  decodeMs: Summary;
+  detectMs: Summary;
+  /** The 256x256 face crop (rotated, resampled). */
+  renderMs: Summary;
+  inferenceMs: Summary;
+  /** analyze() as the addon timed it, and as JS saw it. */
+  totalMs: Summary;
+  wallMs: Summary;
+}
+
+export interface MesoNetRow {
+  provider: ProviderName;
+  model: string;
+  batch: number;
+  /** 0 = ONNX Runtime's default (one thread per core). */
+  intraOpThreads: number;
+  /** Long enough for the prep thread to hand over all `batch` crops, so the queue forms full batches. */
+  maxWaitMs: number;
+  /** Submit `batch` crops at once, until the last resolves. */
+  batchLatencyMs: Summary;
+  /** ONNX Runtime's run() for the batch, as the addon timed it. */
+  inferenceMs: Summary;
+  /** Mean batch the queue actually formed (should equal `batch`). */
+  meanBatchSize: number;
+  cropsPerSec: number;
+}
+
+export interface StagesResult {
+  providers: ProviderProbe[];
+  iterations: RepeatOptions;
+  decode: DecodeRow[];
+  detector: DetectorRow[];
+  mesonet: MesoNetRow[];
+  /** meso4-df, batch 1, one ONNX Runtime thread: the per-core figure of the target. */
+  mesonetOneThread: MesoNetRow[];
+}
+
+export function stageIterations(quick: boolean): RepeatOptions {
+  return quick
+    ? { warmup: 2, iterations: 60, budgetMs: 300, minIterations: 5 }
+    : { warmup: 10, iterations: 500, budgetMs: 3000, minIterations: 20 };
+}
+
+/**
+ * Tries every provider ONNX Runtime lists with an explicit request (no fallback) and keeps those that load.
+ * CPU goes first: before any session exists, a failing GPU provider reports an unrelated logger error instead
+ * of its real reason.
+ */
+export async function probeProviders(addon: NativeAddon): Promise<ProviderProbe[]> {
+  const names = [...addon.runtimeInfo().availableProviders].sort(
+    (a, b) => Number(b === "CPUExecutionProvider") - Number(a === "CPUExecutionProvider"),
+  );
+  const probes: ProviderProbe[] = [];
+  for (const ortName of names) {
+    const provider = ORT_PROVIDERS[ortName] ?? null;
+    if (!provider) {
+      probes.push({ ortName, provider, usable: false, reason: "mesoguard does not drive this provider" });
+      continue;
+    }
+    try {
+      const scorer = await MesoNetScorer.create({ model: "meso4-df", provider, detector: false });
+      const info = scorer.info();
+      await scorer.close();
+      const chosen = info.attempts.find((a) => a.chosen);
+      probes.push({ ortName, provider, usable: info.provider === provider, reason: chosen?.reason ?? "loaded" });
+    } catch (error) {
+      probes.push({ ortName, provider, usable: false, reason: (error as Error).message.replace(/\s+/g, " ") });
+    }
+  }
+  return probes;
+}
+
+/** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages). */
+export async function faceCrop(frame: BenchFrame): Promise<Buffer> {
+  const scorer = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu" });
+  try {
+    const analysis = await scorer.analyze({ kind: "jpeg", data: frame.jpeg }, { returnCrops: true });
+    const rgb = analysis.faces[0]?.crop.rgb;
+    if (!rgb) throw new Error(`bench: no face found in the ${frame.name} test frame`);
+    return rgb;
+  } finally {
+    await scorer.close();
+  }
+}
+
+export async function runStages(
+  addon: NativeAddon,
+  frames: BenchFrame[],
+  probes: ProviderProbe[],
+  quick: boolean,
+  step: (label: string) => void,
+): Promise<StagesResult> {
+  const iterations = stageIterations(quick);
+  const providers = probes.filter((p) => p.usable).map((p) => p.provider!);
+  const crop = await faceCrop(frames[0]!);
+
+  // Decode: the addon's preprocess() and sharp, each one call after another.
+  const decode: Array<Omit<DecodeRow, "addonDecodeMs">> = [];
+  for (const frame of frames) {
+    step(`stages: decode ${frame.name}`);
+    const input = { kind: "jpeg" as const, data: frame.jpeg };
+    const addonPreprocessMs = summarize(await repeat(async () => void (await addon.preprocess(input)), iterations));
+    const sharpDecodeMs = summarize(await repeat(async () => void (await sharp(frame.jpeg).raw().toBuffer()), iterations));
+    decode.push({ frame: frame.name, addonPreprocessMs, sharpDecodeMs });
+  }
+
+  // Face detector: analyze() with detection on each frame, its own timings per stage.
+  const detector: DetectorRow[] = [];
+  for (const provider of providers) {
+    for (const name of DETECTORS) {
+      const scorer = await MesoNetScorer.create({ model: "meso4-df", provider, detector: name });
+      try {
+        for (const frame of frames) {
+          step(`stages: ${name} ${frame.name} (${provider})`);
+          const runs: FrameAnalysis[] = [];
+          const input = { kind: "jpeg" as const, data: frame.jpeg };
+          const wall = await repeat(async () => void runs.push(await scorer.analyze(input, { detect: true })), iterations);
+          const timed = runs.slice(runs.length - wall.length); // drop the warm-up runs
+          const pick = (key: "decodeMs" | "detectMs" | "renderMs" | "inferenceMs" | "totalMs") =>
+            summarize(timed.map((r) => r.timings[key]));
+          detector.push({
+            provider,
+            detector: name,
+            frame: frame.name,
+            faces: timed[timed.length - 1]?.faces.length ?? 0,
+            decodeMs: pick("decodeMs"),
+            detectMs: pick("detectMs"),
+            renderMs: pick("renderMs"),
+            inferenceMs: pick("inferenceMs"),
+            totalMs: pick("totalMs"),
+            wallMs: summarize(wall),
+          });
+        }
+      } finally {
+        await scorer.close();
+      }
+    }
+  }
+
+  // MesoNet: N crops submitted at once to a scorer whose queue batches up to N.
+  const mesonet: MesoNetRow[] = [];
+  const mesonetOneThread: MesoNetRow[] = [];
+  for (const provider of providers) {
+    for (const model of MESONET_MODELS) {
+      for (const batch of BATCH_SIZES) {
+        step(`stages: ${model} batch ${batch} (${provider})`);
+        mesonet.push(await measureMesoNet(provider, model, batch, 0, crop, iterations));
+      }
+    }
+    step(`stages: meso4-df batch 1, one thread (${provider})`);
+    mesonetOneThread.push(await measureMesoNet(provider, "meso4-df", 1, 1, crop, iterations));
+  }
+
+  // The decode time the addon measured itself comes from the back detector's runs (the server's default).
+  const decodeRows: DecodeRow[] = decode.map((row) => ({
+    ...row,
+    addonDecodeMs: detector.find((d) => d.frame === row.frame && d.detector === "blazeface-back")!.decodeMs,
+  }));
+  return { providers: probes, iterations, decode: decodeRows, detector, mesonet, mesonetOneThread };
+}
+
+async function measureMesoNet(
+  provider: ProviderName,
+  model: string,
+  batch: number,
+  intraOpThreads: number,
+  crop: Buffer,
+  iterations: RepeatOptions,
+): Promise<MesoNetRow> {
+  const maxWaitMs = 50;
+  const scorer = await MesoNetScorer.create({ model, provider, detector: false, maxBatch: batch, maxWaitMs, intraOpThreads });
+  const input = { kind: "rgb" as const, data: crop, width: 256, height: 256 };
+  const inference: number[] = [];
+  const batchSizes: number[] = [];
+  try {
+    const wall = await repeat(async () => {
+      const results = await Promise.all(Array.from({ length: batch }, () => scorer.score(input)));
+      inference.push(results[0]!.timings.inferenceMs);
+      for (const r of results) batchSizes.push(r.timings.batchSize);
+    }, iterations);
+    const timedInference = inference.slice(inference.length - wall.length);
+    const totalMs = wall.reduce((sum, v) => sum + v, 0);
+    return {
+      provider,
+      model,
+      batch,
+      intraOpThreads,
+      maxWaitMs,
+      batchLatencyMs: summarize(wall),
+      inferenceMs: summarize(timedInference),
+      meanBatchSize: round(batchSizes.reduce((s, v) => s + v, 0) / batchSizes.length, 2),
+      cropsPerSec: round((batch * wall.length * 1000) / totalMs, 1),
+    };
+  } finally {
+    await scorer.close();
+  }
+}

@@ -1,0 +1,492 @@
+// The live dashboard (served at /): watches one room as an observer and shows a tile per participant with
+// its verdict (badge with text + icon), latest / rolling / EMA fake scores, a chart of the last minutes,
+// frame rates and faces, plus an alert feed of state changes. Open /?room=NAME (and &token=... when the
+// server needs tokens).
+//
+// Messages only update state; the DOM is touched once per animation frame, and only for the tiles whose data
+// changed (plus a once-a-second pass for durations and the charts' scrolling time axis).
+import type { MesoguardClient } from "../client/MesoguardClient.js";
+import type {
+  ErrorMessage,
+  ParticipantSummary,
+  RoomStateMessage,
+  ScoreMessage,
+  WelcomeMessage,
+} from "../protocol/protocolTypes.js";
+import type { VerdictState } from "../verdict/verdictTypes.js";
+import { ScoreChart } from "./common/chart.js";
+import {
+  STATES,
+  StateBadge,
+  byId,
+  el,
+  formatClock,
+  formatDuration,
+  formatRate,
+  formatScore,
+  isVerdictState,
+  lookOf,
+  setText,
+} from "./common/format.js";
+import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
+
+const ROOM_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
+/** No score message for this long: the tile is marked idle (the participant is not sending). */
+const IDLE_MS = 10_000;
+const MAX_ALERTS = 300;
+
+// ---- one participant's tile ----------------------------------------------------------------------------------
+
+class Tile {
+  readonly element: HTMLElement;
+  readonly badge = new StateBadge();
+  readonly chart: ScoreChart;
+  readonly #name: HTMLElement;
+  readonly #id: HTMLElement;
+  readonly #latest: HTMLElement;
+  readonly #aggregate: HTMLElement;
+  readonly #ema: HTMLElement;
+  readonly #fps: HTMLElement;
+  readonly #drops: HTMLElement;
+  readonly #faces: HTMLElement;
+  readonly #facesLabel: Text;
+  readonly #latency: HTMLElement;
+  readonly #since: HTMLElement;
+
+  state: VerdictState;
+  name: string | undefined;
+  message: ScoreMessage | null = null;
+  /** Local time of the last score message. */
+  receivedAt = 0;
+  textDirty = true;
+  chartDirty = true;
+
+  constructor(
+    readonly id: string,
+    summary: { name?: string; state: VerdictState },
+  ) {
+    this.state = summary.state;
+    this.name = summary.name;
+    this.element = el("article", "tile");
+    this.element.dataset.participant = id;
+
+    const head = el("header", "tile-head");
+    const names = el("div", "tile-names");
+    this.#name = el("h3", "tile-name");
+    this.#id = el("span", "tile-id");
+    names.append(this.#name, this.#id);
+    head.append(names, this.badge.element);
+
+    const scores = el("div", "tile-scores");
+    const metric = (label: string, help: string, className = "metric") => {
+      const box = el("div", className);
+      box.title = help;
+      const value = el("span", "metric-value", "–");
+      box.append(el("span", "metric-label", label), value);
+      scores.append(box);
+      return value;
+    };
+    this.#latest = metric("latest", "fake score of the last scored frame (1 − MesoNet P(REAL))");
+    this.#aggregate = metric("rolling", "the rolling score the state is based on (aggregate over the window)", "metric metric-main");
+    this.#ema = metric("EMA", "exponential moving average of the fake score");
+
+    const canvas = el("canvas", "tile-chart");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `rolling fake score of ${id} over the last minutes`);
+    this.chart = new ScoreChart(canvas, { labels: true });
+
+    const stats = el("div", "tile-stats");
+    const stat = (label: string, help: string) => {
+      const box = el("span", "stat");
+      box.title = help;
+      const value = el("b", undefined, "–");
+      const text = document.createTextNode(` ${label}`);
+      box.append(value, text);
+      stats.append(box);
+      return value;
+    };
+    this.#fps = stat("fps", "frames scored per second (last 5 s)");
+    this.#drops = stat("drop", "frames dropped: superseded by a newer frame or over the rate limit; plus rejected");
+    this.#faces = stat("face", "face tracks seen in the window");
+    this.#facesLabel = this.#faces.nextSibling as Text;
+    this.#latency = stat("ms", "server latency of the last frame (received to scored)");
+    this.#since = el("span", "stat stat-since");
+    stats.append(this.#since);
+
+    this.element.append(head, scores, canvas, stats);
+    this.badge.set(this.state);
+  }
+
+  /** A score message arrived; returns the previous state when the state changed. */
+  apply(message: ScoreMessage, now: number): VerdictState | null {
+    const previous = this.state;
+    this.message = message;
+    this.receivedAt = now;
+    if (message.name) this.name = message.name;
+    const p = message.participant;
+    this.state = isVerdictState(p.state) ? p.state : "no-face";
+    this.chart.push({ t: now, aggregate: p.aggregate, ema: p.ema, latest: message.lastFrame?.faces ? p.latest : null });
+    this.textDirty = true;
+    this.chartDirty = true;
+    return previous !== this.state ? previous : null;
+  }
+
+  render(now: number): void {
+    this.textDirty = false;
+    this.badge.set(this.state);
+    this.element.dataset.state = this.state;
+    setText(this.#name, this.name || this.id);
+    if (this.#name.title !== (this.name ? `${this.name} (${this.id})` : this.id)) this.#name.title = this.name ? `${this.name} (${this.id})` : this.id;
+    setText(this.#id, this.name && this.name !== this.id ? this.id : "");
+    const m = this.message;
+    if (!m) {
+      setText(this.#since, "no scores yet");
+      return;
+    }
+    const p = m.participant;
+    setText(this.#latest, formatScore(p.latest));
+    setText(this.#aggregate, formatScore(p.aggregate));
+    setText(this.#ema, formatScore(p.ema));
+    const box = this.#aggregate.parentElement!;
+    box.dataset.level = levelOf(p.aggregate);
+    box.dataset.method = p.aggregateMethod ?? "";
+    box.title = `rolling score the state is based on: ${METHOD_TEXT[p.aggregateMethod ?? "none"]} over ${p.samples} scored faces`;
+    const f = m.frames;
+    setText(this.#fps, formatRate(f.fps));
+    setText(this.#drops, String(f.droppedSuperseded + f.droppedRate + f.rejected));
+    setText(this.#faces, String(m.faces.length));
+    setText(this.#facesLabel, m.faces.length === 1 ? " face" : " faces");
+    setText(this.#latency, m.lastFrame ? String(Math.round(m.lastFrame.latencyMs)) : "–");
+    const idle = now - this.receivedAt > IDLE_MS;
+    this.element.classList.toggle("idle", idle);
+    // stateSince is on the server's clock, like `at`: the time in state is at - stateSince plus the time since.
+    const inState = m.at - p.stateSince + (now - this.receivedAt);
+    setText(
+      this.#since,
+      idle ? `idle ${formatDuration(now - this.receivedAt)}` : `${p.samples} samples · ${formatDuration(inState)} in state`,
+    );
+  }
+}
+
+const METHOD_TEXT: Record<string, string> = {
+  mean: "mean of the fake scores",
+  "confident-fake": "mean of the confidently fake frames (many are)",
+  "confident-real": "mean of the confidently real frames (nearly all are)",
+  none: "no scores",
+};
+
+function levelOf(score: number | null): string {
+  if (score === null) return "none";
+  if (score >= 0.75) return "high";
+  if (score >= 0.5) return "mid";
+  return "low";
+}
+
+// ---- the page --------------------------------------------------------------------------------------------------
+
+class Dashboard {
+  readonly #tiles = new Map<string, Tile>();
+  readonly #grid = byId("grid");
+  readonly #empty = byId("empty");
+  readonly #alerts = byId<HTMLOListElement>("alerts");
+  readonly #summary = byId("summary");
+  readonly #status = byId("status");
+  readonly #retry = byId<HTMLButtonElement>("retry");
+  readonly #notice = byId("notice");
+  readonly #model = byId("model");
+  readonly #flaggedFirst = byId<HTMLInputElement>("flagged-first");
+  readonly #warningsOnly = byId<HTMLInputElement>("warnings-only");
+  readonly #resize: ResizeObserver;
+  #link: ReconnectingClient | null = null;
+  #status_: LinkStatus = { kind: "connecting", attempt: 1 };
+  #frame = 0;
+  #summaryDirty = true;
+  #joinOrder = 0;
+
+  constructor(readonly room: string) {
+    this.#resize = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const tile = this.#tiles.get((entry.target.closest(".tile") as HTMLElement | null)?.dataset.participant ?? "");
+        if (!tile) continue;
+        const box = entry.contentRect;
+        tile.chart.resize(box.width, box.height);
+        tile.chartDirty = true;
+      }
+      this.#schedule();
+    });
+    this.#flaggedFirst.addEventListener("change", () => {
+      for (const tile of this.#tiles.values()) this.#order(tile);
+    });
+    this.#warningsOnly.addEventListener("change", () => {
+      this.#alerts.classList.toggle("warnings-only", this.#warningsOnly.checked);
+    });
+    this.#alerts.classList.toggle("warnings-only", this.#warningsOnly.checked);
+    this.#retry.addEventListener("click", () => this.#link?.retryNow());
+    setInterval(() => this.#tick(), 1000);
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) this.#tick();
+    });
+    this.#setEmptyText(room);
+  }
+
+  #setEmptyText(room: string): void {
+    const link = joinLink(room || "ROOM", "alice");
+    this.#empty.replaceChildren(
+      `No participants in room “${room || "(from token)"}” yet. A participant joins with `,
+      Object.assign(el("a", "mono"), { href: link, textContent: link }),
+      ".",
+    );
+  }
+
+  connect(token: string | undefined): void {
+    this.#link = new ReconnectingClient(
+      { url: location.origin, role: "observer", room: token ? undefined : this.room, token },
+      {
+        status: (status) => this.#setStatus(status),
+        joined: (client, welcome) => this.#joined(client, welcome),
+        serverError: (error) => this.#serverError(error),
+      },
+    );
+    this.#link.start();
+  }
+
+  #joined(client: MesoguardClient, welcome: WelcomeMessage): void {
+    this.#notice.hidden = true;
+    setText(byId("room-name"), welcome.room);
+    if (welcome.room !== this.room) this.#setEmptyText(welcome.room);
+    const model = welcome.model;
+    setText(
+      this.#model,
+      `${model.name}${model.detector ? ` + ${model.detector}` : ""} on ${model.provider} · scores ≤ ${welcome.limits.scoreRateHz}/s per participant` +
+        (welcome.devMode ? " · development mode (no tokens)" : ""),
+    );
+    this.#model.classList.toggle("dev", welcome.devMode);
+    client.on("room-state", (m) => this.#roomState(m));
+    client.on("participant-joined", (m) => {
+      const tile = this.#ensure(m.participant.participantId, m.participant);
+      this.#alert(Date.now(), tile, null, tile.state, "joined");
+    });
+    client.on("participant-left", (m) => this.#remove(m.participantId, true));
+    client.on("score", (m) => this.#score(m));
+  }
+
+  #roomState(message: RoomStateMessage): void {
+    const present = new Set(message.participants.map((p) => p.participantId));
+    for (const id of [...this.#tiles.keys()]) if (!present.has(id)) this.#remove(id, false);
+    for (const summary of message.participants) {
+      const known = this.#tiles.has(summary.participantId);
+      const tile = this.#ensure(summary.participantId, summary);
+      if (!known && lookOf(tile.state).severity >= 3) this.#alert(Date.now(), tile, null, tile.state, "already");
+    }
+  }
+
+  #ensure(id: string, summary: Pick<ParticipantSummary, "name" | "state">): Tile {
+    let tile = this.#tiles.get(id);
+    if (tile) return tile;
+    tile = new Tile(id, { name: summary.name, state: isVerdictState(summary.state) ? summary.state : "no-face" });
+    tile.element.dataset.joinOrder = String(this.#joinOrder++);
+    this.#tiles.set(id, tile);
+    this.#grid.append(tile.element);
+    this.#resize.observe(tile.chart.canvas);
+    this.#order(tile);
+    this.#summaryDirty = true;
+    this.#schedule();
+    return tile;
+  }
+
+  #remove(id: string, announce: boolean): void {
+    const tile = this.#tiles.get(id);
+    if (!tile) return;
+    this.#resize.unobserve(tile.chart.canvas);
+    tile.element.remove();
+    this.#tiles.delete(id);
+    if (announce) this.#alert(Date.now(), tile, null, null, "left");
+    this.#summaryDirty = true;
+    this.#schedule();
+  }
+
+  #score(message: ScoreMessage): void {
+    const now = Date.now();
+    const isNew = !this.#tiles.has(message.participantId);
+    const tile = this.#ensure(message.participantId, { name: message.name, state: message.participant.state });
+    const previous = tile.apply(message, now);
+    if (previous !== null) {
+      const p = message.participant;
+      // When the state changed, on the server's clock (stateSince), shown in local time.
+      const at = Math.abs(p.stateSince - message.at) < 86_400_000 ? now - (message.at - p.stateSince) : now;
+      this.#alert(at, tile, previous, tile.state, "change", p.aggregate);
+      this.#order(tile);
+      this.#summaryDirty = true;
+    } else if (isNew && lookOf(tile.state).severity >= 3) {
+      this.#alert(now, tile, null, tile.state, "already", message.participant.aggregate);
+    }
+    this.#schedule();
+  }
+
+  #order(tile: Tile): void {
+    // CSS order sorts without moving DOM nodes: most alarming first, then join order.
+    tile.element.style.order = this.#flaggedFirst.checked ? String(4 - lookOf(tile.state).severity) : "0";
+  }
+
+  #alert(
+    at: number,
+    tile: Tile,
+    from: VerdictState | null,
+    to: VerdictState | null,
+    kind: "change" | "joined" | "left" | "already",
+    score?: number | null,
+  ): void {
+    const item = el("li", "alert");
+    const severity = to ? lookOf(to).severity : 0;
+    item.dataset.kind = kind;
+    if (to) item.dataset.state = to;
+    item.classList.toggle("warning", severity >= 3);
+    const time = el("time", "alert-time", formatClock(at));
+    time.dateTime = new Date(at).toISOString();
+    const who = el("b", "alert-who", tile.name || tile.id);
+    const what = el("span", "alert-what");
+    if (kind === "joined") what.textContent = "joined";
+    else if (kind === "left") what.textContent = "left";
+    else {
+      const target = lookOf(to!);
+      const text = kind === "already"
+        ? `is ${target.icon} ${target.label}`
+        : `${lookOf(from!).label} → ${target.icon} ${target.label}`;
+      what.textContent = score !== undefined && score !== null ? `${text} (${formatScore(score)})` : text;
+    }
+    item.append(time, " ", who, " ", what);
+    this.#alerts.prepend(item);
+    while (this.#alerts.childElementCount > MAX_ALERTS) this.#alerts.lastElementChild?.remove();
+  }
+
+  #serverError(error: ErrorMessage): void {
+    if (error.code === "unauthorized") {
+      this.#showNotice(
+        `The server refused the dashboard: ${error.message}. ` +
+          "This server needs a join token: open /?room=ROOM&token=TOKEN with an observer token (mesoguard token --role observer).",
+      );
+    } else {
+      this.#showNotice(`Server error (${error.code}): ${error.message}`);
+    }
+  }
+
+  #showNotice(text: string): void {
+    this.#notice.textContent = text;
+    this.#notice.hidden = false;
+  }
+
+  #setStatus(status: LinkStatus): void {
+    this.#status_ = status;
+    this.#status.dataset.status = status.kind;
+    setText(this.#status, describeStatus(status));
+    this.#status.title = statusDetail(status);
+    this.#retry.hidden = !(status.kind === "waiting" || status.kind === "stopped");
+    for (const tile of this.#tiles.values()) tile.element.classList.toggle("offline", status.kind !== "live");
+    if (status.kind === "stopped" && status.code !== "unauthorized") this.#showNotice(`Disconnected: ${status.reason}`);
+  }
+
+  #tick(): void {
+    if (this.#status_.kind === "waiting") setText(this.#status, describeStatus(this.#status_));
+    for (const tile of this.#tiles.values()) {
+      tile.textDirty = true;
+      tile.chartDirty = true;
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#frame || document.hidden) return;
+    this.#frame = requestAnimationFrame(() => {
+      this.#frame = 0;
+      this.#render();
+    });
+  }
+
+  #render(): void {
+    const now = Date.now();
+    for (const tile of this.#tiles.values()) if (tile.textDirty) tile.render(now);
+    for (const tile of this.#tiles.values()) {
+      if (!tile.chartDirty || !tile.chart.hasSize) continue;
+      tile.chartDirty = false;
+      tile.chart.draw(now);
+    }
+    if (this.#summaryDirty) this.#renderSummary();
+  }
+
+  #renderSummary(): void {
+    this.#summaryDirty = false;
+    const counts = new Map<VerdictState, number>(STATES.map((s) => [s, 0]));
+    for (const tile of this.#tiles.values()) counts.set(tile.state, (counts.get(tile.state) ?? 0) + 1);
+    this.#summary.replaceChildren(el("span", "summary-total", `${this.#tiles.size} participant${this.#tiles.size === 1 ? "" : "s"}`));
+    for (const state of STATES) {
+      const n = counts.get(state) ?? 0;
+      const look = lookOf(state);
+      const chip = el("span", "summary-chip", `${look.icon} ${n}`);
+      chip.dataset.state = state;
+      chip.classList.toggle("zero", n === 0);
+      chip.title = `${n} ${look.label.toLowerCase()}`;
+      this.#summary.append(chip);
+    }
+    this.#empty.hidden = this.#tiles.size > 0;
+    const flagged = (counts.get("likely-fake") ?? 0) + (counts.get("suspicious") ?? 0);
+    document.title = `${flagged ? `(${flagged} ⚠) ` : ""}${this.room} · mesoguard`;
+  }
+}
+
+function statusDetail(status: LinkStatus): string {
+  return status.kind === "waiting" || status.kind === "stopped" ? status.reason : describeStatus(status);
+}
+
+function joinLink(room: string, participant: string): string {
+  return `${location.origin}/join?room=${encodeURIComponent(room)}&participant=${encodeURIComponent(participant)}`;
+}
+
+// ---- start -------------------------------------------------------------------------------------------------------
+
+function main(): void {
+  const params = new URLSearchParams(location.search);
+  const room = (params.get("room") ?? "").trim();
+  const token = params.get("token")?.trim() || undefined;
+  const form = byId<HTMLFormElement>("room-form");
+  const roomInput = byId<HTMLInputElement>("room-input");
+  const tokenInput = byId<HTMLInputElement>("token-input");
+  roomInput.value = room;
+  tokenInput.value = token ?? "";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const nextRoom = roomInput.value.trim();
+    const nextToken = tokenInput.value.trim();
+    if (!ROOM_PATTERN.test(nextRoom)) {
+      roomInput.setCustomValidity("1-64 characters of A-Z a-z 0-9 . _ ~ -");
+      roomInput.reportValidity();
+      return;
+    }
+    const url = new URL(location.href);
+    url.search = "";
+    url.searchParams.set("room", nextRoom);
+    if (nextToken) url.searchParams.set("token", nextToken);
+    location.assign(url.toString());
+  });
+  roomInput.addEventListener("input", () => roomInput.setCustomValidity(""));
+
+  if (!room && !token) {
+    document.body.classList.add("no-room");
+    byId("status").dataset.status = "idle";
+    setText(byId("status"), "Choose a room");
+    roomInput.focus();
+    return;
+  }
+  if (room && !ROOM_PATTERN.test(room)) {
+    const notice = byId("notice");
+    notice.textContent = `“${room}” is not a valid room name (1-64 characters of A-Z a-z 0-9 . _ ~ -).`;
+    notice.hidden = false;
+    return;
+  }
+  setText(byId("room-name"), room || "(from token)");
+  document.title = `${room || "room"} · mesoguard`;
+  const dashboard = new Dashboard(room);
+  dashboard.connect(token);
+  (globalThis as { mesoguardDashboard?: Dashboard }).mesoguardDashboard = dashboard;
+}
+
+main();

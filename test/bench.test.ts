@@ -1,0 +1,150 @@
+// `npm run bench -- --quick` works: it runs as a user runs it (the compiled bench in a child process) and writes
+// JSON with every section filled with positive, consistent numbers, and the SVG. No speed is asserted: this
+// machine is shared and slow, and the bench records speed, it does not judge it.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import type { BenchResult } from "../bench/report.js";
+import type { Summary } from "../bench/stats.js";
+import { packageRoot } from "../models/paths.js";
+
+const root = packageRoot();
+const out = mkdtempSync(path.join(tmpdir(), "mesoguard-bench-"));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+let run: { stdout: string; stderr: string };
+let result: BenchResult;
+
+beforeAll(async () => {
+  run = await promisify(execFile)(process.execPath, [path.join(root, "dist/bench/main.js"), "--quick", "--out", out], {
+    cwd: root,
+    timeout: 240_000,
+    maxBuffer: 16 << 20,
+  });
+  result = JSON.parse(readFileSync(path.join(out, "latest.json"), "utf8")) as BenchResult;
+}, 300_000);
+
+/** A latency summary with samples, positive, and ordered. */
+function expectSummary(s: Summary): void {
+  expect(s.n).toBeGreaterThan(0);
+  expect(s.min).toBeGreaterThan(0);
+  expect(s.p50).toBeGreaterThanOrEqual(s.min);
+  expect(s.p95).toBeGreaterThanOrEqual(s.p50);
+  expect(s.p99).toBeGreaterThanOrEqual(s.p95);
+  expect(s.max).toBeGreaterThanOrEqual(s.p99);
+}
+
+describe("npm run bench -- --quick", () => {
+  it("writes the timestamped JSON, latest.json and the SVG, and prints the table", () => {
+    const files = readdirSync(out);
+    expect(files).toContain("latest.json");
+    expect(files).toContain("latency-vs-load.svg");
+    expect(files.filter((f) => /^\d{4}-\d\d-\d\dT.*\.json$/.test(f))).toHaveLength(1);
+    const svg = readFileSync(path.join(out, "latency-vs-load.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).toContain("<polyline");
+    expect(svg.trim().endsWith("</svg>")).toBe(true);
+    for (const heading of ["Stages", "MesoNet", "End to end", "Baseline", "Targets"]) expect(run.stdout).toContain(heading);
+    expect(run.stderr).toContain("100%"); // the progress bar reached the end
+  });
+
+  it("records the machine, the versions and the options", () => {
+    const { machine, options } = result;
+    expect(machine.cores).toBeGreaterThan(0);
+    expect(machine.cpuModel.length).toBeGreaterThan(0);
+    expect(Array.isArray(machine.flags)).toBe(true);
+    expect(machine.nodeVersion).toBe(process.version);
+    expect(machine.ortVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(machine.gitCommit).toMatch(/^[0-9a-f]{40}$|^unknown$/);
+    expect(options.quick).toBe(true);
+    expect(options.boundMs).toBe(50);
+    expect(options.outDir).toBe(out);
+  });
+
+  it("measures every stage on every provider that loads, and says why the others were skipped", () => {
+    const { stages } = result;
+    const usable = stages.providers.filter((p) => p.usable).map((p) => p.provider);
+    expect(usable).toContain("cpu");
+    for (const p of stages.providers.filter((p) => !p.usable)) expect(p.reason.length).toBeGreaterThan(0);
+
+    expect(stages.decode.map((d) => d.frame)).toEqual(["640x480", "1280x720"]);
+    for (const d of stages.decode) {
+      expectSummary(d.addonDecodeMs);
+      expectSummary(d.addonPreprocessMs);
+      expectSummary(d.sharpDecodeMs);
+    }
+    expect(stages.detector).toHaveLength(usable.length * 4);
+    for (const d of stages.detector) {
+      expect(d.faces).toBe(1); // the test frames hold one face
+      expectSummary(d.detectMs);
+      expectSummary(d.renderMs);
+      expectSummary(d.wallMs);
+    }
+    expect(stages.mesonet).toHaveLength(usable.length * 6);
+    for (const m of [...stages.mesonet, ...stages.mesonetOneThread]) {
+      expectSummary(m.batchLatencyMs);
+      expectSummary(m.inferenceMs);
+      expect(m.cropsPerSec).toBeGreaterThan(0);
+      expect(m.meanBatchSize).toBeGreaterThan(0);
+      expect(m.meanBatchSize).toBeLessThanOrEqual(m.batch);
+    }
+    expect(stages.mesonetOneThread[0]!.intraOpThreads).toBe(1);
+  });
+
+  it("runs participants end to end against a real server and reads its metrics", () => {
+    const { endToEnd } = result;
+    expect(endToEnd.serverArgs).toEqual(expect.arrayContaining(["--max-fps", "1000", "--score-rate-hz", "1000"]));
+    expect(endToEnd.sweep.length).toBeGreaterThanOrEqual(1);
+    expect(endToEnd.extra.map((p) => p.frame)).toContain("1280x720");
+    for (const p of [...endToEnd.sweep, ...endToEnd.extra]) {
+      expect(p.framesSent).toBeGreaterThan(0);
+      expect(p.framesScored).toBeGreaterThan(0);
+      expect(p.framesMatched).toBeGreaterThan(0);
+      expect(p.framesMatched).toBeLessThanOrEqual(p.framesSent);
+      expect(p.sustainedFps).toBeGreaterThan(0);
+      expect(p.facesPerSec).toBeGreaterThan(0);
+      expectSummary(p.latencyMs);
+      expect(p.drops.total).toBeGreaterThanOrEqual(0);
+      expect(p.server.metricsPolls).toBeGreaterThan(0);
+      expect(p.server.eventLoopDelayMaxMs).toBeGreaterThan(0);
+      expect(p.server.eventLoopStallMaxMs).toBeGreaterThanOrEqual(0);
+      expect(p.server.rssMaxMiB).toBeGreaterThan(0);
+      expect(p.p99WithinBound).toBe(p.latencyMs.p99 <= endToEnd.boundMs);
+    }
+    if (endToEnd.knee) {
+      expect(endToEnd.knee.p99WithinBound).toBe(true);
+      for (const p of endToEnd.sweep.filter((q) => q.p99WithinBound)) expect(endToEnd.knee.sustainedFps).toBeGreaterThanOrEqual(p.sustainedFps);
+    }
+  });
+
+  it("runs the plain-JS baseline on the same frames and compares", () => {
+    const { baseline, comparison, targets } = result;
+    expect(baseline.results.map((b) => b.frame)).toEqual(["640x480", "1280x720"]);
+    for (const b of baseline.results) {
+      expect(b.framesPerSec).toBeGreaterThan(0);
+      expect(b.facesFound).toBe(b.frames); // the JS decode finds the face in every frame
+      expectSummary(b.latencyMs);
+      expectSummary(b.stages.mesonetMs);
+      expect(b.lastFake).toBeGreaterThanOrEqual(0);
+      expect(b.lastFake).toBeLessThanOrEqual(1);
+    }
+    expect(comparison.baselineFps).toBe(baseline.results[0]!.framesPerSec);
+    expect(comparison.stageRatio).toBeGreaterThan(0);
+    expect(comparison.stageMs.mesoguard.sum).toBeGreaterThan(0);
+    expect(comparison.stageMs.baseline.sum).toBeGreaterThan(0);
+    if (comparison.endToEndRatio !== null) expect(comparison.endToEndRatio).toBeGreaterThan(0);
+    expect(targets).toHaveLength(4);
+    for (const t of targets) expect(typeof t.met).toBe("boolean");
+  });
+
+  it("keeps bench/results/ out of git except .gitkeep", () => {
+    expect(existsSync(path.join(root, "bench/results/.gitkeep"))).toBe(true);
+    const ignore = readFileSync(path.join(root, ".gitignore"), "utf8");
+    expect(ignore).toContain("bench/results/*");
+    expect(ignore).toContain("!bench/results/.gitkeep");
+  });
+});
