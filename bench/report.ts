@@ -102,8 +102,10 @@ export function evaluateTargets(result: Omit<BenchResult, "targets">): Target[] 
   const { stages, endToEnd, comparison } = result;
   const oneThread = stages.mesonetOneThread[0];
   const knee = endToEnd.knee;
-  const upToKnee = knee ? endToEnd.sweep.filter((p) => p.offeredFps <= knee.offeredFps) : [];
-  const stall = upToKnee.length ? Math.max(...upToKnee.map((p) => p.server.eventLoopStallMaxMs)) : null;
+  // Stalls at the loads mesoguard is meant to carry: up to the knee, or the lightest load without a knee.
+  const carried = knee ? endToEnd.sweep.filter((p) => p.offeredFps <= knee.offeredFps) : endToEnd.sweep.slice(0, 1);
+  const stall = carried.length ? Math.max(...carried.map((p) => p.server.eventLoopStallMaxMs)) : null;
+  const lowest = endToEnd.sweep.reduce<LoadPointResult | null>((best, p) => (!best || p.latencyMs.p99 < best.latencyMs.p99 ? p : best), null);
   return [
     {
       name: "MesoNet meso4, batch 1, per core (one ONNX Runtime thread)",
@@ -118,10 +120,12 @@ export function evaluateTargets(result: Omit<BenchResult, "targets">): Target[] 
       measured: knee?.sustainedFps ?? null,
       unit: "frames/s",
       met: (knee?.sustainedFps ?? 0) >= 150 && endToEnd.boundMs <= 50,
-      note: knee ? `knee at ${knee.participants} x ${knee.fpsPerParticipant} fps, p99 ${knee.latencyMs.p99} ms` : "no load point met the bound",
+      note: knee
+        ? `knee at ${knee.participants} x ${knee.fpsPerParticipant} fps, p99 ${knee.latencyMs.p99} ms`
+        : `no load point met the bound${lowest ? ` (lowest p99 ${lowest.latencyMs.p99} ms at ${lowest.sustainedFps} frames/s)` : ""}`,
     },
     {
-      name: "server event-loop stall, loads up to the knee",
+      name: knee ? "server event-loop stall, loads up to the knee" : "server event-loop stall, lightest load",
       target: "<= 20",
       measured: stall,
       unit: "ms",
@@ -129,12 +133,14 @@ export function evaluateTargets(result: Omit<BenchResult, "targets">): Target[] 
       note: `largest event-loop delay sample minus the ${EVENT_LOOP_RESOLUTION_MS} ms sampling resolution`,
     },
     {
-      name: "end-to-end frames/s over the baseline's",
+      name: "end-to-end frames/s (at the knee) over the baseline's",
       target: ">= 2",
       measured: comparison.endToEndRatio,
       unit: "x",
       met: (comparison.endToEndRatio ?? 0) >= 2,
-      note: `stage-level (decode+detect+crop+mesonet medians): ${comparison.stageRatio}x`,
+      note:
+        `most sustained: ${round(comparison.mesoguardMaxSustainedFps / comparison.baselineFps, 2)}x; ` +
+        `stage-level (decode+detect+crop+mesonet medians): ${comparison.stageRatio}x`,
     },
   ];
 }

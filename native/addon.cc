@@ -1,5 +1,5 @@
 // Module entry: createScorer (async model load), preprocess (one frame to a model input tensor), encodeJpeg,
-// runtimeInfo (which ONNX Runtime and CUDA this process really has).
+// runtimeInfo (which ONNX Runtime and CUDA this process really has), VideoDecoder (video_decoder_js.h).
 #include <napi.h>
 
 #include <memory>
@@ -14,6 +14,7 @@
 #include "ort_runtime.h"
 #include "preprocess.h"
 #include "scorer.h"
+#include "video_decoder_js.h"
 
 namespace mg {
 
@@ -341,6 +342,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("preprocess", Napi::Function::New<Preprocess>(env, "preprocess"));
   exports.Set("encodeJpeg", Napi::Function::New<EncodeJpeg>(env, "encodeJpeg"));
   exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfo>(env, "runtimeInfo"));
+  RegisterVideoDecoder(env, exports);  // VideoDecoder (libavcodec VP8/H.264, for RTP ingest)
   return exports;
 }
 

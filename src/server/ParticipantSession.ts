@@ -53,6 +53,8 @@ export class ParticipantSession {
   #pushTimer: NodeJS.Timeout | null = null;
   #lastPushedState: string | null = null;
   #closed = false;
+  /** Shutting down: no more frames are taken, but the final score can still be pushed. */
+  #draining = false;
   #clockMs = 0;
 
   constructor(
@@ -89,7 +91,7 @@ export class ParticipantSession {
 
   /** A frame arrived: rate-limit it, then score it now or let it wait (replacing an older waiting frame). */
   onFrame(frame: WireFrame): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#draining) return;
     this.#counts.received++;
     this.metrics.framesReceived.inc();
     if (!this.#takeToken()) {
@@ -158,7 +160,7 @@ export class ParticipantSession {
         this.#inFlight = null;
         const next = this.#waiting;
         this.#waiting = null;
-        if (next && !this.#closed) this.#process(next);
+        if (next && !this.#closed && !this.#draining) this.#process(next);
       });
   }
 
@@ -172,7 +174,7 @@ export class ParticipantSession {
 
   /** Score messages go out at most scoreRateHz times a second; a state change is never held back longer. */
   #schedulePush(): void {
-    if (this.#pushTimer || this.#closed) return;
+    if (this.#pushTimer || this.#closed || this.#draining) return;
     const interval = 1000 / this.options.scoreRateHz;
     const wait = Math.max(0, this.#lastPush + interval - Date.now());
     if (wait === 0) {
@@ -219,7 +221,7 @@ export class ParticipantSession {
 
   /** Stop taking frames; resolves when the frame in flight (if any) is scored. A waiting frame is dropped. */
   async drain(): Promise<void> {
-    this.#closed = true;
+    this.#draining = true;
     if (this.#waiting) {
       this.#counts.droppedSuperseded++;
       this.metrics.framesDropped.inc({ reason: "shutdown" });

@@ -43,7 +43,7 @@ export class ServerMetrics {
   });
 
   constructor(queueDepth: () => number) {
-    collectDefaultMetrics({ register: this.registry, prefix: "mesoguard_process_" });
+    collectDefaultMetrics({ register: this.registry, prefix: "mesoguard_" });
     this.queueDepth = new Gauge({
       name: "mesoguard_queue_depth",
       help: "Frames queued or in flight in the native pipeline",

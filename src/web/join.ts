@@ -199,6 +199,7 @@ class ParticipantPage {
     this.#linkStatus = status;
     this.#status.dataset.status = status.kind;
     setText(this.#status, describeStatus(status));
+    this.#status.title = status.kind === "waiting" || status.kind === "stopped" ? status.reason : "";
     if (status.kind === "stopped" && !this.#error.textContent) this.#showError(`Disconnected: ${status.reason}`);
     if (status.kind === "stopped") {
       this.#retry.hidden = false;

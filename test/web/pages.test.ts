@@ -302,6 +302,31 @@ describe("dashboard and participant page in Chromium", () => {
     await denied.close();
   }, 60_000);
 
+  it("without a room the dashboard offers a room chooser, and the participant page a join form", async () => {
+    const page = await graceBrowser.newPage();
+    await page.goto(new URL("/", server.url).toString());
+    expect(await page.locator(".chooser").isVisible()).toBe(true);
+    expect(await textOf(page, "#status")).toBe("Choose a room");
+    await screenshot(page, "dashboard-choose-room");
+    await page.locator("#room-input").fill("chosen-room");
+    await page.locator("#room-form button[type=submit]").click();
+    await page.waitForURL(/\/\?room=chosen-room$/);
+    await until(async () => (await page.locator("#status").getAttribute("data-status")) === "live", "live in the chosen room");
+    expect(await textOf(page, "#room-name")).toBe("chosen-room");
+    expect(await page.locator(".chooser").isVisible()).toBe(false);
+
+    await page.goto(new URL("/join", server.url).toString());
+    expect(await page.locator("#join-form").isVisible()).toBe(true);
+    await screenshot(page, "join-form");
+    await page.locator("#f-room").fill("chosen-room");
+    await page.locator("#f-participant").fill("formed");
+    await page.locator("#f-content").selectOption("face-crop");
+    await page.locator("#join-form button[type=submit]").click();
+    await page.waitForURL(/\/join\?room=chosen-room&participant=formed&content=face-crop&fps=5$/);
+    await until(async () => (await textOf(page, "#status")) === "Live", "the form's participant joined");
+    await page.close();
+  }, 60_000);
+
   it("with tokens: the dashboard explains that a token is needed, and connects with one", async () => {
     const secure = await startServer(["--score-rate-hz", "5"], { MESOGUARD_SECRET: TEST_SECRET });
     const page = await graceBrowser.newPage();

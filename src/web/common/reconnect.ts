@@ -153,7 +153,7 @@ function describeClose(code: number, reason: string): string {
   return reason ? `closed (${code}: ${reason})` : `closed (${code})`;
 }
 
-/** "reconnecting in 4 s (attempt 3): connection lost" etc., for status lines. */
+/** "Reconnecting in 4 s (try 3)" etc., for status lines (the reason goes in a tooltip). */
 export function describeStatus(status: LinkStatus, now = Date.now()): string {
   switch (status.kind) {
     case "connecting":
@@ -161,7 +161,7 @@ export function describeStatus(status: LinkStatus, now = Date.now()): string {
     case "live":
       return "Live";
     case "waiting":
-      return `Reconnecting in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s (${status.reason})`;
+      return `Reconnecting in ${Math.max(0, Math.ceil((status.retryAt - now) / 1000))} s` + (status.attempt > 1 ? ` (try ${status.attempt + 1})` : "");
     case "stopped":
       return `Disconnected — ${status.reason}`;
   }

@@ -1,0 +1,191 @@
+// Running the server: /healthz and /metrics say what an operator needs, and SIGTERM drains (frames in flight
+// are finished, clients get a final score and a 1001 close with a reason, nobody new gets in, exit code 0).
+import { existsSync } from "node:fs";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import {
+  closeAllClients,
+  dfCrops,
+  getJson,
+  getText,
+  joinClient,
+  makeClient,
+  metricValue,
+  rawClient,
+  graceHopper,
+  startServer,
+  stopAllServers,
+  waitFor,
+  type RunningServer,
+} from "../helpers/server.js";
+
+const PROVIDERS = ["tensorrt", "cuda", "cpu"];
+const EXPECT_GPU = process.env.MESOGUARD_EXPECT_GPU === "1";
+
+let server: RunningServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  closeAllClients();
+  await stopAllServers();
+});
+
+describe("/healthz", () => {
+  it("reports the models loaded, the provider chosen and why, the queue and auth", async () => {
+    const { status, body } = await getJson(`${server.url}/healthz`);
+    expect(status).toBe(200);
+    expect(body.status).toBe("ok");
+    expect(body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(body.auth).toMatch(/^development/);
+    expect(body.models.mesonet).toMatchObject({ name: "meso4-df", architecture: expect.any(String), loaded: true });
+    expect(existsSync(body.models.mesonet.path)).toBe(true);
+    expect(body.models.detector).toMatchObject({ name: "blazeface-back", loaded: true });
+    expect(existsSync(body.models.detector.path)).toBe(true);
+    expect(body.models.detector.inputSize).toBeGreaterThan(0);
+    expect(body.provider.requested).toBe("auto");
+    expect(PROVIDERS).toContain(body.provider.chosen);
+    if (EXPECT_GPU) expect(body.provider.chosen).not.toBe("cpu");
+    expect(Array.isArray(body.provider.why)).toBe(true);
+    // One line per provider tried, the chosen one last, each with its reason.
+    expect(body.provider.why.at(-1)).toMatch(new RegExp(`^${body.provider.chosen}: chosen \\(.+\\)$`, "s"));
+    for (const line of body.provider.why.slice(0, -1)) expect(line).toMatch(/^(tensorrt|cuda|cpu): not chosen \(.+\)$/s);
+    expect(body.queue).toEqual({ depth: expect.any(Number), maxBatch: 8 });
+    expect(body.queue.depth).toBeGreaterThanOrEqual(0);
+    expect(body).toMatchObject({ rooms: 0, participants: 0, observers: 0 });
+    // The listening log line says the same about the provider.
+    const listening = server.logs.find((l) => l.msg === "listening")!;
+    expect(listening.provider).toBe(body.provider.chosen);
+    expect(listening.port).toBe(server.port);
+  });
+
+  it("counts rooms, participants and observers", async () => {
+    const observer = await joinClient(server.url, { room: "ops", role: "observer" });
+    const p = await joinClient(server.url, { room: "ops", role: "participant", participantId: "p" });
+    expect((await getJson(`${server.url}/healthz`)).body).toMatchObject({ rooms: 1, participants: 1, observers: 1 });
+    p.client.close();
+    observer.client.close();
+    await waitFor(async () => (await getJson(`${server.url}/healthz`)).body.rooms === 0, "the room gone");
+  });
+
+  it("an unknown path is a JSON 404, and so is a WebSocket upgrade anywhere but /ws", async () => {
+    const res = await fetch(`${server.url}/no/such/path`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "not found" });
+    const { WebSocket } = await import("ws");
+    const ws = new WebSocket(`${server.url.replace("http", "ws")}/not-ws`);
+    const status = await new Promise<number>((resolve) => {
+      ws.once("unexpected-response", (_req, r) => resolve(r.statusCode ?? 0));
+      ws.once("error", () => resolve(-1));
+    });
+    expect(status === 404 || status === -1).toBe(true);
+  });
+});
+
+describe("/metrics", () => {
+  it("exposes frame counters, stage latency buckets, the queue depth and the participants gauge", async () => {
+    const p = await joinClient(server.url, { room: "m", role: "participant", participantId: "p", frameContent: "face-crop" });
+    const crops = dfCrops();
+    for (let i = 0; i < 3; i++) {
+      const seq = p.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] });
+      await p.client.next("score", (s) => (s.lastFrame?.seq ?? 0) >= seq, 20_000);
+    }
+    const { status, text, contentType } = await getText(`${server.url}/metrics`);
+    expect(status).toBe(200);
+    expect(contentType).toMatch(/^text\/plain/);
+    expect(metricValue(text, "mesoguard_frames_received_total")).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, "mesoguard_frames_scored_total")).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, "mesoguard_faces_scored_total")).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, "mesoguard_participants")).toBe(1);
+    expect(metricValue(text, "mesoguard_observers")).toBe(0);
+    expect(metricValue(text, "mesoguard_rooms")).toBe(1);
+    expect(metricValue(text, "mesoguard_queue_depth")).toBeGreaterThanOrEqual(0);
+    expect(text).toMatch(/^# TYPE mesoguard_stage_seconds histogram$/m);
+    expect(text).toMatch(/^# HELP mesoguard_frames_dropped_total /m);
+    // Buckets: cumulative, ending in +Inf = count.
+    const buckets = [...text.matchAll(/^mesoguard_stage_seconds_bucket\{le="([^"]+)",stage="server_total"\} (\S+)$/gm)].map((m) => [m[1], Number(m[2])] as const);
+    expect(buckets.length).toBeGreaterThan(5);
+    expect(buckets.at(-1)![0]).toBe("+Inf");
+    for (let i = 1; i < buckets.length; i++) expect(buckets[i][1]).toBeGreaterThanOrEqual(buckets[i - 1][1]);
+    expect(buckets.at(-1)![1]).toBe(metricValue(text, "mesoguard_stage_seconds_count", { stage: "server_total" }));
+    expect(buckets.at(-1)![1]).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, "mesoguard_stage_seconds_sum", { stage: "server_total" })).toBeGreaterThan(0);
+    // Process metrics under the server's prefix.
+    expect(text).toMatch(/^mesoguard_process_resident_memory_bytes \d+/m);
+
+    p.client.close();
+    await waitFor(async () => metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_participants") === 0, "the participants gauge back to 0");
+  });
+});
+
+describe("SIGTERM", () => {
+  it("drains: frames in flight are finished, clients get a final score and close 1001 with a reason, nobody new gets in, exit 0", async () => {
+    const observer = await joinClient(server.url, { room: "drain", role: "observer" });
+    const scene = await joinClient(server.url, { room: "drain", role: "participant", participantId: "scene" });
+    const crop = await joinClient(server.url, { room: "drain", role: "participant", participantId: "crop", frameContent: "face-crop" });
+    // An observer that never reads: its socket cannot finish the close handshake, so the server stays in its
+    // draining phase for the ~2 s it gives such a peer; long enough to see new connections refused.
+    const stuck = await rawClient(server.url);
+    stuck.ws.send(JSON.stringify({ type: "join", room: "drain", role: "observer" }));
+    await waitFor(() => stuck.messages.some((m) => m.type === "welcome"), "the stuck observer's welcome");
+    (stuck.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const priorFrames = metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_frames_received_total")!;
+    const photo = graceHopper();
+    const crops = dfCrops();
+    // Work the pipeline, then keep frames coming right up to the signal so some are in flight when it lands.
+    const warmUp = crop.client.sendFrame({ kind: "jpeg", data: crops[0] });
+    await crop.client.next("score", (s) => s.lastFrame?.seq === warmUp, 20_000);
+    for (let i = 0; i < 10; i++) {
+      scene.client.sendFrame({ kind: "jpeg", data: photo });
+      crop.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] });
+    }
+    await waitFor(() => scene.events.score.length > 0, "the scene participant's first score");
+    for (let i = 0; i < 5; i++) {
+      scene.client.sendFrame({ kind: "jpeg", data: photo });
+      crop.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] });
+    }
+    // Every frame has reached the server (so none is refused as "shutting-down") before the signal.
+    await waitFor(async () => metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_frames_received_total")! >= 31 + priorFrames, "all frames received");
+    const marks = { scene: scene.events.score.length, crop: crop.events.score.length, observer: observer.events.score.length };
+    const scoredBefore = { scene: scene.events.score.at(-1)?.frames.scored ?? 0, crop: crop.events.score.at(-1)?.frames.scored ?? 0 };
+    const exitCode = server.stop("SIGTERM");
+
+    await waitFor(() => server.logs.some((l) => l.msg === "draining"), "the draining log line");
+    // New connections are refused while it drains.
+    const late = makeClient(server.url, { room: "drain", role: "observer" });
+    const lateError = await late.client.connect().then(() => null, (e: Error) => e);
+    expect(lateError, "a join during draining must fail").not.toBeNull();
+    expect(late.client.welcome).toBeNull();
+    const health = await fetch(`${server.url}/healthz`).then((r) => r.status, () => "refused");
+    expect([503, "refused"]).toContain(health);
+    expect(server.process.exitCode, "still draining when the late client was refused").toBeNull();
+
+    expect(await exitCode).toBe(0);
+
+    for (const [name, c] of [["scene", scene], ["crop", crop]] as const) {
+      await waitFor(() => c.events.close.length > 0, `${name}'s close`);
+      expect(c.events.close[0]).toEqual({ code: 1001, reason: "server shutting down (SIGTERM)" });
+      // A final score after the signal, accounting for every frame sent: the one in flight was scored, the
+      // one waiting dropped, none lost.
+      const after = c.events.score.slice(marks[name]);
+      expect(after.length, `${name}: a score after SIGTERM`).toBeGreaterThan(0);
+      const final = after.at(-1)!.frames;
+      expect(final.scored, `${name}: frames scored after the last score before SIGTERM`).toBeGreaterThan(scoredBefore[name]);
+      expect(final.received).toBe(name === "scene" ? 15 : 16);
+      expect(final.scored + final.droppedSuperseded + final.droppedRate + final.rejected).toBe(final.received);
+    }
+    await waitFor(() => observer.events.close.length > 0, "the observer's close");
+    expect(observer.events.close[0]).toEqual({ code: 1001, reason: "server shutting down (SIGTERM)" });
+    const observerAfter = observer.events.score.slice(marks.observer);
+    expect(new Set(observerAfter.map((s) => s.participantId))).toEqual(new Set(["scene", "crop"]));
+
+    const messages = server.logs.map((l) => l.msg);
+    expect(messages).toContain("draining");
+    expect(messages).toContain("stopped");
+    expect(messages.indexOf("draining")).toBeLessThan(messages.indexOf("stopped"));
+    expect(server.logs.find((l) => l.msg === "draining")!.reason).toBe("server shutting down (SIGTERM)");
+    expect(server.logs.filter((l) => (l.level ?? 0) >= 50)).toEqual([]);
+  });
+});
