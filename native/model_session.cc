@@ -79,6 +79,9 @@ std::vector<int64_t> ShapeOf(const Ort::TypeInfo& info) {
 
 ModelSession::ModelSession(const SessionConfig& config) : config_(config) {
   InitOrtApi();
+  // The environment registers ORT's default logger: it must exist before any provider options are made, or
+  // a failing GPU provider reports "Attempt to use DefaultLogger" instead of its real reason.
+  SharedOrtEnv();
   if (!std::filesystem::is_regular_file(config_.model_path)) {
     throw std::runtime_error("model file not found: " + config_.model_path +
                              " (build the models with `npm run models`, or reinstall with `npm ci`)");
