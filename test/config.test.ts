@@ -36,7 +36,7 @@ describe("defaults", () => {
   it("every setting has its documented default, from 'default', and no secret means development mode", () => {
     const { config, origins, configFile: file } = load();
     expect(file).toBeUndefined();
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       host: "127.0.0.1",
       port: 8080,
       secret: undefined,
@@ -62,6 +62,11 @@ describe("defaults", () => {
       logLevel: "info",
       verdict: { windowSeconds: 10, emaSeconds: 3, minScoredFaces: 8, noFaceSeconds: 3, suspiciousAt: 0.5, likelyFakeAt: 0.75, hysteresis: 0.05 },
     });
+    // Every setting (including any not listed above) is at its table default.
+    for (const setting of SETTINGS) {
+      const value = setting.key.split(".").reduce<unknown>((o, part) => (o as Record<string, unknown>)[part], config);
+      expect(value, setting.key).toBe(setting.default);
+    }
     expect(Object.keys(origins).sort()).toEqual(SETTINGS.map((s) => s.key).sort());
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
   });

@@ -39,6 +39,9 @@ export class FrameFormatError extends Error {
 export function encodeFrame(frame: Omit<WireFrame, "strides"> & { strides?: [number, number, number] }): Uint8Array {
   const kindIndex = FRAME_KINDS.indexOf(frame.kind);
   if (kindIndex < 0) throw new FrameFormatError(`unknown frame kind '${String(frame.kind)}'`);
+  for (const [name, value] of [["width", frame.width], ["height", frame.height]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new FrameFormatError(`${name} ${value} does not fit the header (0..65535)`);
+  }
   const out = new Uint8Array(FRAME_HEADER_BYTES + frame.payload.byteLength);
   const view = new DataView(out.buffer);
   view.setUint32(0, FRAME_MAGIC, true);

@@ -37,6 +37,10 @@ export interface RunningServer {
 }
 
 const running = new Set<RunningServer>();
+// A test worker that dies without its afterAll must not leave servers behind.
+process.once("exit", () => {
+  for (const server of running) server.process.kill("SIGKILL");
+});
 
 /** Environment for the child: ours without any MESOGUARD_* server setting, then `env`. */
 function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {

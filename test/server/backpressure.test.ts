@@ -85,7 +85,7 @@ describe("superseded frames and slow consumers (maxFps 1000, sendBufferBytes 64 
     observer.client.close();
   });
 
-  it("an observer that stops reading is disconnected (slow consumer) while another observer keeps receiving and ingest goes on", async () => {
+  it("an observer that stops reading is disconnected (slow consumer) while another observer keeps receiving and ingest goes on", { timeout: 120_000 }, async () => {
     const good = await joinClient(server.url, { room: "slow", role: "observer" });
     const p = await joinClient(server.url, { room: "slow", role: "participant", participantId: "p", frameContent: "face-crop" });
     const slow = await rawClient(server.url);
@@ -100,20 +100,20 @@ describe("superseded frames and slow consumers (maxFps 1000, sendBufferBytes 64 
     const stopStream = pace(10, () => p.client.sendFrame({ kind: "jpeg", data: crop }));
     try {
       await waitFor(() => good.events.score.length > 0, "the good observer's first score");
-      // Score pushes alone take tens of seconds to fill a loopback socket's kernel buffers (megabytes), so the
-      // slow observer also asks for replies it will never read: every text message that is not JSON earns an
-      // error message (~90 bytes) sent through the same bounded path as the scores.
+      // Score pushes alone (a few KB a second here) would take a minute to fill a loopback socket's kernel
+      // buffers (megabytes), so the stalled client also asks for replies it will never read: a message of an
+      // unknown type earns an error naming that type, sent through the same bounded path as the scores. (A
+      // ping flood does not work: ws stops reading from a peer that does not take its pongs.)
       const slowConsumerClosed = async () =>
         (metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_connections_closed_total", { reason: "slow-consumer" }) ?? 0) >= 1;
+      const unknown = JSON.stringify({ type: "x".repeat(32 * 1024) });
+      const deadline = Date.now() + 60_000;
       let sent = 0;
-      const t0 = Date.now();
       while (!(await slowConsumerClosed())) {
-        expect(sent, "the server should disconnect a reader this far behind").toBeLessThan(400_000);
-        for (let i = 0; i < 5000; i++) slow.ws.send("x");
-        sent += 5000;
+        expect(Date.now(), `the server should have disconnected a reader ${sent} replies behind`).toBeLessThan(deadline);
+        for (let i = 0; i < 20 && slow.ws.readyState === slow.ws.OPEN; i++, sent++) slow.ws.send(unknown);
         await sleep(50);
       }
-      console.log("slow closed after", sent, Date.now() - t0);
       const scoresAtDisconnect = good.events.score.length;
       const scoredAtDisconnect = p.events.score.at(-1)!.frames.scored;
       // The server lets go of it within its 2 s close grace.
@@ -155,18 +155,21 @@ describe("maxFps", () => {
     await sleep(2000);
     stop();
     const seconds = (Date.now() - started) / 1000;
-    console.log("fps stopped", Date.now() - started);
+    // Dropped frames push no score message; one more frame, after the bucket has refilled a token, is scored and
+    // pushes counts that include everything.
+    await sleep(400);
+    p.client.sendFrame({ kind: "jpeg", data: crops[0] });
+    sent++;
     const final = await waitFor(
       () => p.events.score.find((s) => s.frames.received === sent && accounted(s.frames) === sent),
       `a score accounting for all ${sent} frames`,
     );
     const f = final.frames;
-    console.log("fps final", Date.now() - started, JSON.stringify(f), sent);
     expect(sent).toBeGreaterThan(25);
     expect(f.droppedRate).toBeGreaterThan(0);
     // A bucket of 5 tokens refilled at 5 a second lets through at most 5 + 5 * seconds.
     const admitted = f.received - f.droppedRate;
-    expect(admitted).toBeLessThanOrEqual(5 + Math.ceil(5 * seconds) + 1);
+    expect(admitted).toBeLessThanOrEqual(5 + Math.ceil(5 * seconds) + 2);
     expect(admitted).toBeGreaterThanOrEqual(5);
     const metrics = (await getText(`${server.url}/metrics`)).text;
     expect(metricValue(metrics, "mesoguard_frames_dropped_total", { reason: "rate" })).toBe(f.droppedRate);
