@@ -7,7 +7,8 @@ import { createWebRoutes } from "../server/webRoutes.js";
 
 export const SERVE_USAGE = `Usage: mesoguard serve [--config FILE] [--dev] [options]
 
-Serves the WebSocket endpoint (/ws), /healthz, /metrics, the dashboard (/) and the participant page (/join).
+Serves the WebSocket endpoint (/ws), /healthz, /metrics, the dashboard (/), the participant page (/join) and
+the RTP ingest control API (/rtp/streams: SFUs forward participants' video as RTP; --rtp-ingest=false to turn off).
 Every option can also be set by environment variable or in a JSON config file (--config FILE or
 MESOGUARD_CONFIG); flags beat environment beats file.
 Without a secret (MESOGUARD_SECRET) the server runs in development mode: anyone can join any room.
@@ -32,6 +33,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   }
   const server = await MesoguardServer.start(config, log);
   server.addRoute(createWebRoutes());
+  if (config.rtpIngest) server.enableRtpIngest();
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

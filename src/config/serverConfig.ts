@@ -38,6 +38,16 @@ export const SETTINGS: readonly Setting[] = [
   { key: "sendBufferBytes", kind: "integer", default: 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "a client whose unsent data exceeds this is disconnected as too slow" },
   { key: "maxErrorsPerMinute", kind: "integer", default: 20, min: 1, max: 100000, help: "protocol errors a connection may cause per minute before it is closed" },
   { key: "shutdownTimeoutMs", kind: "integer", default: 10000, min: 0, max: 600000, help: "SIGTERM: longest wait for in-flight frames" },
+  { key: "rtpIngest", kind: "boolean", default: true, help: "serve the RTP ingest control API (/rtp/streams) for SFUs forwarding participants' video" },
+  { key: "rtpHost", kind: "string", default: "127.0.0.1", help: "interface the RTP ingest's UDP ports bind to (0.0.0.0 for all)" },
+  { key: "rtpAdvertisedHost", kind: "string", default: undefined, help: "host told to RTP senders; unset = rtpHost (or the control request's Host when rtpHost is a wildcard)" },
+  { key: "rtpPortMin", kind: "integer", default: 40000, min: 0, max: 65535, help: "lowest UDP port for RTP streams (0 with rtpPortMax 0 = any free port)" },
+  { key: "rtpPortMax", kind: "integer", default: 40999, min: 0, max: 65535, help: "highest UDP port for RTP streams" },
+  { key: "rtpMaxStreams", kind: "integer", default: 64, min: 1, max: 10000, help: "RTP streams registered at once" },
+  { key: "rtpScoreFps", kind: "number", default: 5, min: 0.1, max: 60, help: "frames per second scored per RTP stream (every frame is decoded)" },
+  { key: "rtpStreamTimeoutSeconds", kind: "number", default: 10, min: 1, max: 86400, help: "an RTP stream without packets this long is removed" },
+  { key: "rtpReorderMs", kind: "integer", default: 40, min: 0, max: 2000, help: "longest wait for a missing RTP packet before it counts as lost (keyframe request)" },
+  { key: "rtpKeyframeIntervalMs", kind: "integer", default: 500, min: 50, max: 60000, help: "least time between two keyframe requests (RTCP PLI/FIR) to one sender" },
   { key: "logLevel", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "log level" },
   { key: "verdict.windowSeconds", kind: "number", default: 10, min: 0.1, max: 3600, help: "rolling window" },
   { key: "verdict.emaSeconds", kind: "number", default: 3, min: 0.01, max: 3600, help: "EMA time constant" },
@@ -73,6 +83,16 @@ export interface ServerConfig {
   sendBufferBytes: number;
   maxErrorsPerMinute: number;
   shutdownTimeoutMs: number;
+  rtpIngest: boolean;
+  rtpHost: string;
+  rtpAdvertisedHost: string | undefined;
+  rtpPortMin: number;
+  rtpPortMax: number;
+  rtpMaxStreams: number;
+  rtpScoreFps: number;
+  rtpStreamTimeoutSeconds: number;
+  rtpReorderMs: number;
+  rtpKeyframeIntervalMs: number;
   logLevel: string;
   verdict: {
     windowSeconds: number;
@@ -218,6 +238,9 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   config.devMode = !config.secret;
   if (config.verdict.suspiciousAt >= config.verdict.likelyFakeAt) {
     throw new Error("mesoguard: verdict.suspiciousAt must be below verdict.likelyFakeAt");
+  }
+  if (config.rtpPortMin > config.rtpPortMax || (config.rtpPortMin === 0) !== (config.rtpPortMax === 0)) {
+    throw new Error("mesoguard: rtpPortMin must not be above rtpPortMax, and both are 0 (any free port) or neither");
   }
   if (config.secret !== undefined && config.secret.length < 16) {
     throw new Error("mesoguard: the secret must be at least 16 characters");

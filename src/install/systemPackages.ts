@@ -28,6 +28,14 @@ export const BUILD_REQUIREMENTS: SystemRequirement[] = [
     purpose: "libpng decodes PNG frames",
     present: () => existsSync("/usr/include/png.h") || existsSync("/usr/local/include/png.h"),
   },
+  {
+    aptPackage: "libavcodec-dev",
+    purpose: "libavcodec decodes the VP8/H.264 video of the RTP ingest",
+    present: () =>
+      ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include", "/usr/local/include"].some((dir) =>
+        existsSync(`${dir}/libavcodec/avcodec.h`),
+      ) || spawnSync("pkg-config", ["--exists", "libavcodec", "libavutil"], { stdio: "ignore" }).status === 0,
+  },
 ];
 
 export function missingRequirements(requirements: SystemRequirement[] = BUILD_REQUIREMENTS): SystemRequirement[] {

@@ -183,11 +183,62 @@ export interface PreprocessOptions {
   region?: NativeBox;
 }
 
+export type VideoCodecName = "VP8" | "H264";
+
+export interface NativeVideoDecoderOptions {
+  codec: VideoCodecName;
+  /** Access units queued or being decoded before decode() rejects with ERR_QUEUE_FULL (default 64). */
+  maxPending?: number;
+}
+
+export interface NativeDecodedVideoFrame {
+  /** This decoder's count of decode() calls before this one. */
+  index: number;
+  /** False when the access unit produced no picture (e.g. only parameter sets). */
+  decoded: boolean;
+  width: number;
+  height: number;
+  keyframe: boolean;
+  decodeMs: number;
+  /** Y, U, V planes packed (strides width and (width+1)/2), only when returnPixels was asked for. */
+  i420?: Buffer;
+}
+
+export interface NativeVideoDecoderStats {
+  decoded: number;
+  empty: number;
+  /** ERR_VIDEO_DECODE: each one reset the decoder. */
+  failed: number;
+  /** ERR_VIDEO_NEED_KEYFRAME. */
+  skipped: number;
+  resets: number;
+  pending: number;
+  closed: boolean;
+}
+
+/**
+ * One video stream's decoder (libavcodec), on a thread of its own: access units are decoded in call order.
+ * decode() rejects with ERR_VIDEO_DECODE when libavcodec refuses an access unit or returns a damaged picture
+ * (the decoder then resets itself), ERR_VIDEO_NEED_KEYFRAME for a delta frame while it has no key frame,
+ * ERR_QUEUE_FULL, ERR_INVALID_INPUT, ERR_CLOSED.
+ */
+export interface NativeVideoDecoder {
+  readonly codec: VideoCodecName;
+  /** `accessUnit`: a VP8 frame or an H.264 Annex-B access unit (copied). */
+  decode(accessUnit: Uint8Array | ArrayBuffer, options?: { returnPixels?: boolean }): Promise<NativeDecodedVideoFrame>;
+  /** Drops the reference pictures (in order with queued access units): the next one must be a key frame. */
+  reset(): void;
+  stats(): NativeVideoDecoderStats;
+  /** drain (default true): decode what is queued first; otherwise queued access units reject with ERR_CLOSED. */
+  close(options?: { drain?: boolean }): Promise<void>;
+}
+
 export interface NativeAddon {
   createScorer(options: NativeScorerOptions): Promise<NativeScorer>;
   preprocess(frame: FrameInput, options?: PreprocessOptions): Promise<Float32Array>;
   encodeJpeg(rgb: Uint8Array, width: number, height: number, quality?: number): Promise<Buffer>;
   runtimeInfo(): RuntimeInfo;
+  VideoDecoder: new (options: NativeVideoDecoderOptions) => NativeVideoDecoder;
 }
 
 /** Error codes a frame's promise can reject with (error.code). */
@@ -202,4 +253,6 @@ export type MesoguardErrorCode =
   | "ERR_INFERENCE"
   | "ERR_PREPROCESS"
   | "ERR_MODEL_LOAD"
-  | "ERR_SCORER_CONFIG";
+  | "ERR_SCORER_CONFIG"
+  | "ERR_VIDEO_DECODE"
+  | "ERR_VIDEO_NEED_KEYFRAME";

@@ -20,6 +20,7 @@ import {
   type WelcomeMessage,
 } from "../protocol/protocolTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { RtpIngest, StreamRefusedError } from "../sfu/RtpIngest.js";
 import { ClientConnection, type CloseReason } from "./ClientConnection.js";
 import { ParticipantSession } from "./ParticipantSession.js";
 import { Room } from "./Room.js";
@@ -46,6 +47,7 @@ export class MesoguardServer {
   #startedAt = Date.now();
   #tick: NodeJS.Timeout | null = null;
   readonly #extraRoutes: HttpHandler[] = [];
+  #rtp: RtpIngest<ParticipantSession> | null = null;
 
   private constructor(
     readonly config: ServerConfig,
@@ -115,6 +117,91 @@ export class MesoguardServer {
     this.#extraRoutes.push(handler);
   }
 
+  // ---- participants without a WebSocket (RTP ingest, src/sfu/) ----------------------------------------------
+
+  /**
+   * Starts the RTP ingest (a UDP port per registered stream) and mounts its control API at /rtp/streams
+   * (Bearer secret when the server has one, open in development mode). Idempotent.
+   */
+  enableRtpIngest(): RtpIngest<ParticipantSession> {
+    if (this.#rtp) return this.#rtp;
+    const c = this.config;
+    const rtp = new RtpIngest<ParticipantSession>(
+      this,
+      {
+        host: c.rtpHost,
+        advertisedHost: c.rtpAdvertisedHost,
+        portMin: c.rtpPortMin,
+        portMax: c.rtpPortMax,
+        maxStreams: c.rtpMaxStreams,
+        streamTimeoutSeconds: c.rtpStreamTimeoutSeconds,
+        secret: c.secret,
+        tuning: { scoreFps: c.rtpScoreFps, reorderMs: c.rtpReorderMs, keyframeRequestIntervalMs: c.rtpKeyframeIntervalMs },
+      },
+      this.metrics.registry,
+      this.log,
+    );
+    this.#rtp = rtp;
+    this.addRoute((req, res) => rtp.handleHttp(req, res));
+    return rtp;
+  }
+
+  /**
+   * Adds a participant whose video does not come over a WebSocket (an RTP stream): it is scored like any other
+   * and its scores go to the room's observers. Throws StreamRefusedError: conflict (the id is taken in that
+   * room), room-full, server-full, shutting-down.
+   */
+  addStreamParticipant(options: { room: string; participantId: string; name?: string }): ParticipantSession {
+    const { room, participantId, name } = options;
+    if (this.#draining) throw new StreamRefusedError("shutting-down", "the server is shutting down");
+    let target = this.#rooms.get(room);
+    if (!target) {
+      if (this.#rooms.size >= this.config.maxRooms) throw new StreamRefusedError("server-full", `the server has ${this.config.maxRooms} rooms (maxRooms)`);
+      target = new Room(room);
+      this.#rooms.set(room, target);
+      this.metrics.rooms.set(this.#rooms.size);
+    }
+    if (target.participants.has(participantId)) {
+      throw new StreamRefusedError("conflict", `participant ${participantId} is already in room ${room}`);
+    }
+    if (target.participants.size >= this.config.maxParticipantsPerRoom) {
+      this.#dropIfEmpty(target);
+      throw new StreamRefusedError("room-full", `room ${room} has ${this.config.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
+    }
+    const joined = target;
+    const session = new ParticipantSession(
+      {
+        room,
+        participantId,
+        name,
+        frameContent: "scene",
+        maxFps: this.config.maxFps,
+        scoreRateHz: this.config.scoreRateHz,
+        detectEvery: this.config.detectEvery,
+        regionSearch: this.config.regionSearch,
+        verdict: this.config.verdict,
+      },
+      null,
+      this.scorer,
+      this.metrics,
+      this.log,
+      (score) => joined.toObservers(score),
+    );
+    joined.participants.set(session.id, session);
+    this.metrics.participants.inc();
+    joined.toObservers({ type: "participant-joined", room, participant: session.summary() });
+    this.log.info({ room, participant: session.id, source: "rtp" }, "participant joined");
+    return session;
+  }
+
+  /** Removes a participant added with addStreamParticipant (participant-left to the observers). */
+  removeStreamParticipant(session: ParticipantSession): void {
+    const room = this.#rooms.get(session.options.room);
+    if (!room || room.participants.get(session.id) !== session) return;
+    this.#removeParticipant(room, session);
+    this.#dropIfEmpty(room);
+  }
+
   // ---- HTTP -------------------------------------------------------------------------------------------------
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -166,6 +253,9 @@ export class MesoguardServer {
       rooms: this.#rooms.size,
       participants,
       observers,
+      rtp: this.#rtp
+        ? { streams: this.#rtp.size, controlApi: this.#rtp.authMode === "open" ? "open (development mode)" : "Authorization: Bearer <secret>" }
+        : null,
     };
   }
 
@@ -310,7 +400,7 @@ export class MesoguardServer {
     const existing = target.participants.get(participantId!);
     if (existing) {
       // The same participant reconnecting (e.g. a reload): the newer connection wins.
-      existing.connection.close(CLOSE_CODES.policy, "replaced by a newer connection");
+      existing.connection?.close(CLOSE_CODES.policy, "replaced by a newer connection");
       this.#removeParticipant(target, existing);
     }
     const session = new ParticipantSession(
@@ -360,6 +450,7 @@ export class MesoguardServer {
     this.metrics.participants.dec();
     room.toObservers({ type: "participant-left", room: room.name, participantId: participant.id });
     this.log.info({ room: room.name, participant: participant.id }, "participant left");
+    if (!participant.connection) this.#rtp?.participantRemoved(participant); // its RTP stream stops too
   }
 
   #dropIfEmpty(room: Room): void {
@@ -384,6 +475,7 @@ export class MesoguardServer {
     this.#draining = true;
     this.log.info({ reason }, "draining");
     if (this.#tick) clearInterval(this.#tick);
+    await this.#rtp?.close(); // no more RTP: its participants drain below like the others
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     const participants = [...this.#rooms.values()].flatMap((room) => [...room.participants.values()]);
     const drained = Promise.all(participants.map((p) => p.drain())).then(() => {
@@ -392,7 +484,7 @@ export class MesoguardServer {
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     await Promise.race([drained, timeout]);
     for (const room of this.#rooms.values()) {
-      for (const p of room.participants.values()) p.connection.close(CLOSE_CODES.goingAway, reason, "shutdown");
+      for (const p of room.participants.values()) p.connection?.close(CLOSE_CODES.goingAway, reason, "shutdown");
       for (const o of room.observers) o.close(CLOSE_CODES.goingAway, reason, "shutdown");
     }
     for (const ws of this.#wss.clients) ws.close(CLOSE_CODES.goingAway, reason);

@@ -59,7 +59,8 @@ export class ParticipantSession {
 
   constructor(
     readonly options: ParticipantSessionOptions,
-    readonly connection: ClientConnection,
+    /** The participant's WebSocket; null for a participant whose video arrives over RTP (src/sfu/): its scores go to observers only. */
+    readonly connection: ClientConnection | null,
     private readonly scorer: MesoNetScorer,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
@@ -153,7 +154,7 @@ export class ParticipantSession {
           const decode = /DECODE|INVALID_INPUT/.test(error.code ?? "");
           this.metrics.framesRejected.inc({ reason: decode ? "decode" : "failed" });
           this.log.debug({ participant: this.id, seq: frame.seq, code: error.code }, "frame failed");
-          this.connection.error(decode ? "bad-frame" : "frame-failed", `frame ${frame.seq}: ${error.message}`, frame.seq);
+          this.connection?.error(decode ? "bad-frame" : "frame-failed", `frame ${frame.seq}: ${error.message}`, frame.seq);
         },
       )
       .finally(() => {
@@ -215,7 +216,7 @@ export class ParticipantSession {
     const message = this.scoreMessage();
     this.#lastPush = Date.now();
     this.#lastPushedState = message.participant.state;
-    this.connection.send(message);
+    this.connection?.send(message);
     this.broadcast(message);
   }
 

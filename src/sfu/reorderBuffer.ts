@@ -1,8 +1,9 @@
 // Puts one stream's RTP packets back in sequence-number order (16-bit, wrapping) and says where packets were
 // lost. A packet that arrives ahead of a gap waits until the gap fills, or until the gap is declared lost: when
 // more than `windowPackets` packets wait behind it, or the oldest waiting packet has waited `maxDelayMs`.
-// Sequence jumps the sender makes on purpose (a restart) are followed as in RFC 3550 appendix A.1: a far jump
-// is believed once the next packet continues from it.
+// The first packets of a stream are held maxDelayMs too, so that a stream whose first packets arrive out of
+// order starts at the lowest. Sequence jumps the sender makes on purpose (a restart) are followed as in RFC 3550
+// appendix A.1: a far jump is believed once the next packet continues from it.
 import { seqDelta } from "./rtp.js";
 
 export interface ReorderOptions {
@@ -42,6 +43,9 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
   /** RFC 3550 A.1 probation: the sequence number that would confirm a jump. */
   #badSeq: number | null = null;
   #lost = 0;
+  /** Whether the start-up hold is over (packets are released from #next on). */
+  #started = false;
+  #firstAt = 0;
 
   constructor(options: ReorderOptions = {}) {
     this.windowPackets = options.windowPackets ?? 64;
@@ -62,6 +66,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
 
   /** When expire() next has something to do (ms, same clock as push), or null when nothing waits. */
   nextDeadline(): number | null {
+    if (!this.#started) return this.#next === null ? null : this.#firstAt + this.maxDelayMs;
     let oldest = Infinity;
     for (const w of this.#waiting.values()) oldest = Math.min(oldest, w.at);
     return oldest === Infinity ? null : oldest + this.maxDelayMs;
@@ -72,9 +77,11 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
     if (this.#next === null) {
       // Start well away from 0 so extended numbers stay positive when early packets arrive late.
       const ext = 0x10000 + seq;
-      this.#next = ext + 1;
+      this.#next = ext;
       this.#highest = ext;
-      return { events: [{ kind: "packet", packet, extendedSeq: ext }] };
+      this.#firstAt = now;
+      this.#waiting.set(ext, { packet, at: now });
+      return { events: this.#startIfDue(now) };
     }
     const delta = seqDelta(this.#highest & 0xffff, seq);
     const ext = this.#highest + delta;
@@ -90,8 +97,15 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
       return { events, dropped: "late" };
     }
     this.#badSeq = null;
-    if (ext < this.#next) return { events, dropped: "late" };
     if (this.#waiting.has(ext)) return { events, dropped: "duplicate" };
+    if (!this.#started) {
+      // Still holding the first packets: an earlier one moves the start back.
+      if (ext < this.#next) this.#next = ext;
+      if (ext > this.#highest) this.#highest = ext;
+      this.#waiting.set(ext, { packet, at: now });
+      return { events: this.#startIfDue(now) };
+    }
+    if (ext < this.#next) return { events, dropped: "late" };
     if (ext > this.#highest) this.#highest = ext;
     if (ext === this.#next) {
       this.#next++;
@@ -106,7 +120,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
 
   /** Declares gaps lost whose packets have waited too long (call at nextDeadline()). */
   expire(now: number): ReorderEvent<T>[] {
-    return this.#giveUp(now);
+    return [...this.#startIfDue(now), ...this.#giveUp(now)];
   }
 
   /** Forget everything (the stream restarts). */
@@ -114,6 +128,15 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
     this.#next = null;
     this.#waiting.clear();
     this.#badSeq = null;
+    this.#started = false;
+  }
+
+  /** Ends the start-up hold once the first packet has waited maxDelayMs (or the window is full). */
+  #startIfDue(now: number): ReorderEvent<T>[] {
+    if (this.#started || this.#next === null) return [];
+    if (now - this.#firstAt < this.maxDelayMs && this.#highest - this.#next + 1 <= this.windowPackets) return [];
+    this.#started = true;
+    return [...this.#advance(), ...this.#giveUp(now)];
   }
 
   #restart(seq: number, packet: T): ReorderEvent<T>[] {
@@ -121,6 +144,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
     const events: ReorderEvent<T>[] = [{ kind: "loss", count: this.#waiting.size }];
     this.#lost += this.#waiting.size;
     this.#waiting.clear();
+    this.#started = true;
     const ext = 0x10000 + seq;
     this.#next = ext + 1;
     this.#highest = ext;
@@ -145,7 +169,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
   /** While the gap at #next holds too many packets or too old ones back, skip it as lost. */
   #giveUp(now: number): ReorderEvent<T>[] {
     const events: ReorderEvent<T>[] = [];
-    while (this.#waiting.size > 0 && this.#next !== null) {
+    while (this.#started && this.#waiting.size > 0 && this.#next !== null) {
       let lowest = Infinity;
       let oldest = Infinity;
       for (const [ext, w] of this.#waiting) {

@@ -1,0 +1,316 @@
+// One RtpStream on a real UDP socket with the real native decoder, fed real VP8 (ffmpeg, grace_hopper.jpg)
+// that the test packetizes itself (RFC 7741) so it can reorder, wrap, drop and corrupt packets precisely:
+// every frame decoded and sampled at scoreFps; reordering and the 16-bit wrap cost nothing; a lost packet
+// sends a PLI (exact bytes) back to the sender, frames are dropped until the next key frame, and requests are
+// rate-limited; FIR when asked; bad datagrams are counted and dropped; a decoder error resets one stream only.
+import { spawnSync } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+import type { WireFrame } from "../../src/protocol/binaryFrame.js";
+import { loadAddon } from "../../src/native/loadAddon.js";
+import { serializeRtp } from "../../src/sfu/rtp.js";
+import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
+import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
+
+const WIDTH = 320;
+const HEIGHT = 376;
+const GOP = 5;
+const FRAMES = 12;
+const TS_STEP = 9000; // 10 fps at 90 kHz
+const SSRC = 0x5eed1234;
+const PT = 96;
+const MAX_PAYLOAD = 1000;
+
+let dir: string;
+let frames: Buffer[];
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "mesoguard-stream-"));
+  const ivf = path.join(dir, "grace.ivf");
+  const run = spawnSync(
+    "ffmpeg",
+    ["-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-framerate", "10", "-i", path.join(SHARED, "photos/grace_hopper.jpg"),
+      "-frames:v", String(FRAMES), "-vf", `scale=${WIDTH}:-2,format=yuv420p`, "-g", String(GOP), "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "500k", ivf],
+    { encoding: "utf8" },
+  );
+  if (run.status !== 0) throw new Error(`ffmpeg failed: ${run.stderr}`);
+  const data = readFileSync(ivf);
+  frames = [];
+  for (let offset = data.readUInt16LE(6); offset + 12 <= data.length; ) {
+    const size = data.readUInt32LE(offset);
+    frames.push(data.subarray(offset + 12, offset + 12 + size));
+    offset += 12 + size;
+  }
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** RFC 7741 packets of one frame: X=1 I=1 with a 15-bit picture id; S on the first packet; marker on the last. */
+function packetize(frame: Buffer, firstSeq: number, timestamp: number, pictureId: number, ssrc = SSRC): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < frame.length; offset += MAX_PAYLOAD) chunks.push(frame.subarray(offset, offset + MAX_PAYLOAD));
+  return chunks.map((chunk, i) =>
+    serializeRtp({
+      payloadType: PT,
+      sequenceNumber: (firstSeq + i) & 0xffff,
+      timestamp,
+      ssrc,
+      marker: i === chunks.length - 1,
+      payload: Buffer.concat([Buffer.from([i === 0 ? 0x90 : 0x80, 0x80, 0x80 | ((pictureId >> 8) & 0x7f), pictureId & 0xff]), chunk]),
+    }),
+  );
+}
+
+/** Frames as packets, frame by frame, sequence numbers from `firstSeq` (wrapping); default all 12 frames. */
+function packetsOf(firstSeq: number, list: Buffer[] = frames): Buffer[][] {
+  let seq = firstSeq;
+  return list.map((frame, i) => {
+    const packets = packetize(frame, seq, 1000 + i * TS_STEP, i);
+    seq += packets.length;
+    return packets;
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function bind(): Promise<Socket> {
+  const socket = createSocket("udp4");
+  return new Promise((resolve) => socket.bind(0, "127.0.0.1", () => resolve(socket)));
+}
+
+interface Harness {
+  stream: RtpStream;
+  sender: Socket;
+  /** Datagrams the stream sent back to the sender (RTCP feedback). */
+  feedback: Buffer[];
+  pictures: WireFrame[];
+  send(datagram: Buffer): Promise<void>;
+  /** Sends frames' packets, pausing a little between frames like a real sender. */
+  sendFrames(packets: Buffer[][]): Promise<void>;
+}
+
+const open: Harness[] = [];
+
+async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStreamTuning> = {}): Promise<Harness> {
+  const socket = await bind();
+  const sender = await bind();
+  const feedback: Buffer[] = [];
+  sender.on("message", (m) => feedback.push(m));
+  const pictures: WireFrame[] = [];
+  const addon = loadAddon(CMAKE_ADDON);
+  const stream = new RtpStream({
+    id: "test",
+    spec: { ssrc: SSRC, payloadType: PT, codec: "VP8", clockRate: 90000, room: "r", participantId: "p", fir: false, ...spec },
+    socket,
+    advertisedHost: "127.0.0.1",
+    decoder: new addon.VideoDecoder({ codec: "VP8" }),
+    tuning: { scoreFps: 5, reorderMs: 30, ...tuning },
+    onPicture: (frame) => pictures.push(frame),
+  });
+  const port = stream.port;
+  const send = (datagram: Buffer) => new Promise<void>((resolve, reject) => sender.send(datagram, port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+  const h: Harness = {
+    stream,
+    sender,
+    feedback,
+    pictures,
+    send,
+    async sendFrames(packets) {
+      for (const frame of packets) {
+        for (const packet of frame) await send(packet);
+        await sleep(3);
+      }
+    },
+  };
+  open.push(h);
+  return h;
+}
+
+afterEach(async () => {
+  for (const h of open.splice(0)) {
+    await h.stream.close();
+    h.sender.close();
+  }
+});
+
+const decodedOf = (h: Harness) => h.stream.counters.frames.decoded;
+
+describe("RtpStream (real UDP, real decoder)", () => {
+  it("in order: every frame decoded, pictures sampled at scoreFps by RTP time, no keyframe request", async () => {
+    const h = await harness();
+    await h.sendFrames(packetsOf(1000));
+    await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
+    await sleep(100);
+    const c = h.stream.info().counters;
+    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0 });
+    expect(c.lost).toBe(0);
+    expect(c.keyframes).toBe(3);
+    expect(c.packets.ok).toBe(packetsOf(1000).flat().length);
+    // 10 fps of RTP time, scored at 5: every other frame.
+    expect(h.pictures).toHaveLength(FRAMES / 2);
+    for (const [i, p] of h.pictures.entries()) {
+      expect(p).toMatchObject({ kind: "i420", seq: i, width: WIDTH, height: HEIGHT, strides: [0, 0, 0] });
+      expect(p.payload.length).toBe(WIDTH * HEIGHT * 1.5);
+    }
+    expect(c.sampled).toBe(FRAMES / 2);
+    expect(h.feedback).toEqual([]);
+    expect(h.stream.info()).toMatchObject({ waitingForKeyframe: false, width: WIDTH, height: HEIGHT, source: `127.0.0.1:${h.sender.address().port}` });
+  });
+
+  it("reordered packets within the window and the 16-bit wrap cost nothing", async () => {
+    const h = await harness();
+    // Start 20 packets before the wrap; swap neighbouring packets everywhere.
+    const packets = packetsOf(65516).map((frame) => {
+      const out = [...frame];
+      for (let i = 0; i + 1 < out.length; i += 2) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
+      return out;
+    });
+    // And one of frame 3's packets arrives after frame 4's first.
+    const moved = packets[3]!.shift()!;
+    packets[4]!.splice(1, 0, moved);
+    await h.sendFrames(packets);
+    await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
+    const c = h.stream.info().counters;
+    expect(c.lost).toBe(0);
+    expect(c.frames.incomplete).toBe(0);
+    expect(c.packets.late).toBe(0);
+    expect(h.feedback).toEqual([]);
+  });
+
+  it("a lost packet: a PLI back to the sender, frames dropped until the next key frame, then decoded again", async () => {
+    const h = await harness();
+    const packets = packetsOf(500);
+    const dropped = packets[2]!.length + packets[3]!.length;
+    packets[2] = []; // frame 2 (a delta frame) never arrives, nor frame 3: one gap, one request
+    packets[3] = [];
+    await h.sendFrames(packets);
+    await waitFor(() => decodedOf(h) === FRAMES - 3, "frames 0, 1 and 5.. decoded");
+    await sleep(100);
+    const c = h.stream.info().counters;
+    expect(c.lost).toBe(dropped);
+    // Frames 2 and 3 vanished whole; frame 4 came after a gap and was a delta frame: dropped.
+    expect(c.frames["waiting-keyframe"]).toBe(1);
+    expect(c.frames.decoded).toBe(FRAMES - 3);
+    expect(c.pli).toBe(1);
+    expect(h.feedback).toHaveLength(1);
+    const pli = h.feedback[0]!;
+    // RFC 4585 6.1/6.3.1: V=2 P=0 FMT=1, PT=206 (PSFB), length 2, sender SSRC, media source SSRC.
+    expect(pli.length).toBe(12);
+    expect(pli[0]).toBe(0x81);
+    expect(pli[1]).toBe(206);
+    expect(pli.readUInt16BE(2)).toBe(2);
+    expect(pli.readUInt32BE(4)).not.toBe(0);
+    expect(pli.readUInt32BE(4)).not.toBe(SSRC);
+    expect(pli.readUInt32BE(8)).toBe(SSRC);
+    expect(h.stream.info().feedbackTo).toBe(`127.0.0.1:${h.sender.address().port}`);
+  });
+
+  it("a packet lost inside a key frame: that frame is incomplete and dropped", async () => {
+    const h = await harness();
+    const packets = packetsOf(7);
+    expect(packets[GOP]!.length).toBeGreaterThan(3);
+    packets[GOP]!.splice(2, 1);
+    await h.sendFrames(packets);
+    await waitFor(() => decodedOf(h) === FRAMES - GOP, "frames 0-4 and 10-11 decoded");
+    const c = h.stream.info().counters;
+    expect(c.frames.incomplete).toBe(1);
+    expect(c.frames["waiting-keyframe"]).toBe(GOP - 1);
+    expect(c.pli).toBe(1);
+  });
+
+  it("the stream asks with FIR (RFC 5104) when registered with fir, its sequence number rising per request", async () => {
+    const h = await harness({ fir: true }, { keyframeRequestIntervalMs: 50 });
+    const packets = packetsOf(100);
+    packets[1] = []; // lost: a FIR; frames 2-4 are dropped (waiting for a key frame) within the 50 ms
+    await h.sendFrames(packets.slice(0, 5));
+    await waitFor(() => h.feedback.length === 1, "a FIR");
+    await sleep(80);
+    packets[5] = []; // the key frame lost too: a second FIR; frames 6-9 dropped; frame 10 decodes
+    await h.sendFrames(packets.slice(5));
+    await waitFor(() => decodedOf(h) === 3, "frames 0, 10 and 11 decoded");
+    await sleep(100);
+    expect(h.feedback).toHaveLength(2);
+    for (const [n, fir] of h.feedback.entries()) {
+      expect(fir.length).toBe(20);
+      expect([fir[0], fir[1], fir.readUInt16BE(2)]).toEqual([0x84, 206, 4]);
+      expect(fir.readUInt32BE(8)).toBe(0); // media source SSRC: unused in FIR
+      expect(fir.readUInt32BE(12)).toBe(SSRC); // FCI: the SSRC asked
+      expect(fir[16]).toBe(n); // command sequence number
+    }
+    expect(h.stream.counters).toMatchObject({ fir: 2, pli: 0 });
+  });
+
+  it("garbage, truncated packets, another SSRC, another payload type are counted and dropped; RTCP is counted", async () => {
+    const h = await harness();
+    const bad = {
+      garbage: Buffer.from("definitely not an RTP packet"),
+      truncated: Buffer.from([0x80, 0x60, 0x00]),
+      version1: serializeRtp({ payloadType: PT, sequenceNumber: 1, timestamp: 0, ssrc: SSRC, payload: Buffer.from([0x10, 1]) }).fill(0x40, 0, 1),
+      otherSsrc: serializeRtp({ payloadType: PT, sequenceNumber: 3, timestamp: 0, ssrc: SSRC + 1, payload: Buffer.from([0x10, 1]) }),
+      otherPt: serializeRtp({ payloadType: 97, sequenceNumber: 3, timestamp: 0, ssrc: SSRC, payload: Buffer.from([0x10, 1]) }),
+      badRtcp: Buffer.from([0x80, 200, 0x00, 0x09, 0, 0, 0, 1]),
+    };
+    // A sender report from the stream's SSRC (28 bytes).
+    const sr = Buffer.alloc(28);
+    sr.set([0x80, 200, 0x00, 0x06]);
+    sr.writeUInt32BE(SSRC, 4);
+    const packets = packetsOf(40000);
+    const mixed = packets.map((frame, i) => [...frame, ...(i % 2 === 0 ? Object.values(bad) : [sr])]);
+    await h.sendFrames(mixed);
+    await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames despite the noise");
+    const c = h.stream.info().counters;
+    const rounds = FRAMES / 2;
+    expect(c.packets).toEqual({
+      ok: packets.flat().length,
+      rtcp: rounds,
+      malformed: 4 * rounds,
+      "unknown-ssrc": rounds,
+      "wrong-payload-type": rounds,
+      late: 0,
+      duplicate: 0,
+    });
+    expect(c.lost).toBe(0);
+    expect(c.datagrams).toBe(packets.flat().length + rounds * 7);
+  });
+
+  it("a decoder error resets that stream only: the other stream decodes every frame", async () => {
+    const victim = await harness();
+    const bystander = await harness();
+    // Frame 0, the key frame, cut to its first 100 bytes (its first partition runs past the end), sent whole.
+    const bad = packetsOf(1, [frames[0]!.subarray(0, 100), ...frames.slice(1)]);
+    const good = packetsOf(1);
+    await Promise.all([victim.sendFrames(bad), bystander.sendFrames(good)]);
+    await waitFor(() => decodedOf(bystander) === FRAMES && decodedOf(victim) === FRAMES - GOP, "both streams done");
+    expect(victim.stream.counters.lost).toBe(0);
+    expect(victim.stream.counters.frames["decode-error"]).toBe(1);
+    expect(victim.stream.counters.frames["waiting-keyframe"]).toBe(GOP - 1);
+    expect(victim.stream.counters.pli).toBeGreaterThanOrEqual(1);
+    expect(bystander.stream.counters.frames).toMatchObject({ decoded: FRAMES, "decode-error": 0, incomplete: 0 });
+    expect(bystander.feedback).toEqual([]);
+  });
+
+  it("close() stops the socket: nothing more is counted", async () => {
+    const h = await harness();
+    const port = h.stream.port;
+    await h.stream.close();
+    expect(h.stream.closed).toBe(true);
+    await new Promise<void>((resolve) => h.sender.send(Buffer.from("x"), port, "127.0.0.1", () => resolve()));
+    await sleep(50);
+    expect(h.stream.counters.datagrams).toBe(0);
+  });
+});
