@@ -275,7 +275,7 @@ export class MesoguardServer {
       const bytes = toBytes(data);
       if (bytes.byteLength > this.config.maxMessageBytes) {
         connection.error("too-large", `message of ${bytes.byteLength} bytes exceeds maxMessageBytes ${this.config.maxMessageBytes}`);
-        if (joined?.participant) this.metrics.framesRejected.inc({ reason: "too-large" });
+        if (joined?.participant) joined.participant.onRejectedFrame("too-large");
         return;
       }
       if (isBinary) {
@@ -288,7 +288,7 @@ export class MesoguardServer {
         try {
           frame = decodeFrame(bytes);
         } catch (error) {
-          this.metrics.framesRejected.inc({ reason: "malformed" });
+          joined.participant.onRejectedFrame("malformed");
           const message = error instanceof FrameFormatError ? error.message : "malformed frame";
           return connection.error("bad-frame", message);
         }

@@ -98,6 +98,7 @@ export class ParticipantSession {
     if (!this.#takeToken()) {
       this.#counts.droppedRate++;
       this.metrics.framesDropped.inc({ reason: "rate" });
+      this.#schedulePush(); // the counts changed: observers see drops even when nothing gets scored
       return;
     }
     const pending = { frame, receivedAt: this.#now() };
@@ -110,6 +111,15 @@ export class ParticipantSession {
       return;
     }
     this.#process(pending);
+  }
+
+  /** A frame refused before it could be scored (malformed or too large): counted like any other frame. */
+  onRejectedFrame(reason: "malformed" | "too-large"): void {
+    this.#counts.received++;
+    this.#counts.rejected++;
+    this.metrics.framesReceived.inc();
+    this.metrics.framesRejected.inc({ reason });
+    this.#schedulePush();
   }
 
   /** Token bucket: maxFps tokens a second, bursts up to one second's worth. */
@@ -155,6 +165,7 @@ export class ParticipantSession {
           this.metrics.framesRejected.inc({ reason: decode ? "decode" : "failed" });
           this.log.debug({ participant: this.id, seq: frame.seq, code: error.code }, "frame failed");
           this.connection?.error(decode ? "bad-frame" : "frame-failed", `frame ${frame.seq}: ${error.message}`, frame.seq);
+          this.#schedulePush();
         },
       )
       .finally(() => {
