@@ -305,6 +305,10 @@ export class RtpStream {
     this.#expiryTimer.unref();
   }
 
+  /** Frames handed to the decoder so far, and the index of the last key frame among them. */
+  #submitted = 0;
+  #lastKeyframeIndex = -1;
+
   #onFrame(frame: AssembledFrame): void {
     if (!frame.complete) {
       this.#countFrame("incomplete");
@@ -336,6 +340,8 @@ export class RtpStream {
     }
     const returnPixels = this.#sample(frame.timestamp);
     const receivedAt = Date.now();
+    const index = this.#submitted++;
+    if (unit.keyframe) this.#lastKeyframeIndex = index;
     this.#decodeQueue++;
     this.#decoder.decode(unit.data, { returnPixels }).then(
       (result) => {
@@ -344,7 +350,7 @@ export class RtpStream {
       },
       (error: NodeJS.ErrnoException) => {
         this.#decodeQueue--;
-        this.#onDecodeError(error);
+        this.#onDecodeError(error, index);
       },
     );
   }
@@ -379,20 +385,25 @@ export class RtpStream {
     });
   }
 
-  #onDecodeError(error: NodeJS.ErrnoException): void {
+  /** `index` is the failed frame's place in decode order. */
+  #onDecodeError(error: NodeJS.ErrnoException, index: number): void {
     if (this.#closed || error.code === "ERR_CLOSED") return;
+    // Errors arrive asynchronously: when a later key frame is already queued, the decoder recovers with it,
+    // and waiting for yet another key frame would drop good frames. The sender is asked for one either way.
+    const recovering = this.#lastKeyframeIndex > index;
+    const waitForKeyframe = (why: string) => (recovering ? this.#requestKeyframe() : this.#needKeyframe(why));
     if (error.code === "ERR_VIDEO_NEED_KEYFRAME") {
       // Queued behind a frame that failed: the decoder was reset and waits for a key frame, as we do.
       this.#countFrame("waiting-keyframe");
-      return this.#needKeyframe("decoder needs a key frame");
+      return waitForKeyframe("decoder needs a key frame");
     }
     if (error.code === "ERR_QUEUE_FULL") {
       this.#countFrame("overload");
-      return this.#needKeyframe("decoder overloaded");
+      return waitForKeyframe("decoder overloaded");
     }
     this.#countFrame("decode-error");
     this.#log?.info({ stream: this.id, participant: this.spec.participantId, code: error.code, err: error.message }, "rtp decode error: waiting for a key frame");
-    this.#needKeyframe("decode error");
+    waitForKeyframe("decode error");
   }
 
   #needKeyframe(why: string): void {
