@@ -59,6 +59,8 @@ export interface WelcomeMessage {
   model: { name: string; detector: string | null; provider: string };
   /** True when the server accepts joins without tokens (development mode). */
   devMode: boolean;
+  /** The verdict settings the states are based on (pages show the real thresholds, not the defaults). */
+  verdict: { suspiciousAt: number; likelyFakeAt: number; windowSeconds: number; minScoredFaces: number; noFaceSeconds: number };
 }
 
 export type ErrorCode =

@@ -379,6 +379,13 @@ export class MesoguardServer {
       limits: { maxMessageBytes: this.config.maxMessageBytes, maxFps: this.config.maxFps, scoreRateHz: this.config.scoreRateHz },
       model: { name: this.scorer.model.name, detector: this.scorer.detectorName, provider: this.scorer.info().provider },
       devMode: this.config.devMode,
+      verdict: {
+        suspiciousAt: this.config.verdict.suspiciousAt,
+        likelyFakeAt: this.config.verdict.likelyFakeAt,
+        windowSeconds: this.config.verdict.windowSeconds,
+        minScoredFaces: this.config.verdict.minScoredFaces,
+        noFaceSeconds: this.config.verdict.noFaceSeconds,
+      },
     };
     if (role === "observer") {
       if (target.observers.size >= this.config.maxObserversPerRoom) {

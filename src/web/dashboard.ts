@@ -14,7 +14,7 @@ import type {
   WelcomeMessage,
 } from "../protocol/protocolTypes.js";
 import type { VerdictState } from "../verdict/verdictTypes.js";
-import { ScoreChart } from "./common/chart.js";
+import { applyVerdictSettings, ScoreChart, VERDICT_THRESHOLDS } from "./common/chart.js";
 import {
   STATES,
   StateBadge,
@@ -177,8 +177,8 @@ const METHOD_TEXT: Record<string, string> = {
 
 function levelOf(score: number | null): string {
   if (score === null) return "none";
-  if (score >= 0.75) return "high";
-  if (score >= 0.5) return "mid";
+  if (score >= VERDICT_THRESHOLDS.likelyFake) return "high";
+  if (score >= VERDICT_THRESHOLDS.suspicious) return "mid";
   return "low";
 }
 
@@ -251,6 +251,11 @@ class Dashboard {
   }
 
   #joined(client: MesoguardClient, welcome: WelcomeMessage): void {
+    applyVerdictSettings(welcome.verdict);
+    for (const el of document.querySelectorAll<HTMLElement>("[data-threshold]")) {
+      const value = el.dataset.threshold === "likelyFake" ? VERDICT_THRESHOLDS.likelyFake : VERDICT_THRESHOLDS.suspicious;
+      el.textContent = String(value);
+    }
     this.#notice.hidden = true;
     setText(byId("room-name"), welcome.room);
     if (welcome.room !== this.room) this.#setEmptyText(welcome.room);

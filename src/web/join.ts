@@ -7,7 +7,7 @@
 // It sends nothing while the tab is hidden or the camera track is muted or ended, and skips a frame while the
 // socket still has unsent data (the network is the bottleneck then) or the previous frame is still encoding.
 import type { FrameContent, ScoreMessage, WelcomeMessage } from "../protocol/protocolTypes.js";
-import { ScoreChart } from "./common/chart.js";
+import { applyVerdictSettings, ScoreChart } from "./common/chart.js";
 import { StateBadge, byId, formatRate, formatScore, isVerdictState, setText } from "./common/format.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
 
@@ -188,6 +188,7 @@ class ParticipantPage {
   }
 
   #welcome(welcome: WelcomeMessage): void {
+    applyVerdictSettings(welcome.verdict);
     setText(byId("who"), `${this.config.name ?? welcome.participantId ?? ""} in ${welcome.room}`);
     setText(byId("model"), `${welcome.model.name} on ${welcome.model.provider}${welcome.devMode ? " · development mode" : ""}`);
     if (this.config.fps > welcome.limits.maxFps) {

@@ -343,4 +343,15 @@ describe("dashboard and participant page in Chromium", () => {
     await page.close();
     await secure.stop();
   }, 60_000);
+
+  it("the legend shows the server's own thresholds, not the defaults", async () => {
+    const custom = await startServer(["--verdict-suspicious-at", "0.35", "--verdict-likely-fake-at", "0.6"]);
+    const page = await graceBrowser.newPage();
+    await page.goto(dashboardUrl(custom.url, "thresholds"));
+    await until(async () => (await page.locator("#status").getAttribute("data-status")) === "live", "live");
+    const shown = await page.locator("[data-threshold]").allTextContents();
+    expect(shown).toEqual(["0.6", "0.35", "0.35"]);
+    await page.close();
+    await custom.stop();
+  }, 60_000);
 });

@@ -20,10 +20,22 @@ export interface ChartOptions {
   labels: boolean;
 }
 
+/**
+ * The verdict thresholds charts and colours use: the defaults until the server's welcome says otherwise
+ * (applyVerdictSettings mutates this object, which every chart shares).
+ */
+export const VERDICT_THRESHOLDS = { suspicious: 0.5, likelyFake: 0.75 };
+
+export function applyVerdictSettings(verdict: { suspiciousAt: number; likelyFakeAt: number } | undefined): void {
+  if (!verdict) return;
+  VERDICT_THRESHOLDS.suspicious = verdict.suspiciousAt;
+  VERDICT_THRESHOLDS.likelyFake = verdict.likelyFakeAt;
+}
+
 const DEFAULTS: ChartOptions = {
   windowMs: 3 * 60_000,
   gapMs: 5_000,
-  thresholds: { suspicious: 0.5, likelyFake: 0.75 },
+  thresholds: VERDICT_THRESHOLDS,
   labels: true,
 };
 
