@@ -68,7 +68,7 @@ export class ParticipantSession {
   ) {
     this.#analyzer = new StreamAnalyzer(scorer, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
     this.#verdict = new ParticipantVerdict(options.verdict);
-    this.#tokens = options.maxFps;
+    this.#tokens = Math.max(1, options.maxFps);
   }
 
   get id(): string {
@@ -122,10 +122,11 @@ export class ParticipantSession {
     this.#schedulePush();
   }
 
-  /** Token bucket: maxFps tokens a second, bursts up to one second's worth. */
+  /** Token bucket: maxFps tokens a second, bursts up to one second's worth (at least one frame). */
   #takeToken(): boolean {
     const now = Date.now();
-    this.#tokens = Math.min(this.options.maxFps, this.#tokens + ((now - this.#lastRefill) / 1000) * this.options.maxFps);
+    const capacity = Math.max(1, this.options.maxFps);
+    this.#tokens = Math.min(capacity, this.#tokens + ((now - this.#lastRefill) / 1000) * this.options.maxFps);
     this.#lastRefill = now;
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
