@@ -129,7 +129,10 @@ Napi::Value CreateScorer(const Napi::CallbackInfo& info) {
       pipeline.crop.factor = (float)GetNumber(cobj, "factor", 2.2);
       pipeline.crop.margin = (float)GetNumber(cobj, "margin", 1.3);
       pipeline.crop.mode = ParseResizeMode(GetString(cobj, "resize", "bilinear"));
-      if (!(pipeline.crop.factor > 0) || !(pipeline.crop.margin > 0)) throw FrameError("ERR_INVALID_ARG", "crop.factor and crop.margin must be positive");
+      if (!(pipeline.crop.factor > 0 && pipeline.crop.factor <= kMaxCropScale) ||
+          !(pipeline.crop.margin > 0 && pipeline.crop.margin <= kMaxCropScale)) {
+        throw FrameError("ERR_INVALID_ARG", "crop.factor and crop.margin must be positive, at most 100");
+      }
     }
     if (pipeline.max_batch < 1 || pipeline.max_batch > 1024) throw FrameError("ERR_INVALID_ARG", "maxBatch must be 1..1024");
   } catch (const FrameError& e) {
@@ -229,6 +232,11 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     RenderSpec spec = whole_frame_spec(mode, width, height);
     if (!o.Get("keypoints").IsUndefined()) {
       const std::vector<float> k = GetFloats(o, "keypoints", 2 * kKeypoints);
+      for (float v : k) {
+        if (!(std::fabs(v) <= kMaxKeypointMagnitude)) {
+          throw FrameError("ERR_INVALID_ARG", "keypoints must lie within +-1000000 pixels");
+        }
+      }
       std::array<float, 2 * kKeypoints> keypoints{};
       std::copy(k.begin(), k.end(), keypoints.begin());
       CropConfig crop;
@@ -236,6 +244,9 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
       if (o.Get("crop").IsObject()) {
         crop.factor = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "factor", crop.factor);
         crop.margin = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "margin", crop.margin);
+        if (!(crop.factor > 0 && crop.factor <= kMaxCropScale) || !(crop.margin > 0 && crop.margin <= kMaxCropScale)) {
+          throw FrameError("ERR_INVALID_ARG", "crop.factor and crop.margin must be positive, at most 100");
+        }
       }
       if (width != height) throw FrameError("ERR_INVALID_ARG", "face crops are square: width must equal height");
       spec = MakeFaceCrop(keypoints, crop, width).spec;

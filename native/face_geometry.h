@@ -52,6 +52,11 @@ std::vector<FaceDetection> WeightedNms(std::vector<FaceDetection> detections, fl
 
 // The MesoNet crop: centre on the nose tip, side = max(|eye to eye|, |mid-eyes to mouth|) * factor * margin,
 // rotated so the eyes-to-mouth line is vertical, resized to out x out, padded black outside the frame.
+// Keypoints further than this (frame pixels) from the origin are refused: frames are at most 16384 pixels a side,
+// and beyond float range (a finite JS number can be) the crop geometry would turn into inf/NaN.
+constexpr float kMaxKeypointMagnitude = 1e6f;
+// crop.factor and crop.margin must lie in (0, kMaxCropScale].
+constexpr float kMaxCropScale = 100.f;
 struct CropConfig {
   float factor = 2.2f;
   float margin = 1.3f;

@@ -56,7 +56,8 @@ FramePipeline::FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_
   mesonet_w_ = (int)shape[3];
   if (config_.max_batch < 1 || config_.max_batch > 1024) throw std::invalid_argument("maxBatch must be 1..1024");
   if (config_.prep_threads < 1 || config_.prep_threads > 64) throw std::invalid_argument("prepThreads must be 1..64");
-  if (!(config_.max_wait_ms >= 0)) throw std::invalid_argument("maxWaitMs must not be negative");
+  // Bounded: the batcher turns it into int64 microseconds past a steady_clock time (1e300 would overflow).
+  if (!(config_.max_wait_ms >= 0 && config_.max_wait_ms <= 60000)) throw std::invalid_argument("maxWaitMs must be 0..60000");
   if (config_.max_pending < 1) throw std::invalid_argument("maxPending must be at least 1");
   if (detector) {
     const std::vector<int64_t>& d = detector->input().shape;
@@ -143,6 +144,10 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
   } catch (const FrameError& e) {
     if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
     Fail(std::move(state->request), e.code, e.what());
+    return;
+  } catch (const std::exception& e) {  // e.g. bad_alloc for a 64-megapixel frame: fail the frame, not the process
+    if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
+    Fail(std::move(state->request), "ERR_INVALID_INPUT", std::string("the frame could not be decoded: ") + e.what());
     return;
   }
   r.decode_ms = MsSince(t);
@@ -393,15 +398,23 @@ void FramePipeline::Finish(std::unique_ptr<Request> request) {
     } else {
       ++stats_.failed;
     }
+    // Until on_complete_ has handed the result over, "drained" must wait: another thread finishing the last
+    // pending request in between would otherwise signal it first, and close() would resolve (and the owner
+    // release its thread-safe function) before this result was handed over.
+    ++handing_over_;
   }
   on_complete_(std::move(request));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --handing_over_;
+  }
   MaybeDrained();
 }
 
 void FramePipeline::MaybeDrained() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!closing_ || aborted_ || pending_ != 0 || drained_signalled_) return;
+    if (!closing_ || aborted_ || pending_ != 0 || handing_over_ != 0 || drained_signalled_) return;
     drained_signalled_ = true;
   }
   on_drained_();

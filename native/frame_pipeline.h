@@ -136,6 +136,7 @@ class FramePipeline {
 
   std::mutex mutex_;
   int pending_ = 0;
+  int handing_over_ = 0;  // completed requests whose on_complete_ has not returned yet
   bool closing_ = false;
   bool cancel_unstarted_ = false;
   bool aborted_ = false;

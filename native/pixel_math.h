@@ -155,7 +155,13 @@ MG_HD void fetch_or_pad(const SourceView& s, int x, int y, float pad, float rgb[
   fetch_rgb01(s, x, y, rgb);
 }
 
+// floor(v) as an int. NaN and values beyond +-2^30 (far outside any frame, whose sides are at most 16384) give
+// -2^30 or 2^30: an out-of-frame position sampled as padding, never an out-of-range float-to-int conversion
+// (undefined behaviour) or a later int overflow.
+constexpr int kFarOutside = 1 << 30;
 MG_HD int floor_to_int(float v) {
+  if (!(v > -(float)kFarOutside)) return -kFarOutside;  // NaN too
+  if (v >= (float)kFarOutside) return kFarOutside;
   const int i = (int)v;
   return (v < (float)i) ? i - 1 : i;
 }
@@ -164,6 +170,12 @@ MG_HD int floor_to_int(float v) {
 // footprint_w x footprint_h box around the point (the output pixel's extent in the source).
 MG_HD void sample_affine(const SourceView& s, ResizeMode mode, float sx, float sy, float footprint_w, float footprint_h,
                          float pad, float rgb[3]) {
+  // A non-finite point (geometry overflowed: keypoints or a region near the float limits) lies nowhere in the
+  // frame; bilinear weights made of it would turn the pad into NaN.
+  if (!(sx > -3.0e38f && sx < 3.0e38f && sy > -3.0e38f && sy < 3.0e38f)) {
+    rgb[0] = rgb[1] = rgb[2] = pad;
+    return;
+  }
   if (mode == ResizeMode::Nearest || (mode == ResizeMode::Area && footprint_w <= 1.f && footprint_h <= 1.f)) {
     fetch_or_pad(s, floor_to_int(sx), floor_to_int(sy), pad, rgb);
     return;
@@ -193,15 +205,26 @@ MG_HD void sample_affine(const SourceView& s, ResizeMode mode, float sx, float s
     fetch_or_pad(s, floor_to_int(sx), floor_to_int(sy), pad, rgb);
     return;
   }
+  // Only the part of the footprint inside the frame is visited; the pixels outside it are all `pad` and are
+  // counted, not fetched. A huge footprint (a crop far larger than the frame) so costs at most the frame's
+  // pixels instead of side^2 iterations per output pixel. Same sums as visiting them all when pad is 0.
+  const int xs = x_begin < 0 ? 0 : x_begin, xe = x_end > s.width ? s.width : x_end;
+  const int ys = y_begin < 0 ? 0 : y_begin, ye = y_end > s.height ? s.height : y_end;
   float acc[3] = {0.f, 0.f, 0.f};
-  for (int y = y_begin; y < y_end; ++y) {
-    for (int x = x_begin; x < x_end; ++x) {
+  for (int y = ys; y < ye; ++y) {
+    for (int x = xs; x < xe; ++x) {
       float p[3];
-      fetch_or_pad(s, x, y, pad, p);
+      fetch_rgb01(s, x, y, p);
       acc[0] += p[0]; acc[1] += p[1]; acc[2] += p[2];
     }
   }
-  const float n = (float)((x_end - x_begin) * (y_end - y_begin));
+  const int64_t total = ((int64_t)x_end - x_begin) * ((int64_t)y_end - y_begin);
+  if (pad != 0.f) {
+    const int64_t inside = (xe > xs && ye > ys) ? ((int64_t)xe - xs) * ((int64_t)ye - ys) : 0;
+    const float outside = (float)(total - inside) * pad;
+    acc[0] += outside; acc[1] += outside; acc[2] += outside;
+  }
+  const float n = (float)total;
   rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
 }
 

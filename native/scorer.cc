@@ -61,7 +61,7 @@ Napi::Object SessionInfo(Napi::Env env, const ModelSession& session) {
   return o;
 }
 
-// keypoints: 12 finite numbers (BlazeFace order, frame pixels).
+// keypoints: 12 finite numbers (BlazeFace order, frame pixels), within +-kMaxKeypointMagnitude.
 std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v) {
   std::array<float, 2 * kKeypoints> out{};
   if (!v.IsArray() || v.As<Napi::Array>().Length() != 2 * kKeypoints) {
@@ -72,6 +72,12 @@ std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v) {
     Napi::Value n = a.Get(i);
     if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
       throw FrameError("ERR_INVALID_ARG", "face keypoints must be finite numbers");
+    }
+    // Checked as a double: 1e39 is finite there but infinite as a float, and huge keypoints make the crop's
+    // side and affine overflow to inf/NaN (a NaN score, or a crop millions of pixels wide).
+    if (std::fabs(n.As<Napi::Number>().DoubleValue()) > (double)kMaxKeypointMagnitude) {
+      throw FrameError("ERR_INVALID_ARG", "face keypoints must lie within +-" +
+                                              std::to_string((long long)kMaxKeypointMagnitude) + " pixels");
     }
     out[i] = n.As<Napi::Number>().FloatValue();
   }
@@ -219,6 +225,8 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
     Napi::Value regions = o.Get("regions");
     if (regions.IsArray()) {
       Napi::Array a = regions.As<Napi::Array>();
+      // Each region is a detector input rendered up front (768 KiB at 256x256) and queued for the detector.
+      if (a.Length() > 256) throw FrameError("ERR_INVALID_ARG", "at most 256 detection regions per frame");
       for (uint32_t i = 0; i < a.Length(); ++i) request->regions.push_back(ParseBox(a.Get(i), "a detection region"));
     } else if (!regions.IsUndefined() && !regions.IsNull()) {
       throw FrameError("ERR_INVALID_ARG", "regions must be an array of [x1, y1, x2, y2] boxes");

@@ -116,6 +116,10 @@ void VideoDecoder::Open() {
   context_->thread_count = 1;
   // A picture libavcodec had to conceal is an error, not something to score.
   context_->flags &= ~AV_CODEC_FLAG_OUTPUT_CORRUPT;
+  // A stream claiming a picture over the frame limit (VP8 allows 16383x16383, an H.264 SPS more) is refused
+  // when its header is parsed, before libavcodec allocates its reference pictures; the size check after
+  // decoding alone came too late for the memory.
+  context_->max_pixels = kMaxFramePixels;
   if (codec_ == VideoCodec::VP8) context_->err_recognition |= AV_EF_EXPLODE;
   const int rc = avcodec_open2(context_, decoder, nullptr);
   if (rc < 0) {
