@@ -12,3 +12,4 @@ export { mintToken, verifyToken } from "./auth/tokens.js";
 export type * from "./protocol/protocolTypes.js";
 export type * from "./faces/faceTypes.js";
 export type * from "./verdict/verdictTypes.js";
+export { MesoguardMediasoup } from "./sfu/mediasoup.js";
