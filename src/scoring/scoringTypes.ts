@@ -3,38 +3,26 @@ import type { DetectorName } from "../faces/detectorModels.js";
 import type { Detection, TrackedFace } from "../faces/faceTypes.js";
 import type {
   FrameInput,
-  GraphOptimization,
+  NativeAnalyzeResult,
+  NativeScorerOptions,
   NativeScorerInfo,
   NativeScorerStats,
-  ProviderRequest,
   ResizeMode,
 } from "../native/addonTypes.js";
 
 export type { FrameInput, ResizeMode };
 
-export interface MesoNetScorerOptions {
+/**
+ * The native scorer's session and queue options (documented in addonTypes.ts: provider, graphOptimization, deviceId,
+ * intraOpThreads, cacheDir, fp16, maxBatch, maxWaitMs, prepThreads, maxPending, preprocess), plus the facade's own.
+ * Defaults here: graphOptimization per architecture (DEFAULT_GRAPH_OPTIMIZATION), cacheDir
+ * $MESOGUARD_CACHE_DIR/tensorrt or <package>/.mesoguard-cache/tensorrt, maxBatch 8, maxWaitMs 2.
+ */
+export interface MesoNetScorerOptions extends Omit<NativeScorerOptions, "modelPath" | "detector" | "crop"> {
   /** Manifest name: meso4-df (default), meso4-f2f, mesoinception4-df, mesoinception4-f2f. */
   model?: string;
   /** An .onnx file to load instead of models/generated/<model>.onnx (must follow the same contract). */
   modelPath?: string;
-  /** auto = TensorRT -> CUDA -> CPU, whichever loads. */
-  provider?: ProviderRequest;
-  /** Default per architecture (see DEFAULT_GRAPH_OPTIMIZATION). */
-  graphOptimization?: GraphOptimization;
-  deviceId?: number;
-  intraOpThreads?: number;
-  /** TensorRT engine/timing caches; default $MESOGUARD_CACHE_DIR or <package>/.mesoguard-cache/tensorrt. */
-  cacheDir?: string;
-  fp16?: boolean;
-  /** Largest batch the queue forms (and the TensorRT profile covers). Default 8. */
-  maxBatch?: number;
-  /** How long a ready frame may wait for more to fill a batch, when more are already on their way. Default 2. */
-  maxWaitMs?: number;
-  /** Threads that decode and resize frames. Default 1. */
-  prepThreads?: number;
-  /** Frames queued or in flight before new ones are refused with ERR_QUEUE_FULL. Default 1024. */
-  maxPending?: number;
-  preprocess?: "auto" | "cpu" | "cuda";
   /** Resize to 256x256: nearest (default, exactly as Keras load_img), bilinear or area. */
   resize?: ResizeMode;
   /** Load this addon file instead of the default build. */
@@ -77,16 +65,7 @@ export interface FrameAnalysis {
   height: number;
   faces: FaceScore[];
   detectorRuns: number;
-  timings: {
-    decodeMs: number;
-    detectMs: number;
-    renderMs: number;
-    waitMs: number;
-    inferenceMs: number;
-    totalMs: number;
-    batchSize: number;
-    preprocessDevice: "cpu" | "cuda";
-  };
+  timings: NativeAnalyzeResult["timings"];
 }
 
 export interface AnalyzeOptions {
