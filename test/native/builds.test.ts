@@ -7,6 +7,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { nvccVersion } from "../../src/install/systemPackages.js";
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
 import { closeAll, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf } from "../helpers/addon.js";
 import { blockImage, floatMismatch, readPngRgb, toI420, toNv12, toPlanar01 } from "../helpers/images.js";
@@ -73,10 +74,12 @@ describe("both builds load side by side", { timeout: TEST_TIMEOUT }, () => {
     expect(realpathSync(cmake.runtimeInfo().ortLibraryPath)).toBe(realpathSync(gyp.runtimeInfo().ortLibraryPath));
   });
 
-  it("reports CUDA as built into the cmake build only", () => {
+  it("reports CUDA as built into the cmake build exactly where nvcc is on PATH, never into the gyp build", () => {
     const c = cmake.runtimeInfo().cuda;
     const g = gyp.runtimeInfo().cuda;
-    expect(c.built).toBe(true);
+    // The cmake build compiles the CUDA kernels when it finds nvcc (this project's machines and CI have it);
+    // a machine without a CUDA toolkit gets the CPU-only build.
+    expect(c.built).toBe(nvccVersion() !== undefined);
     expect(g.built).toBe(false);
     // The CPU build can never use CUDA, whatever the machine has.
     expect(g.available).toBe(false);
