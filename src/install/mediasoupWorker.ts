@@ -21,11 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { packageRoot } from "../../models/paths.js";
-import { aptInstallCommand, missingRequirements, type SystemRequirement } from "./systemPackages.js";
-
-function hasCommand(name: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
-}
+import { ensureSystemPackages, hasCommand, type SystemRequirement } from "./systemPackages.js";
 
 function pkgConfig(...modules: string[]): boolean {
   return spawnSync("pkg-config", ["--exists", ...modules], { stdio: "ignore" }).status === 0;
@@ -44,31 +40,6 @@ export const MEDIASOUP_WORKER_REQUIREMENTS: SystemRequirement[] = [
   { aptPackage: "nlohmann-json3-dev", purpose: "JSON", present: () => existsSync("/usr/include/nlohmann/json.hpp") },
   { aptPackage: "libssl-dev", purpose: "DTLS", present: () => existsSync("/usr/include/openssl/ssl.h") },
 ];
-
-function apt(args: string[]): boolean {
-  return spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).status === 0;
-}
-
-/** Installs the missing packages (root + apt-get, MESOGUARD_SKIP_APT unset) or throws with the command to run. */
-export function ensureWorkerBuildPackages(log: (line: string) => void): void {
-  const missing = missingRequirements(MEDIASOUP_WORKER_REQUIREMENTS);
-  if (missing.length === 0) return;
-  const packages = missing.map((m) => m.aptPackage);
-  const canApt = process.platform === "linux" && process.getuid?.() === 0 && hasCommand("apt-get");
-  if (process.env.MESOGUARD_SKIP_APT === "1" || !canApt) {
-    throw new Error(
-      `mesoguard: building the mediasoup worker needs:\n${missing.map((m) => `  - ${m.aptPackage}: ${m.purpose}`).join("\n")}\n` +
-        `Install them (as root) with:\n  ${aptInstallCommand(packages)}`,
-    );
-  }
-  log(`mesoguard: installing with apt-get: ${packages.join(" ")} (MESOGUARD_SKIP_APT=1 to opt out)`);
-  const installArgs = ["install", "-y", "--no-install-recommends", ...packages];
-  if (!apt(installArgs) && !(apt(["update"]) && apt(installArgs))) {
-    throw new Error(`mesoguard: apt-get could not install ${packages.join(" ")}; run: ${aptInstallCommand(packages)}`);
-  }
-  const still = missingRequirements(MEDIASOUP_WORKER_REQUIREMENTS);
-  if (still.length > 0) throw new Error(`mesoguard: still missing after apt-get: ${still.map((m) => m.aptPackage).join(" ")}`);
-}
 
 // ---- meson.build patch ----------------------------------------------------------------------------------------
 
@@ -181,7 +152,7 @@ export function buildMediasoupWorker(options: WorkerBuildOptions = {}): string {
     log(`mesoguard: mediasoup worker ${version} already built: ${target}`);
     return target;
   }
-  ensureWorkerBuildPackages(log);
+  ensureSystemPackages(log, MEDIASOUP_WORKER_REQUIREMENTS, "building the mediasoup worker");
 
   const work = mkdtempSync(path.join(tmpdir(), `mediasoup-worker-${version}-`));
   try {

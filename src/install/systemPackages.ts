@@ -10,7 +10,7 @@ export interface SystemRequirement {
   present: () => boolean;
 }
 
-function hasCommand(name: string): boolean {
+export function hasCommand(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
 }
 
@@ -59,27 +59,31 @@ function apt(args: string[]): boolean {
 }
 
 /**
- * Installs what is missing when allowed (root, apt-get present, MESOGUARD_SKIP_APT unset); otherwise throws
- * an Error with the exact command to run.
+ * Installs what is missing from `requirements` when allowed (root, apt-get present, MESOGUARD_SKIP_APT unset);
+ * otherwise throws an Error with the exact command to run. `purpose` names what needs them, in messages.
  */
-export function ensureSystemPackages(log: (line: string) => void): void {
-  const missing = missingRequirements();
+export function ensureSystemPackages(
+  log: (line: string) => void,
+  requirements: SystemRequirement[] = BUILD_REQUIREMENTS,
+  purpose = "the native build",
+): void {
+  const missing = missingRequirements(requirements);
   if (missing.length === 0) return;
   const packages = missing.map((m) => m.aptPackage);
   const why = missing.map((m) => `  - ${m.aptPackage}: ${m.purpose}`).join("\n");
   if (process.env.MESOGUARD_SKIP_APT === "1" || !canUseApt()) {
     throw new Error(
-      `mesoguard: the native build needs system packages that are missing:\n${why}\n` +
-        `Install them (as root) with:\n  ${aptInstallCommand(packages)}\nthen run npm ci again.`,
+      `mesoguard: ${purpose} needs system packages that are missing:\n${why}\n` +
+        `Install them (as root) with:\n  ${aptInstallCommand(packages)}\nthen run it again.`,
     );
   }
-  log(`mesoguard: installing system packages with apt-get: ${packages.join(" ")} (MESOGUARD_SKIP_APT=1 to opt out)`);
+  log(`mesoguard: installing system packages for ${purpose} with apt-get: ${packages.join(" ")} (MESOGUARD_SKIP_APT=1 to opt out)`);
   const installArgs = ["install", "-y", "--no-install-recommends", ...packages];
   // A fresh machine has no package lists yet: update once and retry.
   if (!apt(installArgs) && !(apt(["update"]) && apt(installArgs))) {
     throw new Error(`mesoguard: apt-get could not install ${packages.join(" ")}; run: ${aptInstallCommand(packages)}`);
   }
-  const still = missingRequirements();
+  const still = missingRequirements(requirements);
   if (still.length > 0) {
     throw new Error(`mesoguard: still missing after apt-get: ${still.map((m) => m.aptPackage).join(" ")}`);
   }
