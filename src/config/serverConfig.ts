@@ -3,6 +3,8 @@
 // --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}.
 import { readFileSync } from "node:fs";
 
+import type { VerdictConfig } from "../verdict/verdictTypes.js";
+
 type Kind = "string" | "number" | "integer" | "boolean";
 
 interface Setting {
@@ -94,15 +96,11 @@ export interface ServerConfig {
   rtpReorderMs: number;
   rtpKeyframeIntervalMs: number;
   logLevel: string;
-  verdict: {
-    windowSeconds: number;
-    emaSeconds: number;
-    minScoredFaces: number;
-    noFaceSeconds: number;
-    suspiciousAt: number;
-    likelyFakeAt: number;
-    hysteresis: number;
-  };
+  /** The verdict settings the server exposes (the rest keep verdictConfig.ts's defaults). */
+  verdict: Pick<
+    VerdictConfig,
+    "windowSeconds" | "emaSeconds" | "minScoredFaces" | "noFaceSeconds" | "suspiciousAt" | "likelyFakeAt" | "hysteresis"
+  >;
 }
 
 export function envName(key: string): string {

@@ -66,18 +66,11 @@ export interface RtpStreamCounters {
   fir: number;
 }
 
-export interface RtpStreamInfo {
+/** A stream as the control API lists it: its registration (less the SDP parameter sets) and its state. */
+export interface RtpStreamInfo extends Omit<RtpStreamSpec, "spropParameterSets"> {
   id: string;
   host: string;
   port: number;
-  ssrc: number;
-  payloadType: number;
-  codec: VideoCodecName;
-  clockRate: number;
-  room: string;
-  participantId: string;
-  name?: string;
-  fir: boolean;
   createdAt: number;
   lastPacketAt: number | null;
   /** Where its RTP comes from, and where keyframe requests go. */
