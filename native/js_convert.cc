@@ -42,6 +42,28 @@ ResizeMode ParseResizeMode(const std::string& name) {
   throw FrameError("ERR_INVALID_ARG", "resize must be nearest, bilinear or area, got '" + name + "'");
 }
 
+bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length) {
+  if (value.IsTypedArray()) {
+    Napi::TypedArray array = value.As<Napi::TypedArray>();
+    *bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    *length = array.ByteLength();
+    return true;
+  }
+  if (value.IsArrayBuffer()) {
+    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
+    *bytes = static_cast<const uint8_t*>(buffer.Data());
+    *length = buffer.ByteLength();
+    return true;
+  }
+  if (value.IsDataView()) {
+    Napi::DataView view = value.As<Napi::DataView>();
+    *bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    *length = view.ByteLength();
+    return true;
+  }
+  return false;
+}
+
 FrameInput ParseFrame(const Napi::Value& value) {
   if (!value.IsObject()) throw FrameError("ERR_INVALID_INPUT", "a frame must be an object {kind, data, ...}");
   Napi::Object o = value.As<Napi::Object>();
@@ -55,22 +77,9 @@ FrameInput ParseFrame(const Napi::Value& value) {
   else if (kind == "png") in.kind = FrameKind::Png;
   else throw FrameError("ERR_INVALID_INPUT", "frame kind must be jpeg, png, rgb, rgba, i420 or nv12, got '" + kind + "'");
 
-  Napi::Value data = o.Get("data");
   const uint8_t* bytes = nullptr;
   size_t length = 0;
-  if (data.IsTypedArray()) {
-    Napi::TypedArray array = data.As<Napi::TypedArray>();
-    bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    length = array.ByteLength();
-  } else if (data.IsArrayBuffer()) {
-    Napi::ArrayBuffer buffer = data.As<Napi::ArrayBuffer>();
-    bytes = static_cast<const uint8_t*>(buffer.Data());
-    length = buffer.ByteLength();
-  } else if (data.IsDataView()) {
-    Napi::DataView view = data.As<Napi::DataView>();
-    bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    length = view.ByteLength();
-  } else {
+  if (!BytesOf(o.Get("data"), &bytes, &length)) {
     throw FrameError("ERR_INVALID_INPUT", "frame data must be a Buffer, TypedArray, DataView or ArrayBuffer");
   }
   if (length == 0) throw FrameError("ERR_INVALID_INPUT", "frame data is empty");

@@ -15,6 +15,9 @@ int GetInt(const Napi::Object& o, const char* key, int fallback);
 double GetNumber(const Napi::Object& o, const char* key, double fallback);
 bool GetBool(const Napi::Object& o, const char* key, bool fallback);
 
+// The bytes of a Buffer / TypedArray / DataView / ArrayBuffer, not copied; false for any other value.
+bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length);
+
 // Parses {kind, data, width?, height?, stride*?} and copies `data`. Throws FrameError for bad shapes/types.
 FrameInput ParseFrame(const Napi::Value& value);
 ResizeMode ParseResizeMode(const std::string& name);

@@ -158,19 +158,9 @@ void Scorer::Teardown() {
   tsfn_.Abort();
 }
 
-void Scorer::TrackStart() {
-  if (outstanding_++ == 0) {
-    tsfn_.Ref(Env());
-    Ref();  // the JS object must not be collected while its promises are pending
-  }
-}
+void Scorer::TrackStart() { keep_alive_.Add(Env(), *this, tsfn_); }
 
-void Scorer::TrackEnd() {
-  if (--outstanding_ == 0) {
-    tsfn_.Unref(Env());
-    Unref();
-  }
-}
+void Scorer::TrackEnd() { keep_alive_.Remove(Env(), *this, tsfn_); }
 
 Napi::Value Scorer::Enqueue(Napi::Env env, std::unique_ptr<Request> request, Napi::Promise::Deferred deferred) {
   auto* handle = new PromiseHandle{deferred};

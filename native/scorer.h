@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include "pending_promises.h"
+
 #include <memory>
 #include <optional>
 
@@ -53,7 +55,7 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
   std::unique_ptr<FramePipeline> pipeline_;
   PipelineStats final_stats_;  // kept after close() so stats() still tells what happened
   Tsfn tsfn_;
-  int outstanding_ = 0;  // JS thread only
+  PendingPromises<Scorer, Tsfn> keep_alive_;  // JS thread only
   bool closing_ = false;
   bool torn_down_ = false;
   std::optional<Napi::Promise::Deferred> close_deferred_;

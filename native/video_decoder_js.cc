@@ -23,29 +23,6 @@ namespace {
 
 void TeardownHook(void* arg) { static_cast<VideoDecoderJs*>(arg)->Teardown(); }
 
-// The bytes of a Buffer / TypedArray / DataView / ArrayBuffer (not copied).
-bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length) {
-  if (value.IsTypedArray()) {
-    Napi::TypedArray array = value.As<Napi::TypedArray>();
-    *bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    *length = array.ByteLength();
-    return true;
-  }
-  if (value.IsArrayBuffer()) {
-    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
-    *bytes = static_cast<const uint8_t*>(buffer.Data());
-    *length = buffer.ByteLength();
-    return true;
-  }
-  if (value.IsDataView()) {
-    Napi::DataView view = value.As<Napi::DataView>();
-    *bytes = static_cast<const uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    *length = view.ByteLength();
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Napi::Function VideoDecoderJs::DefineClass(Napi::Env env) {
@@ -95,19 +72,9 @@ void VideoDecoderJs::Teardown() {
   tsfn_.Abort();
 }
 
-void VideoDecoderJs::TrackStart() {
-  if (outstanding_++ == 0) {
-    tsfn_.Ref(Env());
-    Ref();  // the JS object must not be collected while its promises are pending
-  }
-}
+void VideoDecoderJs::TrackStart() { keep_alive_.Add(Env(), *this, tsfn_); }
 
-void VideoDecoderJs::TrackEnd() {
-  if (--outstanding_ == 0) {
-    tsfn_.Unref(Env());
-    Unref();
-  }
-}
+void VideoDecoderJs::TrackEnd() { keep_alive_.Remove(Env(), *this, tsfn_); }
 
 // Worker thread.
 void VideoDecoderJs::Run(VideoJob* job) {

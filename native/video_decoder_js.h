@@ -6,6 +6,8 @@
 
 #include <napi.h>
 
+#include "pending_promises.h"
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -51,7 +53,7 @@ class VideoDecoderJs : public Napi::ObjectWrap<VideoDecoderJs> {
   VideoDecoderStats stats_;  // a copy the worker refreshes after each job
   int max_pending_ = 64;
   int pending_ = 0;      // decode promises not settled yet (JS thread only)
-  int outstanding_ = 0;  // jobs of any kind in flight, incl. close (JS thread only)
+  PendingPromises<VideoDecoderJs, Tsfn> keep_alive_;  // promises of any kind, incl. close (JS thread only)
   double next_index_ = 0;
   bool closing_ = false;
   bool torn_down_ = false;
