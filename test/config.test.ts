@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { afterAll, describe, expect, it } from "vitest";
 
-import { SETTINGS, configHelp, describeConfig, envName, flagName, loadServerConfig } from "../src/config/serverConfig.js";
+import { SETTINGS, configHelp, describeConfig, envName, flagName, loadServerConfig, settingValue } from "../src/config/serverConfig.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "mesoguard-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,21 +41,10 @@ describe("defaults", () => {
       port: 8080,
       secret: undefined,
       devMode: true,
-      model: "meso4-df",
-      detector: "blazeface-back",
-      provider: "auto",
-      maxBatch: 8,
-      maxWaitMs: 2,
-      prepThreads: 1,
-      intraOpThreads: 0,
-      detectEvery: 5,
-      regionSearch: false,
+      scorer: { model: "meso4-df", detector: "blazeface-back", provider: "auto", maxBatch: 8, maxWaitMs: 2, prepThreads: 1, intraOpThreads: 0 },
+      session: { detectEvery: 5, regionSearch: false, maxFps: 30, scoreRateHz: 5 },
+      rooms: { maxParticipantsPerRoom: 50, maxObserversPerRoom: 50, maxRooms: 100 },
       maxMessageBytes: 4 * 1024 * 1024,
-      maxFps: 30,
-      scoreRateHz: 5,
-      maxParticipantsPerRoom: 50,
-      maxObserversPerRoom: 50,
-      maxRooms: 100,
       sendBufferBytes: 1024 * 1024,
       maxErrorsPerMinute: 20,
       shutdownTimeoutMs: 10000,
@@ -64,8 +53,7 @@ describe("defaults", () => {
     });
     // Every setting (including any not listed above) is at its table default.
     for (const setting of SETTINGS) {
-      const value = setting.key.split(".").reduce<unknown>((o, part) => (o as Record<string, unknown>)[part], config);
-      expect(value, setting.key).toBe(setting.default);
+      expect(settingValue(config, setting), setting.key).toBe(setting.default);
     }
     expect(Object.keys(origins).sort()).toEqual(SETTINGS.map((s) => s.key).sort());
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
@@ -84,21 +72,21 @@ describe("precedence: defaults < config file < environment < flags", () => {
     const env = { MESOGUARD_MAX_FPS: "11", MESOGUARD_VERDICT_WINDOW_SECONDS: "5", MESOGUARD_PORT: "2000" };
     const { config, origins, configFile: used } = load(["--config", file, "--max-fps", "12", "--port=3000"], env);
     expect(used).toBe(file);
-    expect([config.maxFps, origins.maxFps]).toEqual([12, "flag"]);
+    expect([config.session.maxFps, origins.maxFps]).toEqual([12, "flag"]);
     expect([config.port, origins.port]).toEqual([3000, "flag"]);
     expect([config.verdict.windowSeconds, origins["verdict.windowSeconds"]]).toEqual([5, "env"]);
-    expect([config.scoreRateHz, origins.scoreRateHz]).toEqual([2, "file"]);
+    expect([config.session.scoreRateHz, origins.scoreRateHz]).toEqual([2, "file"]);
     expect([config.host, origins.host]).toEqual(["0.0.0.0", "file"]);
     expect([config.verdict.emaSeconds, origins["verdict.emaSeconds"]]).toEqual([1, "file"]);
-    expect([config.maxBatch, origins.maxBatch]).toEqual([8, "default"]);
+    expect([config.scorer.maxBatch, origins.maxBatch]).toEqual([8, "default"]);
   });
 
   it("the config file can be named by MESOGUARD_CONFIG, --config FILE or --config=FILE; the flag wins", () => {
     const a = configFile({ maxRooms: 3 });
     const b = configFile({ maxRooms: 4 });
-    expect(load([], { MESOGUARD_CONFIG: a }).config.maxRooms).toBe(3);
-    expect(load(["--config", b], { MESOGUARD_CONFIG: a }).config.maxRooms).toBe(4);
-    expect(load([`--config=${b}`]).config.maxRooms).toBe(4);
+    expect(load([], { MESOGUARD_CONFIG: a }).config.rooms.maxRooms).toBe(3);
+    expect(load(["--config", b], { MESOGUARD_CONFIG: a }).config.rooms.maxRooms).toBe(4);
+    expect(load([`--config=${b}`]).config.rooms.maxRooms).toBe(4);
     expect(load([`--config=${b}`]).origins.maxRooms).toBe("file");
   });
 
@@ -114,20 +102,20 @@ describe("precedence: defaults < config file < environment < flags", () => {
 
   it("an empty environment variable counts as unset", () => {
     const { config, origins } = load([], { MESOGUARD_MAX_FPS: "", MESOGUARD_SECRET: "" });
-    expect([config.maxFps, origins.maxFps]).toEqual([30, "default"]);
+    expect([config.session.maxFps, origins.maxFps]).toEqual([30, "default"]);
     expect(config.devMode).toBe(true);
   });
 
   it("booleans: a bare flag is true, =false / 'false' / 0 are false, env 'true'/'1'; a file takes JSON booleans", () => {
-    expect(load(["--region-search"]).config.regionSearch).toBe(true);
-    expect(load(["--region-search", "--max-fps", "9"]).config).toMatchObject({ regionSearch: true, maxFps: 9 });
-    expect(load(["--region-search=false"]).config.regionSearch).toBe(false);
-    expect(load(["--region-search", "false"]).config.regionSearch).toBe(false);
-    expect(load(["--region-search", "0"]).config.regionSearch).toBe(false);
-    expect(load([], { MESOGUARD_REGION_SEARCH: "true" }).config.regionSearch).toBe(true);
-    expect(load([], { MESOGUARD_REGION_SEARCH: "1" }).config.regionSearch).toBe(true);
-    expect(load(["--region-search=false"], { MESOGUARD_REGION_SEARCH: "1" }).config.regionSearch).toBe(false);
-    expect(load(["--config", configFile({ regionSearch: true })]).config.regionSearch).toBe(true);
+    expect(load(["--region-search"]).config.session.regionSearch).toBe(true);
+    expect(load(["--region-search", "--max-fps", "9"]).config).toMatchObject({ session: { regionSearch: true, maxFps: 9 } });
+    expect(load(["--region-search=false"]).config.session.regionSearch).toBe(false);
+    expect(load(["--region-search", "false"]).config.session.regionSearch).toBe(false);
+    expect(load(["--region-search", "0"]).config.session.regionSearch).toBe(false);
+    expect(load([], { MESOGUARD_REGION_SEARCH: "true" }).config.session.regionSearch).toBe(true);
+    expect(load([], { MESOGUARD_REGION_SEARCH: "1" }).config.session.regionSearch).toBe(true);
+    expect(load(["--region-search=false"], { MESOGUARD_REGION_SEARCH: "1" }).config.session.regionSearch).toBe(false);
+    expect(load(["--config", configFile({ regionSearch: true })]).config.session.regionSearch).toBe(true);
   });
 
   it("every setting can be set by its flag and by its environment variable", () => {
@@ -175,6 +163,11 @@ describe("bad values name the setting and where the value came from", () => {
   it("suspiciousAt must be below likelyFakeAt", () => {
     expect(loadError(["--verdict-suspicious-at", "0.8", "--verdict-likely-fake-at", "0.7"])).toMatch(/suspiciousAt must be below verdict\.likelyFakeAt/);
     expect(loadError(["--verdict-suspicious-at", "0.75"])).toMatch(/suspiciousAt/);
+  });
+
+  it("the whole verdict is checked at load by the verdict module's rules, not at the first join", () => {
+    expect(loadError(["--verdict-hysteresis", "0.6"])).toMatch(/verdict\.hysteresis must be below verdict\.suspiciousAt \(0\.5\), got 0\.6/);
+    expect(loadError(["--verdict-suspicious-at", "0"])).toMatch(/verdict\.suspiciousAt must be in \(0, 1\], got 0/);
   });
 });
 

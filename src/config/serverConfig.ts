@@ -3,12 +3,22 @@
 // --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}.
 import { readFileSync } from "node:fs";
 
+import type { DetectorName } from "../faces/detectorModels.js";
+import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
+import type { SessionSettings } from "../server/ParticipantSession.js";
+import type { RoomLimits } from "../server/Room.js";
+import type { RtpIngestSettings } from "../sfu/RtpIngest.js";
+import { DEFAULT_TUNING } from "../sfu/RtpStream.js";
+import { DEFAULT_VERDICT_CONFIG, VERDICT_RANGES, resolveVerdictConfig } from "../verdict/verdictConfig.js";
 import type { VerdictConfig } from "../verdict/verdictTypes.js";
 
 type Kind = "string" | "number" | "integer" | "boolean";
 
-interface Setting {
+export interface Setting {
+  /** The name users see: the flag, the environment variable and the config file's path are made from it. */
   key: string;
+  /** Where the value lands in ServerConfig (dot-separated), when not at `key`. */
+  path?: string;
   kind: Kind;
   default: string | number | boolean | undefined;
   help: string;
@@ -18,89 +28,94 @@ interface Setting {
   max?: number;
 }
 
+/** The verdict settings the server exposes, with their help; defaults and ranges are the verdict module's. */
+const VERDICT_HELP = {
+  windowSeconds: "rolling window",
+  emaSeconds: "EMA time constant",
+  minScoredFaces: "scored faces before any verdict",
+  noFaceSeconds: "no face for this long = no-face",
+  suspiciousAt: "aggregate fake score for suspicious",
+  likelyFakeAt: "aggregate fake score for likely-fake",
+  hysteresis: "margin below a threshold before a state is left",
+} as const satisfies Partial<Record<keyof VerdictConfig, string>>;
+
+function verdictSetting(field: keyof typeof VERDICT_HELP): Setting {
+  const range = VERDICT_RANGES[field];
+  return {
+    key: `verdict.${field}`,
+    kind: range.integer ? "integer" : "number",
+    default: DEFAULT_VERDICT_CONFIG[field],
+    min: range.min,
+    max: range.max,
+    help: VERDICT_HELP[field],
+  };
+}
+
 export const SETTINGS: readonly Setting[] = [
   { key: "host", kind: "string", default: "127.0.0.1", help: "interface to listen on (0.0.0.0 for all)" },
   { key: "port", kind: "integer", default: 8080, min: 0, max: 65535, help: "TCP port (0 = any free port)" },
   { key: "secret", kind: "string", default: undefined, secret: true, help: "HMAC secret for join tokens; unset = development mode (no tokens)" },
-  { key: "model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
-  { key: "detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
-  { key: "provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
-  { key: "maxBatch", kind: "integer", default: 8, min: 1, max: 256, help: "largest MesoNet batch" },
-  { key: "maxWaitMs", kind: "number", default: 2, min: 0, max: 1000, help: "longest wait for a fuller batch" },
-  { key: "prepThreads", kind: "integer", default: 1, min: 1, max: 64, help: "decode/crop threads" },
-  { key: "intraOpThreads", kind: "integer", default: 0, min: 0, max: 64, help: "ONNX Runtime intra-op threads (0 = default)" },
-  { key: "detectEvery", kind: "integer", default: 5, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
-  { key: "regionSearch", kind: "boolean", default: false, help: "between full detections, search only around tracked faces" },
+  { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
+  { key: "detector", path: "scorer.detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
+  { key: "provider", path: "scorer.provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
+  { key: "maxBatch", path: "scorer.maxBatch", kind: "integer", default: 8, min: 1, max: 256, help: "largest MesoNet batch" },
+  { key: "maxWaitMs", path: "scorer.maxWaitMs", kind: "number", default: 2, min: 0, max: 1000, help: "longest wait for a fuller batch" },
+  { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: 1, min: 1, max: 64, help: "decode/crop threads" },
+  { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: 0, min: 0, max: 64, help: "ONNX Runtime intra-op threads (0 = default)" },
+  { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: 5, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
+  { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: false, help: "between full detections, search only around tracked faces" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },
-  { key: "maxFps", kind: "number", default: 30, min: 0.1, max: 1000, help: "frames per second accepted per participant (excess dropped)" },
-  { key: "scoreRateHz", kind: "number", default: 5, min: 0.1, max: 1000, help: "most score messages per second per participant" },
-  { key: "maxParticipantsPerRoom", kind: "integer", default: 50, min: 1, max: 10000, help: "participants per room" },
-  { key: "maxObserversPerRoom", kind: "integer", default: 50, min: 1, max: 10000, help: "observers per room" },
-  { key: "maxRooms", kind: "integer", default: 100, min: 1, max: 100000, help: "rooms per server" },
+  { key: "maxFps", path: "session.maxFps", kind: "number", default: 30, min: 0.1, max: 1000, help: "frames per second accepted per participant (excess dropped)" },
+  { key: "scoreRateHz", path: "session.scoreRateHz", kind: "number", default: 5, min: 0.1, max: 1000, help: "most score messages per second per participant" },
+  { key: "maxParticipantsPerRoom", path: "rooms.maxParticipantsPerRoom", kind: "integer", default: 50, min: 1, max: 10000, help: "participants per room" },
+  { key: "maxObserversPerRoom", path: "rooms.maxObserversPerRoom", kind: "integer", default: 50, min: 1, max: 10000, help: "observers per room" },
+  { key: "maxRooms", path: "rooms.maxRooms", kind: "integer", default: 100, min: 1, max: 100000, help: "rooms per server" },
   { key: "sendBufferBytes", kind: "integer", default: 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "a client whose unsent data exceeds this is disconnected as too slow" },
   { key: "maxErrorsPerMinute", kind: "integer", default: 20, min: 1, max: 100000, help: "protocol errors a connection may cause per minute before it is closed" },
   { key: "shutdownTimeoutMs", kind: "integer", default: 10000, min: 0, max: 600000, help: "SIGTERM: longest wait for in-flight frames" },
   { key: "rtpIngest", kind: "boolean", default: true, help: "serve the RTP ingest control API (/rtp/streams) for SFUs forwarding participants' video" },
-  { key: "rtpHost", kind: "string", default: "127.0.0.1", help: "interface the RTP ingest's UDP ports bind to (0.0.0.0 for all)" },
-  { key: "rtpAdvertisedHost", kind: "string", default: undefined, help: "host told to RTP senders; unset = rtpHost (or the control request's Host when rtpHost is a wildcard)" },
-  { key: "rtpPortMin", kind: "integer", default: 40000, min: 0, max: 65535, help: "lowest UDP port for RTP streams (0 with rtpPortMax 0 = any free port)" },
-  { key: "rtpPortMax", kind: "integer", default: 40999, min: 0, max: 65535, help: "highest UDP port for RTP streams" },
-  { key: "rtpMaxStreams", kind: "integer", default: 64, min: 1, max: 10000, help: "RTP streams registered at once" },
-  { key: "rtpScoreFps", kind: "number", default: 5, min: 0.1, max: 60, help: "frames per second scored per RTP stream (every frame is decoded)" },
-  { key: "rtpStreamTimeoutSeconds", kind: "number", default: 10, min: 1, max: 86400, help: "an RTP stream without packets this long is removed" },
-  { key: "rtpReorderMs", kind: "integer", default: 40, min: 0, max: 2000, help: "longest wait for a missing RTP packet before it counts as lost (keyframe request)" },
-  { key: "rtpKeyframeIntervalMs", kind: "integer", default: 500, min: 50, max: 60000, help: "least time between two keyframe requests (RTCP PLI/FIR) to one sender" },
+  { key: "rtpHost", path: "rtp.host", kind: "string", default: "127.0.0.1", help: "interface the RTP ingest's UDP ports bind to (0.0.0.0 for all)" },
+  { key: "rtpAdvertisedHost", path: "rtp.advertisedHost", kind: "string", default: undefined, help: "host told to RTP senders; unset = rtpHost (or the control request's Host when rtpHost is a wildcard)" },
+  { key: "rtpPortMin", path: "rtp.portMin", kind: "integer", default: 40000, min: 0, max: 65535, help: "lowest UDP port for RTP streams (0 with rtpPortMax 0 = any free port)" },
+  { key: "rtpPortMax", path: "rtp.portMax", kind: "integer", default: 40999, min: 0, max: 65535, help: "highest UDP port for RTP streams" },
+  { key: "rtpMaxStreams", path: "rtp.maxStreams", kind: "integer", default: 64, min: 1, max: 10000, help: "RTP streams registered at once" },
+  { key: "rtpScoreFps", path: "rtp.tuning.scoreFps", kind: "number", default: DEFAULT_TUNING.scoreFps, min: 0.1, max: 60, help: "frames per second scored per RTP stream (every frame is decoded)" },
+  { key: "rtpStreamTimeoutSeconds", path: "rtp.streamTimeoutSeconds", kind: "number", default: 10, min: 1, max: 86400, help: "an RTP stream without packets this long is removed" },
+  { key: "rtpReorderMs", path: "rtp.tuning.reorderMs", kind: "integer", default: DEFAULT_TUNING.reorderMs, min: 0, max: 2000, help: "longest wait for a missing RTP packet before it counts as lost (keyframe request)" },
+  { key: "rtpKeyframeIntervalMs", path: "rtp.tuning.keyframeRequestIntervalMs", kind: "integer", default: DEFAULT_TUNING.keyframeRequestIntervalMs, min: 50, max: 60000, help: "least time between two keyframe requests (RTCP PLI/FIR) to one sender" },
   { key: "logLevel", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "log level" },
-  { key: "verdict.windowSeconds", kind: "number", default: 10, min: 0.1, max: 3600, help: "rolling window" },
-  { key: "verdict.emaSeconds", kind: "number", default: 3, min: 0.01, max: 3600, help: "EMA time constant" },
-  { key: "verdict.minScoredFaces", kind: "integer", default: 8, min: 1, max: 100000, help: "scored faces before any verdict" },
-  { key: "verdict.noFaceSeconds", kind: "number", default: 3, min: 0.1, max: 3600, help: "no face for this long = no-face" },
-  { key: "verdict.suspiciousAt", kind: "number", default: 0.5, min: 0, max: 1, help: "aggregate fake score for suspicious" },
-  { key: "verdict.likelyFakeAt", kind: "number", default: 0.75, min: 0, max: 1, help: "aggregate fake score for likely-fake" },
-  { key: "verdict.hysteresis", kind: "number", default: 0.05, min: 0, max: 1, help: "margin below a threshold before a state is left" },
+  ...(Object.keys(VERDICT_HELP) as Array<keyof typeof VERDICT_HELP>).map(verdictSetting),
 ];
 
 export type ConfigValue = string | number | boolean | undefined;
 
+/** The options MesoNetScorer.create takes that the server sets. */
+export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads">> & {
+  detector: DetectorName;
+};
+
+/** The resolved configuration: server-wide settings, then one section per consumer, each handed to it whole. */
 export interface ServerConfig {
   host: string;
   port: number;
   secret: string | undefined;
   devMode: boolean;
-  model: string;
-  detector: "blazeface-back" | "blazeface-front";
-  provider: "auto" | "tensorrt" | "cuda" | "cpu";
-  maxBatch: number;
-  maxWaitMs: number;
-  prepThreads: number;
-  intraOpThreads: number;
-  detectEvery: number;
-  regionSearch: boolean;
   maxMessageBytes: number;
-  maxFps: number;
-  scoreRateHz: number;
-  maxParticipantsPerRoom: number;
-  maxObserversPerRoom: number;
-  maxRooms: number;
   sendBufferBytes: number;
   maxErrorsPerMinute: number;
   shutdownTimeoutMs: number;
   rtpIngest: boolean;
-  rtpHost: string;
-  rtpAdvertisedHost: string | undefined;
-  rtpPortMin: number;
-  rtpPortMax: number;
-  rtpMaxStreams: number;
-  rtpScoreFps: number;
-  rtpStreamTimeoutSeconds: number;
-  rtpReorderMs: number;
-  rtpKeyframeIntervalMs: number;
   logLevel: string;
-  /** The verdict settings the server exposes (the rest keep verdictConfig.ts's defaults). */
-  verdict: Pick<
-    VerdictConfig,
-    "windowSeconds" | "emaSeconds" | "minScoredFaces" | "noFaceSeconds" | "suspiciousAt" | "likelyFakeAt" | "hysteresis"
-  >;
+  /** MesoNetScorer.create. */
+  scorer: ScorerSettings;
+  /** Every ParticipantSession. */
+  session: SessionSettings;
+  /** Room admission. */
+  rooms: RoomLimits;
+  /** The RTP ingest (RtpIngest). */
+  rtp: RtpIngestSettings;
+  /** The rolling verdict: the exposed settings over the verdict module's defaults, validated as a whole. */
+  verdict: VerdictConfig;
 }
 
 export function envName(key: string): string {
@@ -140,6 +155,15 @@ function parseValue(setting: Setting, raw: unknown, source: string): ConfigValue
 
 function getPath(object: Record<string, unknown>, key: string): unknown {
   return key.split(".").reduce<unknown>((o, part) => (o && typeof o === "object" ? (o as Record<string, unknown>)[part] : undefined), object);
+}
+
+function settingPath(setting: Setting): string {
+  return setting.path ?? setting.key;
+}
+
+/** A setting's value in a resolved configuration. */
+export function settingValue(config: ServerConfig, setting: Setting): unknown {
+  return getPath(config as unknown as Record<string, unknown>, settingPath(setting));
 }
 
 function setPath(object: Record<string, unknown>, key: string, value: ConfigValue): void {
@@ -225,7 +249,7 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
       value = parseValue(setting, fromFlag === true ? true : fromFlag, flagName(setting.key));
       origin = "flag";
     }
-    setPath(out, setting.key, value);
+    setPath(out, settingPath(setting), value);
     origins[setting.key] = origin;
   }
   const config = out as unknown as ServerConfig;
@@ -234,10 +258,12 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
     throw new Error("mesoguard: --dev (or MESOGUARD_DEV) and a secret were both given: choose tokens or development mode");
   }
   config.devMode = !config.secret;
-  if (config.verdict.suspiciousAt >= config.verdict.likelyFakeAt) {
-    throw new Error("mesoguard: verdict.suspiciousAt must be below verdict.likelyFakeAt");
+  try {
+    config.verdict = resolveVerdictConfig(config.verdict, (field) => `verdict.${field}`);
+  } catch (error) {
+    throw new Error(`mesoguard: ${(error as Error).message}`);
   }
-  if (config.rtpPortMin > config.rtpPortMax || (config.rtpPortMin === 0) !== (config.rtpPortMax === 0)) {
+  if (config.rtp.portMin > config.rtp.portMax || (config.rtp.portMin === 0) !== (config.rtp.portMax === 0)) {
     throw new Error("mesoguard: rtpPortMin must not be above rtpPortMax, and both are 0 (any free port) or neither");
   }
   if (config.secret !== undefined && config.secret.length < 16) {
@@ -250,7 +276,7 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
 export function describeConfig(loaded: LoadedConfig): Record<string, string> {
   const lines: Record<string, string> = {};
   for (const setting of SETTINGS) {
-    const value = getPath(loaded.config as unknown as Record<string, unknown>, setting.key);
+    const value = settingValue(loaded.config, setting);
     const shown = setting.secret ? (value ? "********" : "(not set)") : String(value);
     lines[setting.key] = `${shown} (${loaded.origins[setting.key]})`;
   }

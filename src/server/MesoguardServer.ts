@@ -71,15 +71,7 @@ export class MesoguardServer {
 
   /** Loads the models (off the event loop), then listens. */
   static async start(config: ServerConfig, log: Logger): Promise<MesoguardServer> {
-    const scorer = await MesoNetScorer.create({
-      model: config.model,
-      detector: config.detector,
-      provider: config.provider,
-      maxBatch: config.maxBatch,
-      maxWaitMs: config.maxWaitMs,
-      prepThreads: config.prepThreads,
-      intraOpThreads: config.intraOpThreads,
-    });
+    const scorer = await MesoNetScorer.create(config.scorer);
     const server = new MesoguardServer(config, scorer, log);
     await new Promise<void>((resolve, reject) => {
       server.#http.once("error", reject);
@@ -125,22 +117,7 @@ export class MesoguardServer {
    */
   enableRtpIngest(): RtpIngest<ParticipantSession> {
     if (this.#rtp) return this.#rtp;
-    const c = this.config;
-    const rtp = new RtpIngest<ParticipantSession>(
-      this,
-      {
-        host: c.rtpHost,
-        advertisedHost: c.rtpAdvertisedHost,
-        portMin: c.rtpPortMin,
-        portMax: c.rtpPortMax,
-        maxStreams: c.rtpMaxStreams,
-        streamTimeoutSeconds: c.rtpStreamTimeoutSeconds,
-        secret: c.secret,
-        tuning: { scoreFps: c.rtpScoreFps, reorderMs: c.rtpReorderMs, keyframeRequestIntervalMs: c.rtpKeyframeIntervalMs },
-      },
-      this.metrics.registry,
-      this.log,
-    );
+    const rtp = new RtpIngest<ParticipantSession>(this, { ...this.config.rtp, secret: this.config.secret }, this.metrics.registry, this.log);
     this.#rtp = rtp;
     this.addRoute((req, res) => rtp.handleHttp(req, res));
     return rtp;
@@ -156,7 +133,7 @@ export class MesoguardServer {
     if (this.#draining) throw new StreamRefusedError("shutting-down", "the server is shutting down");
     let target = this.#rooms.get(room);
     if (!target) {
-      if (this.#rooms.size >= this.config.maxRooms) throw new StreamRefusedError("server-full", `the server has ${this.config.maxRooms} rooms (maxRooms)`);
+      if (this.#rooms.size >= this.config.rooms.maxRooms) throw new StreamRefusedError("server-full", `the server has ${this.config.rooms.maxRooms} rooms (maxRooms)`);
       target = new Room(room);
       this.#rooms.set(room, target);
       this.metrics.rooms.set(this.#rooms.size);
@@ -164,9 +141,9 @@ export class MesoguardServer {
     if (target.participants.has(participantId)) {
       throw new StreamRefusedError("conflict", `participant ${participantId} is already in room ${room}`);
     }
-    if (target.participants.size >= this.config.maxParticipantsPerRoom) {
+    if (target.participants.size >= this.config.rooms.maxParticipantsPerRoom) {
       this.#dropIfEmpty(target);
-      throw new StreamRefusedError("room-full", `room ${room} has ${this.config.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
+      throw new StreamRefusedError("room-full", `room ${room} has ${this.config.rooms.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
     }
     const joined = target;
     const session = new ParticipantSession(
@@ -175,10 +152,7 @@ export class MesoguardServer {
         participantId,
         name,
         frameContent: "scene",
-        maxFps: this.config.maxFps,
-        scoreRateHz: this.config.scoreRateHz,
-        detectEvery: this.config.detectEvery,
-        regionSearch: this.config.regionSearch,
+        ...this.config.session,
         verdict: this.config.verdict,
       },
       null,
@@ -366,7 +340,7 @@ export class MesoguardServer {
 
     let target = this.#rooms.get(room);
     if (!target) {
-      if (this.#rooms.size >= this.config.maxRooms) return this.#refuse(connection, "server-full", `the server has ${this.config.maxRooms} rooms (maxRooms)`);
+      if (this.#rooms.size >= this.config.rooms.maxRooms) return this.#refuse(connection, "server-full", `the server has ${this.config.rooms.maxRooms} rooms (maxRooms)`);
       target = new Room(room);
       this.#rooms.set(room, target);
       this.metrics.rooms.set(this.#rooms.size);
@@ -376,7 +350,7 @@ export class MesoguardServer {
       protocol: PROTOCOL_VERSION,
       room,
       role,
-      limits: { maxMessageBytes: this.config.maxMessageBytes, maxFps: this.config.maxFps, scoreRateHz: this.config.scoreRateHz },
+      limits: { maxMessageBytes: this.config.maxMessageBytes, maxFps: this.config.session.maxFps, scoreRateHz: this.config.session.scoreRateHz },
       model: { name: this.scorer.model.name, detector: this.scorer.detectorName, provider: this.scorer.info().provider },
       devMode: this.config.devMode,
       verdict: {
@@ -388,9 +362,9 @@ export class MesoguardServer {
       },
     };
     if (role === "observer") {
-      if (target.observers.size >= this.config.maxObserversPerRoom) {
+      if (target.observers.size >= this.config.rooms.maxObserversPerRoom) {
         this.#dropIfEmpty(target);
-        return this.#refuse(connection, "room-full", `room ${room} has ${this.config.maxObserversPerRoom} observers (maxObserversPerRoom)`);
+        return this.#refuse(connection, "room-full", `room ${room} has ${this.config.rooms.maxObserversPerRoom} observers (maxObserversPerRoom)`);
       }
       target.observers.add(connection);
       this.metrics.observers.inc();
@@ -400,9 +374,9 @@ export class MesoguardServer {
       this.log.info({ room, connection: connection.id }, "observer joined");
       return { room: target, role };
     }
-    if (target.participants.size >= this.config.maxParticipantsPerRoom) {
+    if (target.participants.size >= this.config.rooms.maxParticipantsPerRoom) {
       this.#dropIfEmpty(target);
-      return this.#refuse(connection, "room-full", `room ${room} has ${this.config.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
+      return this.#refuse(connection, "room-full", `room ${room} has ${this.config.rooms.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
     }
     const existing = target.participants.get(participantId!);
     if (existing) {
@@ -416,10 +390,7 @@ export class MesoguardServer {
         participantId: participantId!,
         name,
         frameContent,
-        maxFps: this.config.maxFps,
-        scoreRateHz: this.config.scoreRateHz,
-        detectEvery: this.config.detectEvery,
-        regionSearch: this.config.regionSearch,
+        ...this.config.session,
         verdict: this.config.verdict,
       },
       connection,

@@ -14,15 +14,22 @@ import type { VerdictConfig } from "../verdict/verdictTypes.js";
 import type { ClientConnection } from "./ClientConnection.js";
 import type { ServerMetrics } from "./serverMetrics.js";
 
-export interface ParticipantSessionOptions {
+/** The server's settings for every participant (ServerConfig.session). */
+export interface SessionSettings {
+  /** Frames per second taken; the excess is dropped and counted. */
+  maxFps: number;
+  /** Most score messages per second. */
+  scoreRateHz: number;
+  /** StreamAnalyzer: run the detector every k frames, and search only around tracked faces in between. */
+  detectEvery: number;
+  regionSearch: boolean;
+}
+
+export interface ParticipantSessionOptions extends SessionSettings {
   room: string;
   participantId: string;
   name?: string;
   frameContent: FrameContent;
-  maxFps: number;
-  scoreRateHz: number;
-  detectEvery: number;
-  regionSearch: boolean;
   verdict: Partial<VerdictConfig>;
 }
 

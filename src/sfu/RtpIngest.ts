@@ -25,7 +25,7 @@ import { loadAddon } from "../native/loadAddon.js";
 import type { WireFrame } from "../protocol/binaryFrame.js";
 import { H264ParameterSets } from "./h264.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
-import { RtpStream, type RtpStreamInfo, type RtpStreamSpec, type RtpStreamTuning } from "./RtpStream.js";
+import { DEFAULT_TUNING, RtpStream, type RtpStreamInfo, type RtpStreamSpec, type RtpStreamTuning } from "./RtpStream.js";
 
 export const RTP_STREAMS_PATH = "/rtp/streams";
 const MAX_BODY_BYTES = 64 * 1024;
@@ -52,7 +52,8 @@ export interface StreamParticipantHost<P extends StreamParticipant = StreamParti
   removeStreamParticipant(participant: P): void;
 }
 
-export interface RtpIngestOptions {
+/** The ingest's settings (ServerConfig.rtp). */
+export interface RtpIngestSettings {
   /** Interface the UDP ports bind to. */
   host: string;
   /** Host told to senders; default `host`, or the control request's Host name when `host` is a wildcard. */
@@ -62,9 +63,13 @@ export interface RtpIngestOptions {
   portMax: number;
   maxStreams: number;
   streamTimeoutSeconds: number;
+  /** Every stream's tuning; what is not given keeps DEFAULT_TUNING. */
+  tuning?: Partial<RtpStreamTuning>;
+}
+
+export interface RtpIngestOptions extends RtpIngestSettings {
   /** Server secret: when set the control API needs `Authorization: Bearer <secret>`. */
   secret?: string;
-  tuning?: Partial<RtpStreamTuning>;
   /** Makes a decoder per stream; default the addon's VideoDecoder. */
   createDecoder?: (codec: VideoCodecName, maxPending: number) => NativeVideoDecoder;
 }
@@ -215,7 +220,7 @@ export class RtpIngest<P extends StreamParticipant = StreamParticipant> {
       throw error;
     }
     const id = randomBytes(8).toString("hex");
-    const maxDecodeQueue = this.#options.tuning?.maxDecodeQueue ?? 16;
+    const maxDecodeQueue = this.#options.tuning?.maxDecodeQueue ?? DEFAULT_TUNING.maxDecodeQueue;
     let decoder: NativeVideoDecoder;
     try {
       decoder = this.#options.createDecoder

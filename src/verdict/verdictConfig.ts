@@ -17,19 +17,55 @@ export const DEFAULT_VERDICT_CONFIG: VerdictConfig = Object.freeze({
   confidentRealFraction: 0.9,
 });
 
+/**
+ * Each field's range, checked by resolveVerdictConfig; `mesoguard serve` takes its --verdict-* limits from here.
+ * Bounds are inclusive unless marked exclusive.
+ */
+export interface VerdictFieldRange {
+  min: number;
+  max: number;
+  integer?: boolean;
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
+}
+
+export const VERDICT_RANGES: Readonly<Record<keyof VerdictConfig, VerdictFieldRange>> = Object.freeze({
+  windowSeconds: { min: 0.1, max: 3600 },
+  emaSeconds: { min: 0.01, max: 3600 },
+  minScoredFaces: { min: 1, max: 100_000, integer: true },
+  noFaceSeconds: { min: 0.1, max: 3600 },
+  suspiciousAt: { min: 0, max: 1, minExclusive: true },
+  likelyFakeAt: { min: 0, max: 1 },
+  hysteresis: { min: 0, max: 1 },
+  confidentFake: { min: 0, max: 1, minExclusive: true },
+  confidentFakeFraction: { min: 0, max: 1, minExclusive: true },
+  confidentFakeMinCount: { min: 1, max: 100_000, integer: true },
+  confidentReal: { min: 0, max: 1, maxExclusive: true },
+  confidentRealFraction: { min: 0, max: 1, minExclusive: true },
+});
+
 const FIELDS = Object.keys(DEFAULT_VERDICT_CONFIG) as Array<keyof VerdictConfig>;
 
-function fail(field: string, value: unknown, rule: string): never {
-  throw new RangeError(`verdict config: ${field} must be ${rule}, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+function inRange(value: number, r: VerdictFieldRange): boolean {
+  if (r.integer && !Number.isInteger(value)) return false;
+  return (r.minExclusive ? value > r.min : value >= r.min) && (r.maxExclusive ? value < r.max : value <= r.max);
+}
+
+function describeRange(r: VerdictFieldRange): string {
+  return `${r.integer ? "an integer " : ""}in ${r.minExclusive ? "(" : "["}${r.min}, ${r.max}${r.maxExclusive ? ")" : "]"}`;
 }
 
 /**
  * The defaults overridden by `partial` (fields given as undefined keep their default), validated as a whole.
- * Throws a RangeError naming the field and its bad value: a non-finite number, an out-of-range value, a
- * non-integer count, an inconsistent pair of thresholds, or a field VerdictConfig does not have.
+ * Throws a RangeError naming the field and its bad value: a non-finite number, a value outside its range
+ * (VERDICT_RANGES), an inconsistent pair of thresholds, or a field VerdictConfig does not have. `nameOf` says
+ * how the messages name a field (the server names its settings `verdict.<field>`).
  * Returns a fresh, frozen object.
  */
-export function resolveVerdictConfig(partial?: Partial<VerdictConfig>): VerdictConfig {
+export function resolveVerdictConfig(partial?: Partial<VerdictConfig>, nameOf: (field: string) => string = (field) => field): VerdictConfig {
+  const fail = (field: string, value: unknown, rule: string): never => {
+    throw new RangeError(`verdict config: ${nameOf(field)} must be ${rule}, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  };
   const c: Record<string, number> = { ...DEFAULT_VERDICT_CONFIG };
   if (partial !== undefined && partial !== null) {
     if (typeof partial !== "object") fail("config", partial, "an object");
@@ -41,28 +77,11 @@ export function resolveVerdictConfig(partial?: Partial<VerdictConfig>): VerdictC
   }
   for (const f of FIELDS) {
     if (typeof c[f] !== "number" || !Number.isFinite(c[f])) fail(f, c[f], "a finite number");
+    if (!inRange(c[f]!, VERDICT_RANGES[f])) fail(f, c[f], describeRange(VERDICT_RANGES[f]));
   }
   const v = c as unknown as VerdictConfig;
-
-  if (!(v.windowSeconds > 0)) fail("windowSeconds", v.windowSeconds, "> 0");
-  if (!(v.emaSeconds > 0)) fail("emaSeconds", v.emaSeconds, "> 0");
-  if (!(v.noFaceSeconds > 0)) fail("noFaceSeconds", v.noFaceSeconds, "> 0");
-  if (!Number.isInteger(v.minScoredFaces) || v.minScoredFaces < 1) fail("minScoredFaces", v.minScoredFaces, "an integer >= 1");
-  if (!Number.isInteger(v.confidentFakeMinCount) || v.confidentFakeMinCount < 1) {
-    fail("confidentFakeMinCount", v.confidentFakeMinCount, "an integer >= 1");
-  }
-
-  if (!(v.suspiciousAt > 0)) fail("suspiciousAt", v.suspiciousAt, "> 0");
-  if (!(v.likelyFakeAt <= 1)) fail("likelyFakeAt", v.likelyFakeAt, "<= 1");
-  if (!(v.suspiciousAt < v.likelyFakeAt)) fail("suspiciousAt", v.suspiciousAt, `< likelyFakeAt (${v.likelyFakeAt})`);
-  if (!(v.hysteresis >= 0)) fail("hysteresis", v.hysteresis, ">= 0");
-  if (!(v.hysteresis < v.suspiciousAt)) fail("hysteresis", v.hysteresis, `< suspiciousAt (${v.suspiciousAt})`);
-
-  if (!(v.confidentFake > 0 && v.confidentFake <= 1)) fail("confidentFake", v.confidentFake, "in (0, 1]");
-  if (!(v.confidentReal >= 0 && v.confidentReal < 1)) fail("confidentReal", v.confidentReal, "in [0, 1)");
-  if (!(v.confidentReal < v.confidentFake)) fail("confidentReal", v.confidentReal, `< confidentFake (${v.confidentFake})`);
-  for (const f of ["confidentFakeFraction", "confidentRealFraction"] as const) {
-    if (!(v[f] > 0 && v[f] <= 1)) fail(f, v[f], "in (0, 1]");
-  }
+  if (!(v.suspiciousAt < v.likelyFakeAt)) fail("suspiciousAt", v.suspiciousAt, `below ${nameOf("likelyFakeAt")} (${v.likelyFakeAt})`);
+  if (!(v.hysteresis < v.suspiciousAt)) fail("hysteresis", v.hysteresis, `below ${nameOf("suspiciousAt")} (${v.suspiciousAt})`);
+  if (!(v.confidentReal < v.confidentFake)) fail("confidentReal", v.confidentReal, `below ${nameOf("confidentFake")} (${v.confidentFake})`);
   return Object.freeze(v);
 }
