@@ -3,7 +3,7 @@
 // faces are still scored, lost faces come back with new ids, bad frames reject without breaking the stream.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { StreamAnalyzer, type StreamFrameResult } from "../src/faces/StreamAnalyzer.js";
+import { StreamAnalyzer, type StreamFrameResult } from "../src/scoring/StreamAnalyzer.js";
 import type { FrameInput } from "../src/native/addonTypes.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";

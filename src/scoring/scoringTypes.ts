@@ -104,3 +104,13 @@ export interface MesoNetScorerInfo extends NativeScorerInfo {
 }
 
 export type MesoNetScorerStats = NativeScorerStats;
+
+/**
+ * One frame of a participant's video, from any source (a WebSocket message, a decoded RTP picture): the scorer's
+ * input with the source's sequence number and capture time (ms since epoch).
+ */
+export interface StreamFrame {
+  seq: number;
+  capturedAt: number;
+  input: FrameInput;
+}

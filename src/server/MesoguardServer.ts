@@ -25,6 +25,7 @@ import { ClientConnection, type CloseReason } from "./ClientConnection.js";
 import { ParticipantSession } from "./ParticipantSession.js";
 import { Room } from "./Room.js";
 import { ServerMetrics } from "./serverMetrics.js";
+import { toFrameInput } from "./wireFrame.js";
 
 /** Extra HTTP routes (the dashboard) mounted beside /healthz and /metrics. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -270,7 +271,7 @@ export class MesoguardServer {
           this.metrics.framesDropped.inc({ reason: "shutdown" });
           return connection.error("shutting-down", "the server is shutting down", frame.seq);
         }
-        joined.participant.onFrame(frame);
+        joined.participant.onFrame({ seq: frame.seq, capturedAt: frame.capturedAt, input: toFrameInput(frame) });
         return;
       }
       let message: ClientMessage;

@@ -4,11 +4,10 @@
 import type { Logger } from "pino";
 
 import { frameSize } from "../faces/frameSize.js";
-import { StreamAnalyzer } from "../faces/StreamAnalyzer.js";
-import type { FrameInput } from "../native/addonTypes.js";
-import type { WireFrame } from "../protocol/binaryFrame.js";
 import type { FrameContent, FrameCounts, ParticipantSummary, ScoreMessage } from "../protocol/protocolTypes.js";
 import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import type { FrameInput, StreamFrame } from "../scoring/scoringTypes.js";
+import { StreamAnalyzer } from "../scoring/StreamAnalyzer.js";
 import { ParticipantVerdict } from "../verdict/ParticipantVerdict.js";
 import type { VerdictConfig } from "../verdict/verdictTypes.js";
 import type { ClientConnection } from "./ClientConnection.js";
@@ -40,7 +39,7 @@ interface ScoredFace {
 }
 
 interface PendingFrame {
-  frame: WireFrame;
+  frame: StreamFrame;
   receivedAt: number;
 }
 
@@ -98,7 +97,7 @@ export class ParticipantSession {
   }
 
   /** A frame arrived: rate-limit it, then score it now or let it wait (replacing an older waiting frame). */
-  onFrame(frame: WireFrame): void {
+  onFrame(frame: StreamFrame): void {
     if (this.#closed || this.#draining) return;
     this.#counts.received++;
     this.metrics.framesReceived.inc();
@@ -142,8 +141,7 @@ export class ParticipantSession {
 
   #process(pending: PendingFrame): void {
     const { frame, receivedAt } = pending;
-    const input = toFrameInput(frame);
-    this.#inFlight = this.#analyze(input)
+    this.#inFlight = this.#analyze(frame.input)
       .then(
         (result) => {
           const now = this.#now();
@@ -257,29 +255,5 @@ export class ParticipantSession {
     this.#waiting = null;
     if (this.#pushTimer) clearTimeout(this.#pushTimer);
     this.#pushTimer = null;
-  }
-}
-
-function toFrameInput(frame: WireFrame): FrameInput {
-  const [s0, s1, s2] = frame.strides;
-  switch (frame.kind) {
-    case "jpeg":
-    case "png":
-      return { kind: frame.kind, data: frame.payload };
-    case "rgb":
-    case "rgba":
-      return { kind: frame.kind, data: frame.payload, width: frame.width, height: frame.height, stride: s0 || undefined };
-    case "i420":
-      return {
-        kind: "i420",
-        data: frame.payload,
-        width: frame.width,
-        height: frame.height,
-        strideY: s0 || undefined,
-        strideU: s1 || undefined,
-        strideV: s2 || undefined,
-      };
-    case "nv12":
-      return { kind: "nv12", data: frame.payload, width: frame.width, height: frame.height, strideY: s0 || undefined, strideUV: s1 || undefined };
   }
 }

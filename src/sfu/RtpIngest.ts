@@ -22,7 +22,7 @@ import type { Registry } from "prom-client";
 import { isValidId } from "../auth/tokens.js";
 import type { NativeVideoDecoder, VideoCodecName } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
-import type { WireFrame } from "../protocol/binaryFrame.js";
+import type { StreamFrame } from "../scoring/scoringTypes.js";
 import { H264ParameterSets } from "./h264.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
 import { DEFAULT_TUNING, RtpStream, type RtpStreamInfo, type RtpStreamSpec, type RtpStreamTuning } from "./RtpStream.js";
@@ -32,7 +32,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 /** A participant the ingest feeds: MesoguardServer's ParticipantSession. */
 export interface StreamParticipant {
-  onFrame(frame: WireFrame): void;
+  onFrame(frame: StreamFrame): void;
 }
 
 /** Why a participant could not be added; `code` maps to the HTTP status. */

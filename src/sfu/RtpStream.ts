@@ -1,14 +1,14 @@
 // One registered RTP video stream: its UDP socket (RTP and RTCP muxed on one port), header checks, reordering,
 // frame assembly, depacketization, keyframe requests (RTCP PLI or FIR, rate-limited) and the native decoder.
 // Every frame is decoded, in order, on the decoder's thread; pixels come back only for the frames sampled for
-// scoring (scoreFps, by RTP timestamp), which go to `onPicture` as i420 frames.
+// scoring (scoreFps, by RTP timestamp), which go to `onPicture` as i420 frames (the scorer's FrameInput).
 import type { RemoteInfo, Socket } from "node:dgram";
 import { randomInt } from "node:crypto";
 
 import type { Logger } from "pino";
 
 import type { NativeDecodedVideoFrame, NativeVideoDecoder, VideoCodecName } from "../native/addonTypes.js";
-import type { WireFrame } from "../protocol/binaryFrame.js";
+import type { StreamFrame } from "../scoring/scoringTypes.js";
 import { FrameAssembler, type AssembledFrame } from "./frameAssembler.js";
 import { H264ParameterSets, depacketizeH264 } from "./h264.js";
 import { ReorderBuffer, type ReorderEvent } from "./reorderBuffer.js";
@@ -93,7 +93,7 @@ export interface RtpStreamOptions {
   metrics?: RtpMetrics;
   log?: Logger;
   /** A decoded frame sampled for scoring. */
-  onPicture: (frame: WireFrame) => void;
+  onPicture: (frame: StreamFrame) => void;
   /** Clock for reordering and rate limits (ms); default performance.now. */
   now?: () => number;
 }
@@ -142,7 +142,7 @@ export class RtpStream {
   readonly #tuning: RtpStreamTuning;
   readonly #metrics?: RtpMetrics;
   readonly #log?: Logger;
-  readonly #onPicture: (frame: WireFrame) => void;
+  readonly #onPicture: (frame: StreamFrame) => void;
   readonly #now: () => number;
   readonly #reorder: ReorderBuffer<RtpPacket>;
   readonly #assembler = new FrameAssembler();
@@ -368,13 +368,9 @@ export class RtpStream {
     if (!result.i420) return;
     this.counters.sampled++;
     this.#onPicture({
-      kind: "i420",
       seq: this.#pictureSeq++,
       capturedAt: receivedAt,
-      width: result.width,
-      height: result.height,
-      strides: [0, 0, 0],
-      payload: result.i420,
+      input: { kind: "i420", data: result.i420, width: result.width, height: result.height },
     });
   }
 

@@ -11,8 +11,8 @@ import path from "node:path";
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
-import type { WireFrame } from "../../src/protocol/binaryFrame.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
+import type { StreamFrame } from "../../src/scoring/scoringTypes.js";
 import { serializeRtp } from "../../src/sfu/rtp.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
@@ -98,7 +98,7 @@ interface Harness {
   sender: Socket;
   /** Datagrams the stream sent back to the sender (RTCP feedback). */
   feedback: Buffer[];
-  pictures: WireFrame[];
+  pictures: StreamFrame[];
   send(datagram: Buffer): Promise<void>;
   /** Sends frames' packets, pausing a little between frames like a real sender. */
   sendFrames(packets: Buffer[][]): Promise<void>;
@@ -111,7 +111,7 @@ async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStr
   const sender = await bind();
   const feedback: Buffer[] = [];
   sender.on("message", (m) => feedback.push(m));
-  const pictures: WireFrame[] = [];
+  const pictures: StreamFrame[] = [];
   const addon = loadAddon(CMAKE_ADDON);
   const stream = new RtpStream({
     id: "test",
@@ -164,8 +164,8 @@ describe("RtpStream (real UDP, real decoder)", () => {
     // 10 fps of RTP time, scored at 5: every other frame.
     expect(h.pictures).toHaveLength(FRAMES / 2);
     for (const [i, p] of h.pictures.entries()) {
-      expect(p).toMatchObject({ kind: "i420", seq: i, width: WIDTH, height: HEIGHT, strides: [0, 0, 0] });
-      expect(p.payload.length).toBe(WIDTH * HEIGHT * 1.5);
+      expect(p).toMatchObject({ seq: i, input: { kind: "i420", width: WIDTH, height: HEIGHT } });
+      expect(p.input.data.byteLength).toBe(WIDTH * HEIGHT * 1.5);
     }
     expect(c.sampled).toBe(FRAMES / 2);
     expect(h.feedback).toEqual([]);

@@ -1,9 +1,9 @@
 // One video stream's faces over time: the tracker decides per frame whether the detector runs (whole frame,
 // around known faces, or not at all); the scorer crops and scores every face; ids stay stable across frames.
-import type { FrameInput, TrackedFaceScore } from "../scoring/scoringTypes.js";
-import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
-import { FaceTracker, type FaceTrackerOptions, type FramePlan } from "./FaceTracker.js";
-import { frameSize } from "./frameSize.js";
+import { FaceTracker, type FaceTrackerOptions, type FramePlan } from "../faces/FaceTracker.js";
+import { frameSize } from "../faces/frameSize.js";
+import type { MesoNetScorer } from "./MesoNetScorer.js";
+import type { FrameInput, TrackedFaceScore } from "./scoringTypes.js";
 
 export interface StreamFrameResult {
   width: number;
