@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import type { DetectorName } from "../faces/detectorModels.js";
 import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
-import type { RoomLimits } from "../server/Room.js";
+import type { RoomLimits } from "../server/RoomRegistry.js";
 import type { RtpIngestSettings } from "../sfu/RtpIngest.js";
 import { DEFAULT_TUNING } from "../sfu/RtpStream.js";
 import { DEFAULT_VERDICT_CONFIG, VERDICT_RANGES, resolveVerdictConfig } from "../verdict/verdictConfig.js";

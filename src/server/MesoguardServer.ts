@@ -20,10 +20,11 @@ import {
   type WelcomeMessage,
 } from "../protocol/protocolTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
-import { RtpIngest, StreamRefusedError } from "../sfu/RtpIngest.js";
+import { RtpIngest } from "../sfu/RtpIngest.js";
 import { ClientConnection, type CloseReason } from "./ClientConnection.js";
-import { ParticipantSession } from "./ParticipantSession.js";
-import { Room } from "./Room.js";
+import { ParticipantSession, type ParticipantSessionOptions } from "./ParticipantSession.js";
+import type { Room } from "./Room.js";
+import { AdmissionError, RoomRegistry } from "./RoomRegistry.js";
 import { ServerMetrics } from "./serverMetrics.js";
 import { toFrameInput } from "./wireFrame.js";
 
@@ -39,7 +40,7 @@ interface Joined {
 }
 
 export class MesoguardServer {
-  readonly #rooms = new Map<string, Room>();
+  readonly #rooms: RoomRegistry;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly metrics: ServerMetrics;
@@ -56,6 +57,10 @@ export class MesoguardServer {
     private readonly log: Logger,
   ) {
     this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
+    // A participant whose video came over RTP stops its stream when it leaves.
+    this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
+      if (!session.connection) this.#rtp?.participantRemoved(session);
+    });
     this.#http = createServer((req, res) => void this.#route(req, res));
     // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
     // beyond that ws closes the connection (1009) without buffering the rest.
@@ -126,55 +131,34 @@ export class MesoguardServer {
 
   /**
    * Adds a participant whose video does not come over a WebSocket (an RTP stream): it is scored like any other
-   * and its scores go to the room's observers. Throws StreamRefusedError: conflict (the id is taken in that
-   * room), room-full, server-full, shutting-down.
+   * and its scores go to the room's observers. Throws AdmissionError: conflict (the id is taken in that room),
+   * room-full, server-full, shutting-down.
    */
   addStreamParticipant(options: { room: string; participantId: string; name?: string }): ParticipantSession {
-    const { room, participantId, name } = options;
-    if (this.#draining) throw new StreamRefusedError("shutting-down", "the server is shutting down");
-    let target = this.#rooms.get(room);
-    if (!target) {
-      if (this.#rooms.size >= this.config.rooms.maxRooms) throw new StreamRefusedError("server-full", `the server has ${this.config.rooms.maxRooms} rooms (maxRooms)`);
-      target = new Room(room);
-      this.#rooms.set(room, target);
-      this.metrics.rooms.set(this.#rooms.size);
-    }
-    if (target.participants.has(participantId)) {
-      throw new StreamRefusedError("conflict", `participant ${participantId} is already in room ${room}`);
-    }
-    if (target.participants.size >= this.config.rooms.maxParticipantsPerRoom) {
-      this.#dropIfEmpty(target);
-      throw new StreamRefusedError("room-full", `room ${room} has ${this.config.rooms.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
-    }
-    const joined = target;
-    const session = new ParticipantSession(
-      {
-        room,
-        participantId,
-        name,
-        frameContent: "scene",
-        ...this.config.session,
-        verdict: this.config.verdict,
-      },
-      null,
-      this.scorer,
-      this.metrics,
-      this.log,
-      (score) => joined.toObservers(score),
-    );
-    joined.participants.set(session.id, session);
-    this.metrics.participants.inc();
-    joined.toObservers({ type: "participant-joined", room, participant: session.summary() });
-    this.log.info({ room, participant: session.id, source: "rtp" }, "participant joined");
+    if (this.#draining) throw new AdmissionError("shutting-down", "the server is shutting down");
+    const { participantId, name } = options;
+    const { room, session } = this.#rooms.addParticipant({
+      room: options.room,
+      participantId,
+      ifTaken: "refuse",
+      create: (room) => this.#newSession(room, { participantId, name, frameContent: "scene" }, null),
+    });
+    this.log.info({ room: room.name, participant: session.id, source: "rtp" }, "participant joined");
     return session;
   }
 
   /** Removes a participant added with addStreamParticipant (participant-left to the observers). */
   removeStreamParticipant(session: ParticipantSession): void {
-    const room = this.#rooms.get(session.options.room);
-    if (!room || room.participants.get(session.id) !== session) return;
-    this.#removeParticipant(room, session);
-    this.#dropIfEmpty(room);
+    this.#rooms.removeParticipant(session);
+  }
+
+  #newSession(
+    room: Room,
+    who: Pick<ParticipantSessionOptions, "participantId" | "name" | "frameContent">,
+    connection: ClientConnection | null,
+  ): ParticipantSession {
+    const options = { room: room.name, ...who, ...this.config.session, verdict: this.config.verdict };
+    return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, (score) => room.toObservers(score));
   }
 
   // ---- HTTP -------------------------------------------------------------------------------------------------
@@ -204,12 +188,7 @@ export class MesoguardServer {
 
   health() {
     const info = this.scorer.info();
-    let participants = 0;
-    let observers = 0;
-    for (const room of this.#rooms.values()) {
-      participants += room.participants.size;
-      observers += room.observers.size;
-    }
+    const { rooms, participants, observers } = this.#rooms.counts;
     return {
       status: this.#draining ? "draining" : "ok",
       uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
@@ -225,7 +204,7 @@ export class MesoguardServer {
         preprocess: info.preprocess,
       },
       queue: { depth: this.scorer.stats().pending, maxBatch: info.maxBatch },
-      rooms: this.#rooms.size,
+      rooms,
       participants,
       observers,
       rtp: this.#rtp
@@ -339,13 +318,6 @@ export class MesoguardServer {
       return null;
     }
 
-    let target = this.#rooms.get(room);
-    if (!target) {
-      if (this.#rooms.size >= this.config.rooms.maxRooms) return this.#refuse(connection, "server-full", `the server has ${this.config.rooms.maxRooms} rooms (maxRooms)`);
-      target = new Room(room);
-      this.#rooms.set(room, target);
-      this.metrics.rooms.set(this.#rooms.size);
-    }
     const welcome: WelcomeMessage = {
       type: "welcome",
       protocol: PROTOCOL_VERSION,
@@ -362,85 +334,39 @@ export class MesoguardServer {
         noFaceSeconds: this.config.verdict.noFaceSeconds,
       },
     };
-    if (role === "observer") {
-      if (target.observers.size >= this.config.rooms.maxObserversPerRoom) {
-        this.#dropIfEmpty(target);
-        return this.#refuse(connection, "room-full", `room ${room} has ${this.config.rooms.maxObserversPerRoom} observers (maxObserversPerRoom)`);
+    try {
+      if (role === "observer") {
+        const joined = this.#rooms.addObserver(room, connection);
+        connection.send(welcome);
+        connection.send({ type: "room-state", room, participants: [...joined.participants.values()].map((p) => p.summary()) });
+        for (const p of joined.participants.values()) connection.send(p.scoreMessage());
+        this.log.info({ room, connection: connection.id }, "observer joined");
+        return { room: joined, role };
       }
-      target.observers.add(connection);
-      this.metrics.observers.inc();
-      connection.send(welcome);
-      connection.send({ type: "room-state", room, participants: [...target.participants.values()].map((p) => p.summary()) });
-      for (const p of target.participants.values()) connection.send(p.scoreMessage());
-      this.log.info({ room, connection: connection.id }, "observer joined");
-      return { room: target, role };
-    }
-    if (target.participants.size >= this.config.rooms.maxParticipantsPerRoom) {
-      this.#dropIfEmpty(target);
-      return this.#refuse(connection, "room-full", `room ${room} has ${this.config.rooms.maxParticipantsPerRoom} participants (maxParticipantsPerRoom)`);
-    }
-    const existing = target.participants.get(participantId!);
-    if (existing) {
-      // The same participant reconnecting (e.g. a reload): the newer connection wins.
-      existing.connection?.close(CLOSE_CODES.policy, "replaced by a newer connection");
-      this.#removeParticipant(target, existing);
-    }
-    const session = new ParticipantSession(
-      {
+      const { room: joined, session } = this.#rooms.addParticipant({
         room,
         participantId: participantId!,
-        name,
-        frameContent,
-        ...this.config.session,
-        verdict: this.config.verdict,
-      },
-      connection,
-      this.scorer,
-      this.metrics,
-      this.log,
-      (score) => target!.toObservers(score),
-    );
-    target.participants.set(session.id, session);
-    this.metrics.participants.inc();
-    connection.send({ ...welcome, participantId: session.id, frameContent });
-    target.toObservers({ type: "participant-joined", room, participant: session.summary() });
-    this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
-    return { room: target, role, participant: session };
-  }
-
-  #refuse(connection: ClientConnection, code: "room-full" | "server-full", message: string): null {
-    connection.error(code, message);
-    connection.close(CLOSE_CODES.full, code, "full");
-    return null;
+        ifTaken: "replace",
+        create: (target) => this.#newSession(target, { participantId: participantId!, name, frameContent }, connection),
+      });
+      connection.send({ ...welcome, participantId: session.id, frameContent });
+      this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
+      return { room: joined, role, participant: session };
+    } catch (error) {
+      if (!(error instanceof AdmissionError)) throw error;
+      connection.error(error.code as "server-full" | "room-full", error.message); // the only refusals on this path
+      connection.close(CLOSE_CODES.full, error.code, "full");
+      return null;
+    }
   }
 
   #leave(connection: ClientConnection, joined: Joined): void {
-    if (joined.role === "observer") {
-      if (joined.room.observers.delete(connection)) this.metrics.observers.dec();
-    } else if (joined.participant && joined.room.participants.get(joined.participant.id) === joined.participant) {
-      this.#removeParticipant(joined.room, joined.participant);
-    }
-    this.#dropIfEmpty(joined.room);
-  }
-
-  #removeParticipant(room: Room, participant: ParticipantSession): void {
-    participant.close();
-    room.participants.delete(participant.id);
-    this.metrics.participants.dec();
-    room.toObservers({ type: "participant-left", room: room.name, participantId: participant.id });
-    this.log.info({ room: room.name, participant: participant.id }, "participant left");
-    if (!participant.connection) this.#rtp?.participantRemoved(participant); // its RTP stream stops too
-  }
-
-  #dropIfEmpty(room: Room): void {
-    if (room.empty && this.#rooms.get(room.name) === room) {
-      this.#rooms.delete(room.name);
-      this.metrics.rooms.set(this.#rooms.size);
-    }
+    if (joined.participant) this.#rooms.removeParticipant(joined.participant);
+    else this.#rooms.removeObserver(joined.room, connection);
   }
 
   #onTick(): void {
-    for (const room of this.#rooms.values()) for (const p of room.participants.values()) p.tick();
+    for (const p of this.#rooms.participants()) p.tick();
   }
 
   // ---- shutdown ---------------------------------------------------------------------------------------------
@@ -456,16 +382,14 @@ export class MesoguardServer {
     if (this.#tick) clearInterval(this.#tick);
     await this.#rtp?.close(); // no more RTP: its participants drain below like the others
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    const participants = [...this.#rooms.values()].flatMap((room) => [...room.participants.values()]);
+    const participants = [...this.#rooms.participants()];
     const drained = Promise.all(participants.map((p) => p.drain())).then(() => {
       for (const p of participants) p.push();
     });
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     await Promise.race([drained, timeout]);
-    for (const room of this.#rooms.values()) {
-      for (const p of room.participants.values()) p.connection?.close(CLOSE_CODES.goingAway, reason, "shutdown");
-      for (const o of room.observers) o.close(CLOSE_CODES.goingAway, reason, "shutdown");
-    }
+    for (const p of this.#rooms.participants()) p.connection?.close(CLOSE_CODES.goingAway, reason, "shutdown");
+    for (const o of this.#rooms.observers()) o.close(CLOSE_CODES.goingAway, reason, "shutdown");
     for (const ws of this.#wss.clients) ws.close(CLOSE_CODES.goingAway, reason);
     this.#http.closeAllConnections?.();
     await Promise.race([closed, timeout]);

@@ -3,13 +3,6 @@ import type { ServerMessage } from "../protocol/protocolTypes.js";
 import type { ClientConnection } from "./ClientConnection.js";
 import type { ParticipantSession } from "./ParticipantSession.js";
 
-/** How many rooms, and how many of each role per room, the server admits. */
-export interface RoomLimits {
-  maxRooms: number;
-  maxParticipantsPerRoom: number;
-  maxObserversPerRoom: number;
-}
-
 export class Room {
   readonly participants = new Map<string, ParticipantSession>();
   readonly observers = new Set<ClientConnection>();

@@ -22,6 +22,7 @@ import type { Registry } from "prom-client";
 import { isValidId } from "../auth/tokens.js";
 import type { NativeVideoDecoder, VideoCodecName } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
+import { AdmissionError } from "../server/RoomRegistry.js";
 import type { StreamFrame } from "../scoring/scoringTypes.js";
 import { H264ParameterSets } from "./h264.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
@@ -35,19 +36,9 @@ export interface StreamParticipant {
   onFrame(frame: StreamFrame): void;
 }
 
-/** Why a participant could not be added; `code` maps to the HTTP status. */
-export class StreamRefusedError extends Error {
-  constructor(
-    readonly code: "conflict" | "room-full" | "server-full" | "shutting-down",
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** What the ingest needs from the server (MesoguardServer implements it). */
 export interface StreamParticipantHost<P extends StreamParticipant = StreamParticipant> {
-  /** Throws StreamRefusedError. */
+  /** Throws AdmissionError (its code maps to the HTTP status: conflict 409, the others 503). */
   addStreamParticipant(options: { room: string; participantId: string; name?: string }): P;
   removeStreamParticipant(participant: P): void;
 }
@@ -216,7 +207,7 @@ export class RtpIngest<P extends StreamParticipant = StreamParticipant> {
       participant = this.#host.addStreamParticipant({ room: spec.room, participantId: spec.participantId, name: spec.name });
     } catch (error) {
       socket.close();
-      if (error instanceof StreamRefusedError) throw new HttpError(error.code === "conflict" ? 409 : 503, error.message);
+      if (error instanceof AdmissionError) throw new HttpError(error.code === "conflict" ? 409 : 503, error.message);
       throw error;
     }
     const id = randomBytes(8).toString("hex");

@@ -226,6 +226,16 @@ describe("capacity", () => {
     expect(observer.events["room-state"][0].participants.map((p) => p.participantId).sort()).toEqual(["one", "two"]);
   });
 
+  it("a participant reconnecting to a full room replaces its older connection instead of getting room-full", async () => {
+    await participant("one");
+    const old = await participant("two");
+    const again = await participant("two");
+    await waitFor(() => old.events.close.length > 0, "the older connection's close");
+    expect(old.events.close[0]).toEqual({ code: 1008, reason: "replaced by a newer connection" });
+    await scoredAfter(again);
+    expect((await getJson(`${server.url}/healthz`)).body.participants).toBe(2);
+  });
+
   it("a new room beyond maxRooms 1 gets server-full and close 4003; the existing room works on", async () => {
     const p = await participant("one");
     for (const role of ["participant", "observer"] as const) {
