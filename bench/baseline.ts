@@ -7,7 +7,7 @@ import sharp from "sharp";
 
 import { detectorModelPath } from "../src/faces/detectorModels.js";
 import { modelFile } from "../src/scoring/MesoNetScorer.js";
-import { findModel } from "../models/manifest.js";
+import { findModel } from "../src/models/manifest.js";
 import type { BenchFrame, FrameName } from "./frames.js";
 import { nowMs, round, summarize, type Summary } from "./stats.js";
 

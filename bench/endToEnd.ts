@@ -8,7 +8,7 @@ import path from "node:path";
 
 import { WebSocket } from "ws";
 
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 import { MesoguardClient, type WebSocketConstructor } from "../src/client/MesoguardClient.js";
 import { SETTINGS, envName } from "../src/config/serverConfig.js";
 import type { FrameCounts, ScoreMessage } from "../src/protocol/protocolTypes.js";

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 import { frameSize } from "../src/faces/frameSize.js";
 import type { NativeAddon } from "../src/native/addonTypes.js";
 

@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { runBaseline } from "./baseline.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";

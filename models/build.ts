@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readKerasWeights } from "./kerasWeights.js";
-import { type Architecture, findModel, loadManifest, type ModelManifestEntry } from "./manifest.js";
+import { type Architecture, findModel, loadManifest, type ModelManifestEntry } from "../src/models/manifest.js";
 import {
   buildMesoNetModel,
   encodeModel,
@@ -19,7 +19,7 @@ import {
   META_WEIGHTS_SHA256,
   readModelMetadata,
 } from "./mesonetGraph.js";
-import { defaultGeneratedDir, defaultSharedWeightsDir } from "./paths.js";
+import { defaultGeneratedDir, defaultSharedWeightsDir } from "../src/models/paths.js";
 import { resolveWeights, type ResolveWeightsOptions, WEIGHTS_DIR_ENV, type WeightsSourceKind } from "./weightsSource.js";
 
 export interface BuildOptions extends ResolveWeightsOptions {

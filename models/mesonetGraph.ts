@@ -8,7 +8,7 @@
 // - Layers are mapped to roles by the numeric index in their names (creation order), never by
 //   their position in the file or by shape: in MesoInception two 3x3 kernels share a shape.
 import onnxProto from "onnx-proto";
-import type { Architecture } from "./manifest.js";
+import type { Architecture } from "../src/models/manifest.js";
 import type { KerasLayerWeights, KerasParamName, KerasWeights, WeightTensor } from "./kerasWeights.js";
 
 const { onnx } = onnxProto;

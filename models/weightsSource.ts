@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { ModelManifestEntry } from "./manifest.js";
-import { defaultCacheDir, defaultSharedWeightsDir } from "./paths.js";
+import type { ModelManifestEntry } from "../src/models/manifest.js";
+import { defaultCacheDir, defaultSharedWeightsDir } from "../src/models/paths.js";
 
 export const WEIGHTS_DIR_ENV = "MESOGUARD_WEIGHTS_DIR";
 

@@ -3,7 +3,7 @@ export { MesoNetScorer, DEFAULT_GRAPH_OPTIMIZATION } from "./scoring/MesoNetScor
 export type * from "./scoring/scoringTypes.js";
 export type * from "./native/addonTypes.js";
 export { loadAddon } from "./native/loadAddon.js";
-export { DEFAULT_MODEL, loadManifest, findModel, modelNames } from "../models/manifest.js";
+export { DEFAULT_MODEL, loadManifest, findModel, modelNames } from "./models/manifest.js";
 export { StreamAnalyzer } from "./scoring/StreamAnalyzer.js";
 export { FaceTracker } from "./faces/FaceTracker.js";
 export { MesoguardClient } from "./client/MesoguardClient.js";

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { BenchResult } from "../bench/report.js";
 import type { Summary } from "../bench/stats.js";
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 
 const root = packageRoot();
 const out = mkdtempSync(path.join(tmpdir(), "mesoguard-bench-"));

@@ -6,7 +6,7 @@ import path from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { boxIou, decodeWithAddon, planarToRgbBytes } from "./helpers/faces.js";
 import { jpegDimensions } from "./helpers/images.js";

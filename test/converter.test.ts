@@ -11,7 +11,7 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModels, parseBuildArgs, type BuiltModel } from "../models/build.js";
 import { readKerasWeights, type KerasWeights } from "../models/kerasWeights.js";
-import { DEFAULT_MODEL, findModel, loadManifest } from "../models/manifest.js";
+import { DEFAULT_MODEL, findModel, loadManifest } from "../src/models/manifest.js";
 import {
   buildMesoNetModel,
   decodeModel,

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { packageRoot } from "../models/paths.js";
+import { packageRoot } from "../src/models/paths.js";
 import { DEFAULT_GRAPH_OPTIMIZATION, MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 
 const crop = readFileSync(path.resolve(packageRoot(), "../shared/mesonet/test_images/df/df00204.jpg"));

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { DEFAULT_MODEL, modelNames } from "../../models/manifest.js";
+import { DEFAULT_MODEL, modelNames } from "../models/manifest.js";
 import { DEFAULT_DETECTOR, detectorNames, type DetectorName } from "../faces/detectorModels.js";
 import type { FaceKeypoints } from "../faces/faceTypes.js";
 import { loadAddon } from "../native/loadAddon.js";

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import os from "node:os";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../models/paths.js";
 
 const require = createRequire(import.meta.url);
 

@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 
 import { build, type Plugin } from "esbuild";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../models/paths.js";
 
 export interface BuildWebOptions {
   /** Output folder; default dist/web in the package root. */

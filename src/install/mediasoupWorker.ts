@@ -20,7 +20,7 @@ import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../models/paths.js";
 import { ensureSystemPackages, hasCommand, type SystemRequirement } from "./systemPackages.js";
 
 function pkgConfig(...modules: string[]): boolean {

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../models/paths.js";
 import type { NativeAddon } from "./addonTypes.js";
 
 const require = createRequire(import.meta.url);

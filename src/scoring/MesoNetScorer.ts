@@ -2,10 +2,10 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 
-import { findModel, type Architecture, type ModelManifestEntry } from "../../models/manifest.js";
+import { findModel, type Architecture, type ModelManifestEntry } from "../models/manifest.js";
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
-import { defaultGeneratedDir, packageRoot } from "../../models/paths.js";
+import { defaultGeneratedDir, packageRoot } from "../models/paths.js";
 import type { GraphOptimization, NativeBox, NativeScorer } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import type {

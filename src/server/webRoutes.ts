@@ -10,7 +10,7 @@ import { access, readFile, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../models/paths.js";
 import type { HttpHandler } from "./MesoguardServer.js";
 
 export const WEB_CONTENT_TYPES: Readonly<Record<string, string>> = {

@@ -9,7 +9,7 @@ import path from "node:path";
 
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../../src/models/paths.js";
 import { buildWeb } from "../../src/install/buildWeb.js";
 
 export const CHROMIUM = process.env.MESOGUARD_CHROMIUM ?? "/usr/bin/chromium";

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../../src/models/paths.js";
 
 export const ROOT = packageRoot();
 export const SHARED = path.resolve(ROOT, "../shared");

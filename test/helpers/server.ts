@@ -7,7 +7,7 @@ import path from "node:path";
 
 import { WebSocket } from "ws";
 
-import { packageRoot } from "../../models/paths.js";
+import { packageRoot } from "../../src/models/paths.js";
 import { MesoguardClient, type ClientEvents, type ClientOptions, type WebSocketConstructor } from "../../src/client/MesoguardClient.js";
 import { SETTINGS, envName } from "../../src/config/serverConfig.js";
 import type { ServerMessage } from "../../src/protocol/protocolTypes.js";

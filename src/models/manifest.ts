@@ -1,6 +1,6 @@
 // Typed access to models/manifest.json: which MesoNet weight files exist, where they come from,
 // and their pinned sha256. The JSON is read at runtime from the package root (tsc does not copy it
-// into dist/), so this works the same from source and from dist/models/manifest.js.
+// into dist/), so this works the same from source and from dist/src/models/manifest.js.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { modelsDir } from "./paths.js";

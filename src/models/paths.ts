@@ -1,5 +1,5 @@
 // Locations relative to the package root, computed from this module's own URL so the same
-// code works from source (models/*.ts under vitest) and compiled (dist/models/*.js).
+// code works from source (src/models/*.ts under vitest) and compiled (dist/src/models/*.js).
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
