@@ -7,7 +7,7 @@ import type { DetectorName } from "../faces/detectorModels.js";
 import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
 import type { RoomLimits } from "../server/RoomRegistry.js";
-import type { RtpIngestSettings } from "../sfu/RtpIngest.js";
+import type { RtpIngestSettings } from "../sfu/RtpStreamRegistry.js";
 import { DEFAULT_TUNING } from "../sfu/RtpStream.js";
 import { DEFAULT_VERDICT_CONFIG, VERDICT_RANGES, resolveVerdictConfig } from "../verdict/verdictConfig.js";
 import type { VerdictConfig } from "../verdict/verdictTypes.js";
@@ -112,7 +112,7 @@ export interface ServerConfig {
   session: SessionSettings;
   /** Room admission. */
   rooms: RoomLimits;
-  /** The RTP ingest (RtpIngest). */
+  /** The RTP ingest (RtpStreamRegistry). */
   rtp: RtpIngestSettings;
   /** The rolling verdict: the exposed settings over the verdict module's defaults, validated as a whole. */
   verdict: VerdictConfig;

@@ -20,7 +20,8 @@ import {
   type WelcomeMessage,
 } from "../protocol/protocolTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
-import { RtpIngest } from "../sfu/RtpIngest.js";
+import { RtpControlApi } from "../sfu/RtpControlApi.js";
+import { RtpStreamRegistry } from "../sfu/RtpStreamRegistry.js";
 import { ClientConnection, type CloseReason } from "./ClientConnection.js";
 import { ParticipantSession, type ParticipantSessionOptions } from "./ParticipantSession.js";
 import type { Room } from "./Room.js";
@@ -49,7 +50,7 @@ export class MesoguardServer {
   #startedAt = Date.now();
   #tick: NodeJS.Timeout | null = null;
   readonly #extraRoutes: HttpHandler[] = [];
-  #rtp: RtpIngest<ParticipantSession> | null = null;
+  #rtp: { streams: RtpStreamRegistry<ParticipantSession>; api: RtpControlApi } | null = null;
 
   private constructor(
     readonly config: ServerConfig,
@@ -59,7 +60,7 @@ export class MesoguardServer {
     this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
-      if (!session.connection) this.#rtp?.participantRemoved(session);
+      if (!session.connection) this.#rtp?.streams.participantRemoved(session);
     });
     this.#http = createServer((req, res) => void this.#route(req, res));
     // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
@@ -121,12 +122,13 @@ export class MesoguardServer {
    * Starts the RTP ingest (a UDP port per registered stream) and mounts its control API at /rtp/streams
    * (Bearer secret when the server has one, open in development mode). Idempotent.
    */
-  enableRtpIngest(): RtpIngest<ParticipantSession> {
-    if (this.#rtp) return this.#rtp;
-    const rtp = new RtpIngest<ParticipantSession>(this, { ...this.config.rtp, secret: this.config.secret }, this.metrics.registry, this.log);
-    this.#rtp = rtp;
-    this.addRoute((req, res) => rtp.handleHttp(req, res));
-    return rtp;
+  enableRtpIngest(): RtpStreamRegistry<ParticipantSession> {
+    if (this.#rtp) return this.#rtp.streams;
+    const streams = new RtpStreamRegistry<ParticipantSession>(this, this.config.rtp, this.metrics.registry, this.log);
+    const api = new RtpControlApi(streams, this.config.secret);
+    this.#rtp = { streams, api };
+    this.addRoute((req, res) => api.handleHttp(req, res));
+    return streams;
   }
 
   /**
@@ -208,7 +210,7 @@ export class MesoguardServer {
       participants,
       observers,
       rtp: this.#rtp
-        ? { streams: this.#rtp.size, controlApi: this.#rtp.authMode === "open" ? "open (development mode)" : "Authorization: Bearer <secret>" }
+        ? { streams: this.#rtp.streams.size, controlApi: this.#rtp.api.authMode === "open" ? "open (development mode)" : "Authorization: Bearer <secret>" }
         : null,
     };
   }
@@ -380,7 +382,7 @@ export class MesoguardServer {
     this.#draining = true;
     this.log.info({ reason }, "draining");
     if (this.#tick) clearInterval(this.#tick);
-    await this.#rtp?.close(); // no more RTP: its participants drain below like the others
+    await this.#rtp?.streams.close(); // no more RTP: its participants drain below like the others
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     const participants = [...this.#rooms.participants()];
     const drained = Promise.all(participants.map((p) => p.drain())).then(() => {

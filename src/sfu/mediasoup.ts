@@ -1,6 +1,6 @@
 // The mediasoup integration: scores every video producer of a mediasoup Router with a mesoguard server over
 // RTP. It runs in the mediasoup app's own process, with the app's Router; mesoguard's side is the RTP ingest
-// and its control API (RtpIngest.ts, POST/DELETE/GET /rtp/streams).
+// and its control API (RtpControlApi.ts, POST/DELETE/GET /rtp/streams).
 //
 // Per video producer (one its `identify` maps to a room and participant, by default `appData.mesoguard`):
 //   1. a PlainTransport on the router (comedia false, rtcpMux true, no SRTP);
