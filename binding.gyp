@@ -32,7 +32,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "MG_BUILD_SYSTEM=\"node-gyp\"", "MG_WITH_CUDA=0"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-O2", "-ffp-contract=off"],
       "libraries": [
         "<(ort_node_dir)/bin/napi-v6/linux/x64/libonnxruntime.so.1",
         "-lturbojpeg",
