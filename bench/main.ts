@@ -9,11 +9,12 @@ import path from "node:path";
 
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
+import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
 import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
-import { DETECTORS, MESONET_MODELS, BATCH_SIZES, probeProviders, runStages } from "./stages.js";
+import { DETECTORS, MESONET_MODELS, BATCH_SIZES, runStages } from "./stages.js";
 import { nowMs, round } from "./stats.js";
 
 const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration SECONDS] [--bound-ms MS] [--detect-every K]

@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
+import { shortOrtReason } from "../src/scoring/providerProbe.js";
 import type { BaselineResult } from "./baseline.js";
 import { EVENT_LOOP_RESOLUTION_MS, type EndToEndResult, type LoadPointResult } from "./endToEnd.js";
 import type { StagesResult } from "./stages.js";
@@ -158,7 +159,7 @@ const ms = (s: Summary) => `${s.p50} / ${s.p99}`;
 
 /** ONNX Runtime's load errors are long; the end says why (the file that failed, mesoguard's hint). */
 function shortReason(reason: string): string {
-  const text = reason.replace(/^no execution provider could run \S+: \w+: /, "");
+  const text = shortOrtReason(reason);
   return text.length > 200 ? `...${text.slice(-200)}` : text;
 }
 
@@ -173,7 +174,10 @@ export function formatReport(result: BenchResult): string {
   const skipped = stages.providers.filter((p) => !p.usable);
   if (skipped.length) {
     out.push("providers skipped:");
-    for (const p of skipped) out.push(`  ${p.provider ?? p.ortName}: ${shortReason(p.reason)}`);
+    for (const p of skipped) {
+      out.push(`  ${p.provider ?? p.ortName}: ${shortReason(p.reason)}`);
+      if (p.hint) out.push(`    why: ${p.hint}`);
+    }
   }
   out.push("", "Stages (ms, median / p99)");
   out.push(

@@ -6,6 +6,7 @@ import sharp from "sharp";
 import type { DetectorName } from "../src/faces/detectorModels.js";
 import type { NativeAddon, ProviderName } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
+import type { ProviderProbe } from "../src/scoring/providerProbe.js";
 import type { FrameAnalysis } from "../src/scoring/scoringTypes.js";
 import type { BenchFrame, FrameName } from "./frames.js";
 import { repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
@@ -13,21 +14,6 @@ import { repeat, round, summarize, type RepeatOptions, type Summary } from "./st
 export const MESONET_MODELS = ["meso4-df", "mesoinception4-df"] as const;
 export const BATCH_SIZES = [1, 8, 32] as const;
 export const DETECTORS: DetectorName[] = ["blazeface-front", "blazeface-back"];
-
-/** ONNX Runtime's provider names and the names mesoguard takes. */
-const ORT_PROVIDERS: Record<string, ProviderName> = {
-  TensorrtExecutionProvider: "tensorrt",
-  CUDAExecutionProvider: "cuda",
-  CPUExecutionProvider: "cpu",
-};
-
-export interface ProviderProbe {
-  /** As runtimeInfo().availableProviders names it. */
-  ortName: string;
-  provider: ProviderName | null;
-  usable: boolean;
-  reason: string;
-}
 
 export interface DecodeRow {
   frame: FrameName;
@@ -85,35 +71,6 @@ export function stageIterations(quick: boolean): RepeatOptions {
   return quick
     ? { warmup: 2, iterations: 60, budgetMs: 300, minIterations: 5 }
     : { warmup: 10, iterations: 500, budgetMs: 3000, minIterations: 20 };
-}
-
-/**
- * Tries every provider ONNX Runtime lists with an explicit request (no fallback) and keeps those that load.
- * CPU goes first: before any session exists, a failing GPU provider reports an unrelated logger error instead
- * of its real reason.
- */
-export async function probeProviders(addon: NativeAddon): Promise<ProviderProbe[]> {
-  const names = [...addon.runtimeInfo().availableProviders].sort(
-    (a, b) => Number(b === "CPUExecutionProvider") - Number(a === "CPUExecutionProvider"),
-  );
-  const probes: ProviderProbe[] = [];
-  for (const ortName of names) {
-    const provider = ORT_PROVIDERS[ortName] ?? null;
-    if (!provider) {
-      probes.push({ ortName, provider, usable: false, reason: "mesoguard does not drive this provider" });
-      continue;
-    }
-    try {
-      const scorer = await MesoNetScorer.create({ model: "meso4-df", provider, detector: false });
-      const info = scorer.info();
-      await scorer.close();
-      const chosen = info.attempts.find((a) => a.chosen);
-      probes.push({ ortName, provider, usable: info.provider === provider, reason: chosen?.reason ?? "loaded" });
-    } catch (error) {
-      probes.push({ ortName, provider, usable: false, reason: (error as Error).message.replace(/\s+/g, " ") });
-    }
-  }
-  return probes;
 }
 
 /** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages). */

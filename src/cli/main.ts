@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // mesoguard's command line: one subcommand per module.
+import { runDoctorCommand } from "./doctorCommand.js";
 import { runScoreCommand } from "./scoreCommand.js";
 import { runServeCommand } from "./serveCommand.js";
 import { runTokenCommand } from "./tokenCommand.js";
@@ -10,6 +11,7 @@ Commands:
   serve             the live call server (mesoguard serve --help)
   token             mint a join token (mesoguard token --help)
   score FILE...     find and score the faces in images (mesoguard score --help)
+  doctor            what this machine runs on, and why not the GPU (mesoguard doctor --help)
 
 Set-up: npm ci (builds the addon and the models); tests: npm test.`;
 
@@ -22,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return runServeCommand(rest);
     case "token":
       return runTokenCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "doctor":
+      return runDoctorCommand(rest, (line) => process.stdout.write(line + "\n"));
     case undefined:
     case "-h":
     case "--help":

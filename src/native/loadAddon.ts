@@ -21,11 +21,16 @@ export function addonCandidates(): string[] {
 
 let loaded: NativeAddon | undefined;
 
+/** The file loadAddon(file) loads: `file`, or the first candidate that exists; undefined when none does. */
+export function resolveAddonPath(file?: string): string | undefined {
+  return (file ? [file] : addonCandidates()).find((candidate) => existsSync(candidate));
+}
+
 /** Loads the addon at `file`, or the first candidate that exists. Throws an Error naming the fix. */
 export function loadAddon(file?: string): NativeAddon {
   if (!file && loaded) return loaded;
   const tried = file ? [file] : addonCandidates();
-  const found = tried.find((candidate) => existsSync(candidate));
+  const found = resolveAddonPath(file);
   if (!found) {
     throw new Error(
       [
