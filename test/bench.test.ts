@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BenchResult } from "../bench/report.js";
 import type { Summary } from "../bench/stats.js";
 import { packageRoot } from "../src/models/paths.js";
+import { EXPECT_GPU } from "./helpers/paths.js";
 
 const root = packageRoot();
 const out = mkdtempSync(path.join(tmpdir(), "mesoguard-bench-"));
@@ -70,6 +71,12 @@ describe("npm run bench -- --quick", () => {
     const usable = stages.providers.filter((p) => p.usable).map((p) => p.provider);
     expect(usable).toContain("cpu");
     for (const p of stages.providers.filter((p) => !p.usable)) expect(p.reason.length).toBeGreaterThan(0);
+    // Without a GPU, skipped GPU providers also get the cause in plain words, in the JSON and the printed table.
+    const skippedGpu = stages.providers.filter((p) => !p.usable && (p.provider === "tensorrt" || p.provider === "cuda"));
+    for (const p of EXPECT_GPU ? [] : skippedGpu) {
+      expect(p.hint, p.provider!).toMatch(/GPU provider libraries are not installed|no usable CUDA device/);
+      expect(run.stdout).toContain(`    why: ${p.hint}`);
+    }
 
     expect(stages.decode.map((d) => d.frame)).toEqual(["640x480", "1280x720"]);
     for (const d of stages.decode) {

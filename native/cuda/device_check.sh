@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The render parity check on a GPU machine, from the repository root:
+# The render parity check on a GPU machine. Run it from the repository root (a fallback build needs CMakeLists.txt):
 #   bash native/cuda/device_check.sh [BIN_DIR]        (BIN_DIR default .device-bin)
 # BIN_DIR holds mesoguard-render-parity and mesoguard-render-parity-fmad, built elsewhere (static cudart):
 #   cmake -S . -B build-parity -DMESOGUARD_PARITY_ONLY=ON -DMESOGUARD_PARITY_FMAD_PROBE=ON && cmake --build build-parity
@@ -9,7 +9,6 @@
 # with nvcc's FMA contraction, differs (exit 1): the check does catch contraction. JSON reports go to $OUT when set.
 # Exit: 0 when both are as expected, 1 otherwise.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
 
 BIN_DIR="${1:-.device-bin}"
 OUT_DIR="${OUT:-}"
@@ -44,11 +43,11 @@ if ! starts "$parity" || ! starts "$probe"; then
   fi
 fi
 
-# Runs one binary with --json; the report to the terminal, the JSON to $OUT/NAME.json. Prints nothing else.
+# Runs one binary with --json: the report to the terminal (and $OUT/NAME.txt), the JSON to $OUT/NAME.json.
 run_check() {
   local bin="$1" name="$2" status
   if [ -n "$OUT_DIR" ]; then
-    MESOGUARD_EXPECT_GPU=1 "$bin" --json --reps "$REPS" >"$OUT_DIR/$name.json"
+    MESOGUARD_EXPECT_GPU=1 "$bin" --json --reps "$REPS" >"$OUT_DIR/$name.json" 2> >(tee "$OUT_DIR/$name.txt" >&2)
     status=$?
   else
     MESOGUARD_EXPECT_GPU=1 "$bin" --json --reps "$REPS" >/dev/null
