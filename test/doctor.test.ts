@@ -111,6 +111,19 @@ describe("mesoguard doctor", () => {
     expect(last[last.length - 1]).toBe(EXPECT_GPU ? expect.stringMatching(/^GPU: usable/) : "GPU: not usable here, because:");
   }, 120_000);
 
+  it.runIf(!EXPECT_GPU && nvccVersion() !== undefined)("exits 1 when the parity check fails: no GPU under MESOGUARD_EXPECT_GPU=1", () => {
+    const expecting = spawnSync(process.execPath, [bin, "doctor", "--json", "--seconds", "0"], {
+      encoding: "utf8",
+      cwd: root,
+      timeout: 120_000,
+      env: { ...process.env, MESOGUARD_EXPECT_GPU: "1" },
+    });
+    expect(expecting.status).toBe(1);
+    const failed = JSON.parse(expecting.stdout) as DoctorReport;
+    expect(failed.parity.exitCode).toBe(2);
+    expect(failed.parity.report!.expectGpu).toBe(true);
+  }, 120_000);
+
   it("refuses a bad --seconds", () => {
     const bad = mesoguard("doctor", "--seconds", "soon");
     expect(bad.status).toBe(2);

@@ -28,7 +28,8 @@ Options:
   --seconds N    length of the throughput probe per provider, split between batch 1 and 8 (default 5; 0 skips it)
   -h, --help     this text
 
-Exit status 1 when the parity check finds the GPU rendering differently or no provider loads.`;
+Exit status 1 when the parity check fails (the GPU renders differently, a CUDA error, or no GPU while
+MESOGUARD_EXPECT_GPU=1) or no provider loads.`;
 
 const PROBE_BATCHES = [1, 8] as const;
 
