@@ -7,9 +7,10 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
-import { TokenError, isValidId, verifyToken } from "../auth/tokens.js";
+import { TokenError, verifyToken } from "../auth/tokens.js";
 import type { ServerConfig } from "../config/serverConfig.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
   CLOSE_CODES,
   PROTOCOL_VERSION,
@@ -293,7 +294,7 @@ export class MesoguardServer {
       role = message.role as Role;
       participantId = message.participantId;
       if (!isValidId(room) || (role !== "participant" && role !== "observer") || (role === "participant" && !isValidId(participantId))) {
-        connection.error("bad-message", "join needs room, role (participant|observer) and, for participants, participantId (1-64 of A-Z a-z 0-9 . _ ~ -)");
+        connection.error("bad-message", `join needs room, role (participant|observer) and, for participants, participantId (${ID_RULE})`);
         return null;
       }
     } else {
