@@ -35,9 +35,9 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 
 const JOIN_TIMEOUT_MS = 10_000;
 
+/** What a connection joined: a room, as its participant or (no participant) as an observer. */
 interface Joined {
   room: Room;
-  role: Role;
   participant?: ParticipantSession;
 }
 
@@ -344,7 +344,7 @@ export class MesoguardServer {
         connection.send({ type: "room-state", room, participants: [...joined.participants.values()].map((p) => p.summary()) });
         for (const p of joined.participants.values()) connection.send(p.scoreMessage());
         this.log.info({ room, connection: connection.id }, "observer joined");
-        return { room: joined, role };
+        return { room: joined };
       }
       const { room: joined, session } = this.#rooms.addParticipant({
         room,
@@ -354,7 +354,7 @@ export class MesoguardServer {
       });
       connection.send({ ...welcome, participantId: session.id, frameContent });
       this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
-      return { room: joined, role, participant: session };
+      return { room: joined, participant: session };
     } catch (error) {
       if (!(error instanceof AdmissionError)) throw error;
       connection.error(error.code as "server-full" | "room-full", error.message); // the only refusals on this path
