@@ -1,6 +1,8 @@
 // All of the server's configuration in one place: defaults < config file < environment < command-line flags.
 // Every setting has one name in each: `verdict.windowSeconds` is MESOGUARD_VERDICT_WINDOW_SECONDS and
-// --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}.
+// --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}. In the resolved
+// ServerConfig a setting lands in the section of its consumer (`path`: --max-batch is config.scorer.maxBatch), and
+// a setting whose consumer has a default or a range takes it from there instead of restating it.
 import { readFileSync } from "node:fs";
 
 import type { DetectorName } from "../faces/detectorModels.js";
