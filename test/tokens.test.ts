@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 
 import { describe, expect, it } from "vitest";
 
-import { TokenError, isValidId, mintToken, verifyToken, type TokenClaims } from "../src/auth/tokens.js";
+import { TokenError, mintToken, verifyToken, type TokenClaims } from "../src/auth/tokens.js";
+import { isValidId } from "../src/protocol/ids.js";
 import { BIN, ROOT, TEST_SECRET, mintWithCli } from "./helpers/server.js";
 
 const SECRET = TEST_SECRET;

@@ -2,6 +2,7 @@
 // Claims name the room, the role, the participant id (participants) and the expiry (unix seconds).
 import { createHmac, timingSafeEqual } from "node:crypto";
 
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import type { Role } from "../protocol/protocolTypes.js";
 
 export interface TokenClaims {
@@ -16,21 +17,15 @@ export class TokenError extends Error {
   readonly code = "unauthorized";
 }
 
-const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
-
-export function isValidId(value: unknown): value is string {
-  return typeof value === "string" && ID_PATTERN.test(value);
-}
-
 function sign(secret: string, body: string): string {
   return createHmac("sha256", secret).update(body).digest("base64url");
 }
 
 export function mintToken(secret: string, claims: TokenClaims): string {
-  if (!isValidId(claims.room)) throw new TokenError("room must be 1-64 characters of A-Z a-z 0-9 . _ ~ -");
+  if (!isValidId(claims.room)) throw new TokenError(`room must be ${ID_RULE}`);
   if (claims.role !== "participant" && claims.role !== "observer") throw new TokenError("role must be participant or observer");
   if (claims.role === "participant" && !isValidId(claims.participantId)) {
-    throw new TokenError("a participant token needs a participant id of 1-64 characters of A-Z a-z 0-9 . _ ~ -");
+    throw new TokenError(`a participant token needs a participant id of ${ID_RULE}`);
   }
   if (!Number.isFinite(claims.exp)) throw new TokenError("exp must be a number of seconds");
   const body = Buffer.from(JSON.stringify(claims)).toString("base64url");

@@ -1,9 +1,12 @@
 // All of the server's configuration in one place: defaults < config file < environment < command-line flags.
 // Every setting has one name in each: `verdict.windowSeconds` is MESOGUARD_VERDICT_WINDOW_SECONDS and
-// --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}.
+// --verdict-window-seconds; in the JSON config file it is {"verdict": {"windowSeconds": ...}}. In the resolved
+// ServerConfig a setting lands in the section of its consumer (`path`: --max-batch is config.scorer.maxBatch), and
+// a setting whose consumer has a default or a range takes it from there instead of restating it.
 import { readFileSync } from "node:fs";
 
 import type { DetectorName } from "../faces/detectorModels.js";
+import { DEFAULT_TRACKER_OPTIONS } from "../faces/FaceTracker.js";
 import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
 import type { RoomLimits } from "../server/RoomRegistry.js";
@@ -62,8 +65,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxWaitMs", path: "scorer.maxWaitMs", kind: "number", default: 2, min: 0, max: 1000, help: "longest wait for a fuller batch" },
   { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: 1, min: 1, max: 64, help: "decode/crop threads" },
   { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: 0, min: 0, max: 64, help: "ONNX Runtime intra-op threads (0 = default)" },
-  { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: 5, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
-  { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: false, help: "between full detections, search only around tracked faces" },
+  { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: DEFAULT_TRACKER_OPTIONS.detectEvery, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
+  { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: DEFAULT_TRACKER_OPTIONS.regionSearch, help: "between full detections, search only around tracked faces" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },
   { key: "maxFps", path: "session.maxFps", kind: "number", default: 30, min: 0.1, max: 1000, help: "frames per second accepted per participant (excess dropped)" },
   { key: "scoreRateHz", path: "session.scoreRateHz", kind: "number", default: 5, min: 0.1, max: 1000, help: "most score messages per second per participant" },

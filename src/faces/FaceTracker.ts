@@ -16,6 +16,15 @@ interface PendingPlan {
   detect: FramePlan["detect"];
 }
 
+/** FaceTrackerOptions' defaults (the server's detectEvery and regionSearch settings start from these). */
+export const DEFAULT_TRACKER_OPTIONS: Readonly<Required<FaceTrackerOptions>> = Object.freeze({
+  detectEvery: 5,
+  iouThreshold: 0.3,
+  maxMissed: 1,
+  regionMargin: 0.2,
+  regionSearch: false,
+});
+
 const KEYPOINTS: readonly (keyof FaceKeypoints)[] = ["rightEye", "leftEye", "noseTip", "mouth", "rightEar", "leftEar"];
 
 export class FaceTracker {
@@ -39,19 +48,20 @@ export class FaceTracker {
     if (options === null || typeof options !== "object") {
       throw new TypeError("mesoguard: FaceTracker options must be an object");
     }
-    this.#detectEvery = checkInteger(options.detectEvery ?? 5, "detectEvery", 1);
-    this.#maxMissed = checkInteger(options.maxMissed ?? 1, "maxMissed", 1);
-    const iou = options.iouThreshold ?? 0.3;
+    const d = DEFAULT_TRACKER_OPTIONS;
+    this.#detectEvery = checkInteger(options.detectEvery ?? d.detectEvery, "detectEvery", 1);
+    this.#maxMissed = checkInteger(options.maxMissed ?? d.maxMissed, "maxMissed", 1);
+    const iou = options.iouThreshold ?? d.iouThreshold;
     if (typeof iou !== "number" || !(iou > 0 && iou <= 1)) {
       throw new RangeError(`mesoguard: FaceTracker iouThreshold must be a number in (0, 1], got ${String(iou)}`);
     }
     this.#iouThreshold = iou;
-    const margin = options.regionMargin ?? 0.2;
+    const margin = options.regionMargin ?? d.regionMargin;
     if (typeof margin !== "number" || !Number.isFinite(margin) || margin < 0) {
       throw new RangeError(`mesoguard: FaceTracker regionMargin must be a finite number >= 0, got ${String(margin)}`);
     }
     this.#regionMargin = margin;
-    const regionSearch = options.regionSearch ?? false;
+    const regionSearch = options.regionSearch ?? d.regionSearch;
     if (typeof regionSearch !== "boolean") {
       throw new TypeError(`mesoguard: FaceTracker regionSearch must be a boolean, got ${String(regionSearch)}`);
     }

@@ -7,9 +7,10 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
-import { TokenError, isValidId, verifyToken } from "../auth/tokens.js";
+import { TokenError, verifyToken } from "../auth/tokens.js";
 import type { ServerConfig } from "../config/serverConfig.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
   CLOSE_CODES,
   PROTOCOL_VERSION,
@@ -34,9 +35,9 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 
 const JOIN_TIMEOUT_MS = 10_000;
 
+/** What a connection joined: a room, as its participant or (no participant) as an observer. */
 interface Joined {
   room: Room;
-  role: Role;
   participant?: ParticipantSession;
 }
 
@@ -293,7 +294,7 @@ export class MesoguardServer {
       role = message.role as Role;
       participantId = message.participantId;
       if (!isValidId(room) || (role !== "participant" && role !== "observer") || (role === "participant" && !isValidId(participantId))) {
-        connection.error("bad-message", "join needs room, role (participant|observer) and, for participants, participantId (1-64 of A-Z a-z 0-9 . _ ~ -)");
+        connection.error("bad-message", `join needs room, role (participant|observer) and, for participants, participantId (${ID_RULE})`);
         return null;
       }
     } else {
@@ -343,7 +344,7 @@ export class MesoguardServer {
         connection.send({ type: "room-state", room, participants: [...joined.participants.values()].map((p) => p.summary()) });
         for (const p of joined.participants.values()) connection.send(p.scoreMessage());
         this.log.info({ room, connection: connection.id }, "observer joined");
-        return { room: joined, role };
+        return { room: joined };
       }
       const { room: joined, session } = this.#rooms.addParticipant({
         room,
@@ -353,7 +354,7 @@ export class MesoguardServer {
       });
       connection.send({ ...welcome, participantId: session.id, frameContent });
       this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
-      return { room: joined, role, participant: session };
+      return { room: joined, participant: session };
     } catch (error) {
       if (!(error instanceof AdmissionError)) throw error;
       connection.error(error.code as "server-full" | "room-full", error.message); // the only refusals on this path

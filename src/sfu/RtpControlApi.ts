@@ -10,7 +10,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import { isValidId } from "../auth/tokens.js";
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import { H264ParameterSets } from "./h264.js";
 import type { RtpStreamInfo, RtpStreamSpec } from "./RtpStream.js";
 import { StreamRefusedError, type RtpStreamRegistry } from "./RtpStreamRegistry.js";
@@ -51,8 +51,8 @@ export function parseStreamSpec(body: unknown): RtpStreamSpec {
   if (!Number.isInteger(clockRate) || (clockRate as number) < 1000 || (clockRate as number) > 10_000_000) {
     throw new HttpError(400, "clockRate must be an integer (video: 90000)");
   }
-  if (!isValidId(room)) throw new HttpError(400, "room must be 1-64 of A-Z a-z 0-9 . _ ~ -");
-  if (!isValidId(participantId)) throw new HttpError(400, "participantId must be 1-64 of A-Z a-z 0-9 . _ ~ -");
+  if (!isValidId(room)) throw new HttpError(400, `room must be ${ID_RULE}`);
+  if (!isValidId(participantId)) throw new HttpError(400, `participantId must be ${ID_RULE}`);
   if (name !== undefined && typeof name !== "string") throw new HttpError(400, "name must be a string");
   if (fir !== undefined && typeof fir !== "boolean") throw new HttpError(400, "fir must be a boolean");
   if (spropParameterSets !== undefined) {

@@ -6,6 +6,7 @@
 // Messages only update state; the DOM is touched once per animation frame, and only for the tiles whose data
 // changed (plus a once-a-second pass for durations and the charts' scrolling time axis).
 import type { MesoguardClient } from "../client/MesoguardClient.js";
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import type {
   ErrorMessage,
   ParticipantSummary,
@@ -30,7 +31,6 @@ import {
 } from "./common/format.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
 
-const ROOM_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
 /** No score message for this long: the tile is marked idle (the participant is not sending). */
 const IDLE_MS = 10_000;
 const MAX_ALERTS = 300;
@@ -461,8 +461,8 @@ function main(): void {
     event.preventDefault();
     const nextRoom = roomInput.value.trim();
     const nextToken = tokenInput.value.trim();
-    if (!ROOM_PATTERN.test(nextRoom)) {
-      roomInput.setCustomValidity("1-64 characters of A-Z a-z 0-9 . _ ~ -");
+    if (!isValidId(nextRoom)) {
+      roomInput.setCustomValidity(ID_RULE);
       roomInput.reportValidity();
       return;
     }
@@ -481,9 +481,9 @@ function main(): void {
     roomInput.focus();
     return;
   }
-  if (room && !ROOM_PATTERN.test(room)) {
+  if (room && !isValidId(room)) {
     const notice = byId("notice");
-    notice.textContent = `“${room}” is not a valid room name (1-64 characters of A-Z a-z 0-9 . _ ~ -).`;
+    notice.textContent = `“${room}” is not a valid room name (${ID_RULE}).`;
     notice.hidden = false;
     return;
   }

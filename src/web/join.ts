@@ -6,12 +6,12 @@
 //
 // It sends nothing while the tab is hidden or the camera track is muted or ended, and skips a frame while the
 // socket still has unsent data (the network is the bottleneck then) or the previous frame is still encoding.
+import { ID_RULE, isValidId } from "../protocol/ids.js";
 import type { FrameContent, ScoreMessage, WelcomeMessage } from "../protocol/protocolTypes.js";
 import { applyVerdictSettings, ScoreChart } from "./common/chart.js";
 import { StateBadge, byId, formatRate, formatScore, isVerdictState, setText } from "./common/format.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
 
-const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
 /** Face-crop frames are sent at most this size (MesoNet's input is 256x256). */
 const FACE_CROP_MAX = 256;
 /** Skip a frame while more than this many bytes wait in the socket (and more than one frame's worth). */
@@ -402,7 +402,7 @@ function showForm(config: JoinConfig): void {
     const participant = field("f-participant").value.trim();
     for (const [id, value] of [["f-room", room], ["f-participant", participant]] as const) {
       const input = field(id) as HTMLInputElement;
-      input.setCustomValidity(ID_PATTERN.test(value) ? "" : "1-64 characters of A-Z a-z 0-9 . _ ~ -");
+      input.setCustomValidity(isValidId(value) ? "" : ID_RULE);
       if (!input.reportValidity()) return;
     }
     const url = new URL(location.href);
@@ -427,9 +427,9 @@ async function main(): Promise<void> {
     return;
   }
   for (const [label, value] of [["room", config.room], ["participant", config.participant]] as const) {
-    if (value !== undefined && !ID_PATTERN.test(value)) {
+    if (value !== undefined && !isValidId(value)) {
       const error = byId("error");
-      error.textContent = `The ${label} “${value}” is not valid: use 1-64 characters of A-Z a-z 0-9 . _ ~ -.`;
+      error.textContent = `The ${label} “${value}” is not valid: use ${ID_RULE}.`;
       error.hidden = false;
       return;
     }

@@ -19,6 +19,7 @@ import {
   tileOf,
   type TestBrowser,
 } from "../helpers/browser.js";
+import { ID_RULE, isValidId } from "../../src/protocol/ids.js";
 import {
   SHARED,
   TEST_SECRET,
@@ -324,6 +325,20 @@ describe("dashboard and participant page in Chromium", () => {
     await page.locator("#join-form button[type=submit]").click();
     await page.waitForURL(/\/join\?room=chosen-room&participant=formed&content=face-crop&fps=5$/);
     await until(async () => (await textOf(page, "#status")) === "Live", "the form's participant joined");
+    await page.close();
+  }, 60_000);
+
+  it("the pages refuse a room or participant id by the server's own rule (src/protocol/ids.ts) and say it", async () => {
+    const page = await graceBrowser.newPage();
+    await page.goto(dashboardUrl(server.url, "bad room"));
+    await until(async () => page.locator("#notice").isVisible(), "the dashboard's notice", 10_000);
+    expect(await textOf(page, "#notice")).toBe(`“bad room” is not a valid room name (${ID_RULE}).`);
+    const tooLong = "x".repeat(65);
+    expect(isValidId(tooLong)).toBe(false);
+    await page.goto(joinUrl(server.url, { room: ROOM, participant: tooLong }));
+    await until(async () => page.locator("#error").isVisible(), "the participant page's error", 10_000);
+    expect(await textOf(page, "#error")).toBe(`The participant “${tooLong}” is not valid: use ${ID_RULE}.`);
+    expect(await tileOf(dashboard, tooLong).count()).toBe(0);
     await page.close();
   }, 60_000);
 
