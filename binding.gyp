@@ -10,6 +10,7 @@
       "target_name": "mesoguard",
       "sources": [
         "native/addon.cc",
+        "native/addon_functions.cc",
         "native/face_geometry.cc",
         "native/frame_decode.cc",
         "native/frame_pipeline.cc",
@@ -19,6 +20,7 @@
         "native/ort_runtime.cc",
         "native/preprocess.cc",
         "native/scorer.cc",
+        "native/scorer_options.cc",
         "native/video_decoder.cc",
         "native/video_decoder_js.cc",
         "native/work_pool.cc",

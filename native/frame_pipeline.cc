@@ -54,11 +54,6 @@ FramePipeline::FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_
   }
   mesonet_h_ = (int)shape[2];
   mesonet_w_ = (int)shape[3];
-  if (config_.max_batch < 1 || config_.max_batch > 1024) throw std::invalid_argument("maxBatch must be 1..1024");
-  if (config_.prep_threads < 1 || config_.prep_threads > 64) throw std::invalid_argument("prepThreads must be 1..64");
-  // Bounded: the batcher turns it into int64 microseconds past a steady_clock time (1e300 would overflow).
-  if (!(config_.max_wait_ms >= 0 && config_.max_wait_ms <= 60000)) throw std::invalid_argument("maxWaitMs must be 0..60000");
-  if (config_.max_pending < 1) throw std::invalid_argument("maxPending must be at least 1");
   if (detector) {
     const std::vector<int64_t>& d = detector->input().shape;
     if (d.size() == 4 && d[3] == 3 && d[1] == d[2]) {

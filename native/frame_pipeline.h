@@ -63,19 +63,20 @@ struct Request {
   double decode_ms = 0, detect_ms = 0, render_ms = 0, wait_ms = 0, inference_ms = 0, total_ms = 0;
 };
 
+// Filled from createScorer()'s options (scorer_options.cc); their defaults live in the JS facade.
 struct DetectorConfig {
-  float min_score = 0.5f;
-  float nms_iou = 0.3f;
-  int max_faces = 16;
-  ResizeMode mode = ResizeMode::Area;  // the letterbox shrinks whole frames a lot: average, don't alias
+  float min_score = 0;
+  float nms_iou = 0;
+  int max_faces = 0;
+  ResizeMode mode = ResizeMode::Area;
 };
 
 struct PipelineConfig {
-  int max_batch = 8;
-  double max_wait_ms = 2.0;
-  int prep_threads = 1;
-  int max_pending = 1024;           // requests queued or in flight; beyond that new ones are refused
-  std::string preprocess = "auto";  // auto | cpu | cuda
+  int max_batch = 0;
+  double max_wait_ms = 0;
+  int prep_threads = 0;
+  int max_pending = 0;     // requests queued or in flight; beyond that new ones are refused
+  std::string preprocess;  // auto | cpu | cuda
   DetectorConfig detector;
   CropConfig crop;
 };

@@ -35,6 +35,79 @@ bool GetBool(const Napi::Object& o, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
+namespace {
+
+[[noreturn]] void Missing(const char* key, const char* type) {
+  throw FrameError("ERR_INVALID_ARG", std::string("option '") + key + "' is required (" + type + ")");
+}
+
+}  // namespace
+
+std::string RequireString(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) Missing(key, "a string");
+  return GetString(o, key, "");
+}
+
+double RequireNumber(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) Missing(key, "a number");
+  return GetNumber(o, key, 0);
+}
+
+int RequireInt(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) Missing(key, "an integer");
+  return GetInt(o, key, 0);
+}
+
+bool RequireBool(const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) Missing(key, "a boolean");
+  return GetBool(o, key, false);
+}
+
+Napi::Object RequireObject(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) Missing(key, "an object");
+  return v.As<Napi::Object>();
+}
+
+std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v) {
+  std::array<float, 2 * kKeypoints> out{};
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2 * kKeypoints) {
+    throw FrameError("ERR_INVALID_ARG", "face keypoints must be an array of 12 numbers (6 x,y pairs)");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value n = a.Get(i);
+    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
+      throw FrameError("ERR_INVALID_ARG", "face keypoints must be finite numbers");
+    }
+    // Checked as a double: 1e39 is finite there but infinite as a float, and huge keypoints make the crop's
+    // side and affine overflow to inf/NaN (a NaN score, or a crop millions of pixels wide).
+    if (std::fabs(n.As<Napi::Number>().DoubleValue()) > (double)kMaxKeypointMagnitude) {
+      throw FrameError("ERR_INVALID_ARG", "face keypoints must lie within +-" +
+                                              std::to_string((long long)kMaxKeypointMagnitude) + " pixels");
+    }
+    out[i] = n.As<Napi::Number>().FloatValue();
+  }
+  return out;
+}
+
+Box ParseBox(const Napi::Value& v, const char* what) {
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 4) {
+    throw FrameError("ERR_INVALID_ARG", std::string(what) + " must be [x1, y1, x2, y2]");
+  }
+  Napi::Array a = v.As<Napi::Array>();
+  float c[4];
+  for (uint32_t i = 0; i < 4; ++i) {
+    Napi::Value n = a.Get(i);
+    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
+      throw FrameError("ERR_INVALID_ARG", std::string(what) + " must hold finite numbers");
+    }
+    c[i] = n.As<Napi::Number>().FloatValue();
+  }
+  if (!(c[2] > c[0] && c[3] > c[1])) throw FrameError("ERR_INVALID_ARG", std::string(what) + " needs x2 > x1 and y2 > y1");
+  return Box{c[0], c[1], c[2], c[3]};
+}
+
 ResizeMode ParseResizeMode(const std::string& name) {
   if (name == "nearest") return ResizeMode::Nearest;
   if (name == "bilinear") return ResizeMode::Bilinear;

@@ -1,9 +1,11 @@
 #include "scorer.h"
 
 #include <cmath>
+#include <optional>
 
 #include "js_convert.h"
 #include "preprocess.h"
+#include "scorer_options.h"
 
 namespace mg {
 
@@ -13,8 +15,9 @@ struct PromiseHandle {
   Napi::Promise::Deferred deferred;
 };
 
-// One named function so the hook added in the constructor is the one removed later.
-void TeardownHook(void* arg) { static_cast<Scorer*>(arg)->Teardown(); }
+struct AddonData {
+  Napi::FunctionReference scorer_constructor;
+};
 
 Napi::Array BoxToJs(Napi::Env env, const Box& b) {
   Napi::Array a = Napi::Array::New(env, 4);
@@ -61,45 +64,57 @@ Napi::Object SessionInfo(Napi::Env env, const ModelSession& session) {
   return o;
 }
 
-// keypoints: 12 finite numbers (BlazeFace order, frame pixels), within +-kMaxKeypointMagnitude.
-std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v) {
-  std::array<float, 2 * kKeypoints> out{};
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != 2 * kKeypoints) {
-    throw FrameError("ERR_INVALID_ARG", "face keypoints must be an array of 12 numbers (6 x,y pairs)");
-  }
-  Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value n = a.Get(i);
-    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
-      throw FrameError("ERR_INVALID_ARG", "face keypoints must be finite numbers");
-    }
-    // Checked as a double: 1e39 is finite there but infinite as a float, and huge keypoints make the crop's
-    // side and affine overflow to inf/NaN (a NaN score, or a crop millions of pixels wide).
-    if (std::fabs(n.As<Napi::Number>().DoubleValue()) > (double)kMaxKeypointMagnitude) {
-      throw FrameError("ERR_INVALID_ARG", "face keypoints must lie within +-" +
-                                              std::to_string((long long)kMaxKeypointMagnitude) + " pixels");
-    }
-    out[i] = n.As<Napi::Number>().FloatValue();
-  }
-  return out;
-}
+// Loads the model on a libuv worker and resolves with a Scorer built on the JS thread.
+class CreateScorerWorker : public Napi::AsyncWorker {
+ public:
+  CreateScorerWorker(Napi::Env env, SessionConfig mesonet, std::optional<SessionConfig> detector, PipelineConfig pipeline)
+      : Napi::AsyncWorker(env, "mesoguard.createScorer"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        mesonet_config_(std::move(mesonet)),
+        detector_config_(std::move(detector)),
+        pipeline_config_(std::move(pipeline)) {}
 
-Box ParseBox(const Napi::Value& v, const char* what) {
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != 4) {
-    throw FrameError("ERR_INVALID_ARG", std::string(what) + " must be [x1, y1, x2, y2]");
-  }
-  Napi::Array a = v.As<Napi::Array>();
-  float c[4];
-  for (uint32_t i = 0; i < 4; ++i) {
-    Napi::Value n = a.Get(i);
-    if (!n.IsNumber() || !std::isfinite(n.As<Napi::Number>().DoubleValue())) {
-      throw FrameError("ERR_INVALID_ARG", std::string(what) + " must hold finite numbers");
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      mesonet_ = std::make_shared<ModelSession>(mesonet_config_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+      return;
     }
-    c[i] = n.As<Napi::Number>().FloatValue();
+    if (!detector_config_) return;
+    try {
+      detector_ = std::make_shared<ModelSession>(*detector_config_);
+    } catch (const std::exception& e) {
+      SetError(std::string("face detector: ") + e.what());
+    }
   }
-  if (!(c[2] > c[0] && c[3] > c[1])) throw FrameError("ERR_INVALID_ARG", std::string(what) + " needs x2 > x1 and y2 > y1");
-  return Box{c[0], c[1], c[2], c[3]};
-}
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    AddonData* data = env.GetInstanceData<AddonData>();
+    PreparedScorer prepared{mesonet_, detector_, pipeline_config_};
+    try {
+      Napi::Object scorer = data->scorer_constructor.New({Napi::External<PreparedScorer>::New(env, &prepared)});
+      deferred_.Resolve(scorer);
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(MakeError(env, "ERR_SCORER_CONFIG", e.Message()).Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), "ERR_MODEL_LOAD", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  SessionConfig mesonet_config_;
+  std::optional<SessionConfig> detector_config_;
+  PipelineConfig pipeline_config_;
+  std::shared_ptr<ModelSession> mesonet_;
+  std::shared_ptr<ModelSession> detector_;
+};
 
 }  // namespace
 
@@ -109,22 +124,19 @@ Napi::Function Scorer::DefineClass(Napi::Env env) {
                                           InstanceMethod<&Scorer::Analyze>("analyze"),
                                           InstanceMethod<&Scorer::Info>("info"),
                                           InstanceMethod<&Scorer::Stats>("stats"),
-                                          InstanceMethod<&Scorer::Close>("close")});
+                                          InstanceMethod("close", &Scorer::CloseMethod)});
 }
 
-Scorer::Scorer(const Napi::CallbackInfo& info) : ObjectWrap<Scorer>(info), env_(info.Env()) {
+Scorer::Scorer(const Napi::CallbackInfo& info) : JsLifecycle(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsExternal()) {
     Napi::TypeError::New(env, "Scorer is created with createScorer(options), not with new").ThrowAsJavaScriptException();
-    torn_down_ = true;  // nothing was set up: the destructor must not release a thread-safe function never made
     return;
   }
   PreparedScorer* prepared = info[0].As<Napi::External<PreparedScorer>>().Data();
   mesonet_ = prepared->mesonet;
   detector_ = prepared->detector;
   config_ = prepared->pipeline;
-  tsfn_ = Tsfn::New(env, "mesoguard.scorer", 0, 1, this);
-  tsfn_.Unref(env);  // an idle scorer must not keep the process alive
   try {
     pipeline_ = std::make_unique<FramePipeline>(
         mesonet_, detector_, config_,
@@ -137,32 +149,32 @@ Scorer::Scorer(const Napi::CallbackInfo& info) : ObjectWrap<Scorer>(info), env_(
           if (tsfn_.NonBlockingCall(completion) != napi_ok) delete completion;
         });
   } catch (const std::exception& e) {
-    tsfn_.Release();
-    torn_down_ = true;
     Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
     return;
   }
-  napi_add_env_cleanup_hook(env_, TeardownHook, this);
+  // The pipeline's threads only call the thread-safe function once a request is submitted, after this.
+  Started(env, "mesoguard.scorer");
 }
 
 Scorer::~Scorer() { Teardown(); }
 
-void Scorer::Teardown() {
-  if (torn_down_) return;
-  torn_down_ = true;
-  napi_remove_env_cleanup_hook(env_, TeardownHook, this);
+void Scorer::StopNow() {
   if (pipeline_) {
     pipeline_->Abort();
     pipeline_.reset();
   }
-  tsfn_.Abort();
 }
 
-void Scorer::TrackStart() { keep_alive_.Add(Env(), *this, tsfn_); }
+void Scorer::StopDrained() {
+  pipeline_->Join();
+  final_stats_ = pipeline_->Stats();
+  pipeline_.reset();
+}
 
-void Scorer::TrackEnd() { keep_alive_.Remove(Env(), *this, tsfn_); }
+void Scorer::BeginClose(bool drain) { pipeline_->Close(drain); }
 
-Napi::Value Scorer::Enqueue(Napi::Env env, std::unique_ptr<Request> request, Napi::Promise::Deferred deferred) {
+Napi::Value Scorer::Enqueue(Napi::Env env, std::unique_ptr<Request> request) {
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   auto* handle = new PromiseHandle{deferred};
   request->user = handle;
   std::string code, why;
@@ -171,18 +183,14 @@ Napi::Value Scorer::Enqueue(Napi::Env env, std::unique_ptr<Request> request, Nap
     deferred.Reject(MakeError(env, code, why).Value());
     return deferred.Promise();
   }
-  TrackStart();
+  PromiseStarted();
   return deferred.Promise();
 }
 
 // score(frame, {resize}): the whole frame is one face crop.
 Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (closing_ || !pipeline_) {
-    deferred.Reject(MakeError(env, "ERR_CLOSED", "the scorer is closed").Value());
-    return deferred.Promise();
-  }
+  if (!accepting()) return Rejected(env, "ERR_CLOSED", "the scorer is closed");
   auto request = std::make_unique<Request>();
   request->mode = Request::Mode::Crop;
   try {
@@ -191,20 +199,15 @@ Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
     if (info.Length() > 1 && info[1].IsObject()) resize = GetString(info[1].As<Napi::Object>(), "resize", resize);
     request->resize = ParseResizeMode(resize);
   } catch (const FrameError& e) {
-    deferred.Reject(MakeError(env, e.code, e.what()).Value());
-    return deferred.Promise();
+    return Rejected(env, e.code, e.what());
   }
-  return Enqueue(env, std::move(request), deferred);
+  return Enqueue(env, std::move(request));
 }
 
 // analyze(frame, {detect, regions, faces, returnCrops}): find (or take) the faces, crop and score each.
 Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (closing_ || !pipeline_) {
-    deferred.Reject(MakeError(env, "ERR_CLOSED", "the scorer is closed").Value());
-    return deferred.Promise();
-  }
+  if (!accepting()) return Rejected(env, "ERR_CLOSED", "the scorer is closed");
   auto request = std::make_unique<Request>();
   request->mode = Request::Mode::Analyze;
   try {
@@ -241,10 +244,9 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
       throw FrameError("ERR_INVALID_ARG", "pass faces only with detect: false");
     }
   } catch (const FrameError& e) {
-    deferred.Reject(MakeError(env, e.code, e.what()).Value());
-    return deferred.Promise();
+    return Rejected(env, e.code, e.what());
   }
-  return Enqueue(env, std::move(request), deferred);
+  return Enqueue(env, std::move(request));
 }
 
 void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completion* completion) {
@@ -255,22 +257,14 @@ void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completio
   }
   Napi::HandleScope scope(env);
   if (!owned->request) {  // drained after close()
-    self->pipeline_->Join();
-    self->final_stats_ = self->pipeline_->Stats();
-    self->pipeline_.reset();
-    self->tsfn_.Release();
-    self->torn_down_ = true;
-    napi_remove_env_cleanup_hook(self->env_, TeardownHook, self);
-    if (self->close_deferred_) self->close_deferred_->Resolve(env.Undefined());
-    self->close_deferred_.reset();
-    self->TrackEnd();
+    self->FinishClose(env);
     return;
   }
   Request& r = *owned->request;
   std::unique_ptr<PromiseHandle> handle(static_cast<PromiseHandle*>(r.user));
   if (!r.error_code.empty()) {
     handle->deferred.Reject(MakeError(env, r.error_code, r.error_message).Value());
-    self->TrackEnd();
+    self->PromiseSettled();
     return;
   }
   const std::vector<TensorInfo>& names = self->mesonet_->outputs();
@@ -329,29 +323,7 @@ void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completio
     result.Set("timings", timings);
   }
   handle->deferred.Resolve(result);
-  self->TrackEnd();
-}
-
-Napi::Value Scorer::Close(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bool drain = true;
-  try {
-    if (info.Length() > 0 && info[0].IsObject()) drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
-  } catch (const FrameError& e) {
-    Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (close_deferred_) return close_deferred_->Promise();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (!pipeline_) {
-    deferred.Resolve(env.Undefined());
-    return deferred.Promise();
-  }
-  closing_ = true;
-  close_deferred_ = deferred;
-  TrackStart();  // held until the drained signal arrives
-  pipeline_->Close(drain);
-  return deferred.Promise();
+  self->PromiseSettled();
 }
 
 Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
@@ -395,6 +367,37 @@ Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));
   o.Set("pending", Napi::Number::New(env, s.pending));
   return o;
+}
+
+namespace {
+
+Napi::Value CreateScorer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "createScorer(options) needs an options object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ScorerOptions options;
+  try {
+    options = ParseScorerOptions(info[0].As<Napi::Object>());
+  } catch (const FrameError& e) {
+    Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* worker = new CreateScorerWorker(env, options.mesonet, options.detector, options.pipeline);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void RegisterScorer(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->scorer_constructor = Napi::Persistent(Scorer::DefineClass(env));
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("Scorer", data->scorer_constructor.Value());
+  exports.Set("createScorer", Napi::Function::New<CreateScorer>(env, "createScorer"));
 }
 
 }  // namespace mg

@@ -5,12 +5,10 @@
 
 #include <napi.h>
 
-#include "pending_promises.h"
-
 #include <memory>
-#include <optional>
 
 #include "frame_pipeline.h"
+#include "js_lifecycle.h"
 #include "model_session.h"
 
 namespace mg {
@@ -27,39 +25,34 @@ struct Completion {
   std::unique_ptr<Request> request;  // null for the "drained" signal
 };
 
-class Scorer : public Napi::ObjectWrap<Scorer> {
+class Scorer : public JsLifecycle<Scorer, Completion> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit Scorer(const Napi::CallbackInfo& info);  // info[0]: External<PreparedScorer>
   ~Scorer() override;
 
   static void OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completion* completion);
-  void Teardown();  // process exit: stop threads without settling promises
+  // JsLifecycle's steps.
+  void BeginClose(bool drain);
+  void StopDrained();
+  void StopNow();
 
  private:
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value Analyze(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
 
-  Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Request> request, Napi::Promise::Deferred deferred);
-  void TrackStart();  // a promise is outstanding: keep the loop and this object alive
-  void TrackEnd();
-
-  using Tsfn = Napi::TypedThreadSafeFunction<Scorer, Completion, &Scorer::OnCompletion>;
+  Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Request> request);
 
   std::shared_ptr<ModelSession> mesonet_;
   std::shared_ptr<ModelSession> detector_;
   PipelineConfig config_;
   std::unique_ptr<FramePipeline> pipeline_;
   PipelineStats final_stats_;  // kept after close() so stats() still tells what happened
-  Tsfn tsfn_;
-  PendingPromises<Scorer, Tsfn> keep_alive_;  // JS thread only
-  bool closing_ = false;
-  bool torn_down_ = false;
-  std::optional<Napi::Promise::Deferred> close_deferred_;
-  napi_env env_ = nullptr;
 };
+
+// Adds Scorer and createScorer(options) (loads the models off the JS thread) to the addon's exports.
+void RegisterScorer(Napi::Env env, Napi::Object exports);
 
 }  // namespace mg

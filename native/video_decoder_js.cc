@@ -19,24 +19,17 @@ struct VideoJob {
   std::string error_message;
 };
 
-namespace {
-
-void TeardownHook(void* arg) { static_cast<VideoDecoderJs*>(arg)->Teardown(); }
-
-}  // namespace
-
 Napi::Function VideoDecoderJs::DefineClass(Napi::Env env) {
   return ObjectWrap<VideoDecoderJs>::DefineClass(env, "VideoDecoder",
                                                  {InstanceMethod<&VideoDecoderJs::Decode>("decode"),
                                                   InstanceMethod<&VideoDecoderJs::Reset>("reset"),
                                                   InstanceMethod<&VideoDecoderJs::Stats>("stats"),
-                                                  InstanceMethod<&VideoDecoderJs::Close>("close"),
+                                                  InstanceMethod("close", &VideoDecoderJs::CloseMethod),
                                                   InstanceAccessor<&VideoDecoderJs::GetCodec>("codec")});
 }
 
-VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : ObjectWrap<VideoDecoderJs>(info), env_(info.Env()) {
+VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : JsLifecycle(info) {
   Napi::Env env = info.Env();
-  torn_down_ = true;  // until everything is set up: the destructor must not release what was never made
   if (info.Length() < 1 || !info[0].IsObject()) {
     Napi::TypeError::New(env, "new VideoDecoder({codec: 'VP8' | 'H264', maxPending?})").ThrowAsJavaScriptException();
     return;
@@ -52,29 +45,31 @@ VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : ObjectWrap<Vide
     error.ThrowAsJavaScriptException();
     return;
   }
-  tsfn_ = Tsfn::New(env, "mesoguard.videoDecoder", 0, 1, this);
-  tsfn_.Unref(env);  // an idle decoder must not keep the process alive
   worker_ = std::make_unique<WorkPool>(1);
-  torn_down_ = false;
-  napi_add_env_cleanup_hook(env_, TeardownHook, this);
+  Started(env, "mesoguard.videoDecoder");
 }
 
 VideoDecoderJs::~VideoDecoderJs() { Teardown(); }
 
-void VideoDecoderJs::Teardown() {
-  if (torn_down_) return;
-  torn_down_ = true;
-  napi_remove_env_cleanup_hook(env_, TeardownHook, this);
+void VideoDecoderJs::StopNow() {
   cancel_ = true;
   if (worker_) worker_->Stop(false);  // waits for the access unit being decoded, if any (milliseconds)
   worker_.reset();
   decoder_.reset();
-  tsfn_.Abort();
 }
 
-void VideoDecoderJs::TrackStart() { keep_alive_.Add(Env(), *this, tsfn_); }
+void VideoDecoderJs::StopDrained() {
+  if (worker_) worker_->Stop(true);  // idle by now: joins at once
+  worker_.reset();
+  decoder_.reset();
+}
 
-void VideoDecoderJs::TrackEnd() { keep_alive_.Remove(Env(), *this, tsfn_); }
+void VideoDecoderJs::BeginClose(bool drain) {
+  if (!drain) cancel_ = true;  // queued access units reject with ERR_CLOSED
+  auto* job = new VideoJob();
+  job->kind = VideoJob::Kind::Drained;
+  worker_->Post([this, job] { Deliver(job); });
+}
 
 // Worker thread.
 void VideoDecoderJs::Run(VideoJob* job) {
@@ -119,33 +114,24 @@ void VideoDecoderJs::Deliver(VideoJob* job) {
 
 Napi::Value VideoDecoderJs::Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (closing_ || torn_down_) {
-    deferred.Reject(MakeError(env, "ERR_CLOSED", "the video decoder is closed").Value());
-    return deferred.Promise();
-  }
+  if (!accepting()) return Rejected(env, "ERR_CLOSED", "the video decoder is closed");
   const uint8_t* bytes = nullptr;
   size_t length = 0;
   if (info.Length() < 1 || !BytesOf(info[0], &bytes, &length)) {
-    deferred.Reject(MakeError(env, "ERR_INVALID_INPUT", "decode(accessUnit): the access unit must be a Buffer, TypedArray, DataView or ArrayBuffer").Value());
-    return deferred.Promise();
+    return Rejected(env, "ERR_INVALID_INPUT", "decode(accessUnit): the access unit must be a Buffer, TypedArray, DataView or ArrayBuffer");
   }
-  if (length == 0) {
-    deferred.Reject(MakeError(env, "ERR_INVALID_INPUT", "the access unit is empty").Value());
-    return deferred.Promise();
-  }
+  if (length == 0) return Rejected(env, "ERR_INVALID_INPUT", "the access unit is empty");
   bool want_pixels = false;
   try {
     if (info.Length() > 1 && info[1].IsObject()) want_pixels = GetBool(info[1].As<Napi::Object>(), "returnPixels", false);
   } catch (const FrameError& e) {
-    deferred.Reject(MakeError(env, e.code, e.what()).Value());
-    return deferred.Promise();
+    return Rejected(env, e.code, e.what());
   }
   if (pending_ >= max_pending_) {
-    deferred.Reject(MakeError(env, "ERR_QUEUE_FULL", "the video decoder already has " + std::to_string(pending_) +
-                                                         " access units waiting (maxPending)").Value());
-    return deferred.Promise();
+    return Rejected(env, "ERR_QUEUE_FULL", "the video decoder already has " + std::to_string(pending_) +
+                                               " access units waiting (maxPending)");
   }
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   auto* job = new VideoJob();
   job->kind = VideoJob::Kind::Decode;
   job->data.assign(bytes, bytes + length);  // a copy: the worker must not read JS memory
@@ -153,13 +139,13 @@ Napi::Value VideoDecoderJs::Decode(const Napi::CallbackInfo& info) {
   job->index = next_index_++;
   job->deferred = new Napi::Promise::Deferred(deferred);
   pending_++;
-  TrackStart();
+  PromiseStarted();
   worker_->Post([this, job] { Run(job); });
   return deferred.Promise();
 }
 
 Napi::Value VideoDecoderJs::Reset(const Napi::CallbackInfo& info) {
-  if (closing_ || torn_down_) return info.Env().Undefined();
+  if (!accepting()) return info.Env().Undefined();
   auto* job = new VideoJob();
   job->kind = VideoJob::Kind::Reset;
   worker_->Post([this, job] { Run(job); });
@@ -172,15 +158,7 @@ void VideoDecoderJs::OnCompletion(Napi::Env env, Napi::Function, VideoDecoderJs*
   if (env == nullptr) return;  // being torn down: nothing can be settled
   Napi::HandleScope scope(env);
   if (job->kind == VideoJob::Kind::Drained) {
-    if (self->worker_) self->worker_->Stop(true);  // idle by now: joins at once
-    self->worker_.reset();
-    self->decoder_.reset();
-    self->tsfn_.Release();
-    self->torn_down_ = true;
-    napi_remove_env_cleanup_hook(self->env_, TeardownHook, self);
-    if (self->close_deferred_) self->close_deferred_->Resolve(env.Undefined());
-    self->close_deferred_.reset();
-    self->TrackEnd();
+    self->FinishClose(env);
     return;
   }
   self->pending_--;
@@ -188,7 +166,7 @@ void VideoDecoderJs::OnCompletion(Napi::Env env, Napi::Function, VideoDecoderJs*
     Napi::Error error = MakeError(env, job->error_code, job->error_message);
     error.Set("index", Napi::Number::New(env, job->index));
     deferred->Reject(error.Value());
-    self->TrackEnd();
+    self->PromiseSettled();
     return;
   }
   const DecodedVideo& r = job->result;
@@ -207,32 +185,7 @@ void VideoDecoderJs::OnCompletion(Napi::Env env, Napi::Function, VideoDecoderJs*
     result.Set("i420", buffer);
   }
   deferred->Resolve(result);
-  self->TrackEnd();
-}
-
-Napi::Value VideoDecoderJs::Close(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bool drain = true;
-  try {
-    if (info.Length() > 0 && info[0].IsObject()) drain = GetBool(info[0].As<Napi::Object>(), "drain", true);
-  } catch (const FrameError& e) {
-    Napi::TypeError::New(env, e.what()).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (close_deferred_) return close_deferred_->Promise();
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (torn_down_ || !worker_) {
-    deferred.Resolve(env.Undefined());
-    return deferred.Promise();
-  }
-  closing_ = true;
-  if (!drain) cancel_ = true;  // queued access units reject with ERR_CLOSED
-  close_deferred_ = deferred;
-  TrackStart();  // held until the drained signal arrives
-  auto* job = new VideoJob();
-  job->kind = VideoJob::Kind::Drained;
-  worker_->Post([this, job] { Deliver(job); });
-  return deferred.Promise();
+  self->PromiseSettled();
 }
 
 Napi::Value VideoDecoderJs::Stats(const Napi::CallbackInfo& info) {
@@ -249,7 +202,7 @@ Napi::Value VideoDecoderJs::Stats(const Napi::CallbackInfo& info) {
   o.Set("skipped", Napi::Number::New(env, (double)s.skipped));
   o.Set("resets", Napi::Number::New(env, (double)s.resets));
   o.Set("pending", Napi::Number::New(env, pending_));
-  o.Set("closed", Napi::Boolean::New(env, closing_ || torn_down_));
+  o.Set("closed", Napi::Boolean::New(env, !accepting()));
   return o;
 }
 

@@ -6,14 +6,12 @@
 
 #include <napi.h>
 
-#include "pending_promises.h"
-
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
+#include "js_lifecycle.h"
 #include "video_decoder.h"
 #include "work_pool.h"
 
@@ -21,14 +19,17 @@ namespace mg {
 
 struct VideoJob;
 
-class VideoDecoderJs : public Napi::ObjectWrap<VideoDecoderJs> {
+class VideoDecoderJs : public JsLifecycle<VideoDecoderJs, VideoJob> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit VideoDecoderJs(const Napi::CallbackInfo& info);  // info[0]: {codec, maxPending?}
   ~VideoDecoderJs() override;
 
   static void OnCompletion(Napi::Env env, Napi::Function, VideoDecoderJs* self, VideoJob* job);
-  void Teardown();  // process exit or collection: stop the thread without settling promises
+  // JsLifecycle's steps.
+  void BeginClose(bool drain);
+  void StopDrained();
+  void StopNow();
 
  private:
   Napi::Value Decode(const Napi::CallbackInfo& info);
@@ -39,26 +40,16 @@ class VideoDecoderJs : public Napi::ObjectWrap<VideoDecoderJs> {
 
   void Run(VideoJob* job);  // worker thread
   void Deliver(VideoJob* job);
-  void TrackStart();
-  void TrackEnd();
-
-  using Tsfn = Napi::TypedThreadSafeFunction<VideoDecoderJs, VideoJob, &VideoDecoderJs::OnCompletion>;
 
   VideoCodec codec_ = VideoCodec::VP8;
   std::unique_ptr<VideoDecoder> decoder_;  // used by the worker thread only, once constructed
   std::unique_ptr<WorkPool> worker_;        // one thread: frames in order
-  Tsfn tsfn_;
   std::atomic<bool> cancel_{false};
   std::mutex stats_mutex_;
   VideoDecoderStats stats_;  // a copy the worker refreshes after each job
   int max_pending_ = 64;
   int pending_ = 0;      // decode promises not settled yet (JS thread only)
-  PendingPromises<VideoDecoderJs, Tsfn> keep_alive_;  // promises of any kind, incl. close (JS thread only)
   double next_index_ = 0;
-  bool closing_ = false;
-  bool torn_down_ = false;
-  std::optional<Napi::Promise::Deferred> close_deferred_;
-  napi_env env_ = nullptr;
 };
 
 // Adds VideoDecoder to the addon's exports.

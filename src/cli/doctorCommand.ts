@@ -8,7 +8,8 @@ import { promisify } from "node:util";
 import type { ProviderName, RuntimeInfo } from "../native/addonTypes.js";
 import { loadAddon, resolveAddonPath } from "../native/loadAddon.js";
 import { renderParityPath, runRenderParity, type RenderParityReport } from "../native/renderParity.js";
-import { defaultTensorRtCacheDir, MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { defaultTensorRtCacheDir } from "../scoring/scorerOptions.js";
 import {
   gpuAbsenceReasons,
   missingGpuProviderLibraries,

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 
 import type { DetectorName } from "../faces/detectorModels.js";
 import { DEFAULT_TRACKER_OPTIONS } from "../faces/FaceTracker.js";
+import { SCORER_DEFAULTS, SCORER_LIMITS } from "../scoring/scorerOptions.js";
 import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
 import type { RoomLimits } from "../server/RoomRegistry.js";
@@ -61,10 +62,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
   { key: "detector", path: "scorer.detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
   { key: "provider", path: "scorer.provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
-  { key: "maxBatch", path: "scorer.maxBatch", kind: "integer", default: 8, min: 1, max: 256, help: "largest MesoNet batch" },
-  { key: "maxWaitMs", path: "scorer.maxWaitMs", kind: "number", default: 2, min: 0, max: 1000, help: "longest wait for a fuller batch" },
-  { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: 1, min: 1, max: 64, help: "decode/crop threads" },
-  { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: 0, min: 0, max: 64, help: "ONNX Runtime intra-op threads (0 = default)" },
+  { key: "maxBatch", path: "scorer.maxBatch", kind: "integer", default: SCORER_DEFAULTS.maxBatch, ...SCORER_LIMITS.maxBatch, help: "largest MesoNet batch" },
+  { key: "maxWaitMs", path: "scorer.maxWaitMs", kind: "number", default: SCORER_DEFAULTS.maxWaitMs, ...SCORER_LIMITS.maxWaitMs, help: "longest wait for a fuller batch" },
+  { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: SCORER_DEFAULTS.prepThreads, ...SCORER_LIMITS.prepThreads, help: "decode/crop threads" },
+  { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: SCORER_DEFAULTS.intraOpThreads, ...SCORER_LIMITS.intraOpThreads, help: "ONNX Runtime intra-op threads (0 = default)" },
   { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: DEFAULT_TRACKER_OPTIONS.detectEvery, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
   { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: DEFAULT_TRACKER_OPTIONS.regionSearch, help: "between full detections, search only around tracked faces" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },

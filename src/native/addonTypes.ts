@@ -21,43 +21,44 @@ export type ProviderName = "tensorrt" | "cuda" | "cpu";
 export type ProviderRequest = "auto" | ProviderName;
 export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
 
+/** Every field is required: src/scoring/scorerOptions.ts owns the defaults and ranges (resolveScorerOptions). */
 export interface NativeScorerOptions {
   modelPath: string;
-  provider?: ProviderRequest;
-  graphOptimization?: GraphOptimization;
-  deviceId?: number;
-  intraOpThreads?: number;
+  provider: ProviderRequest;
+  graphOptimization: GraphOptimization;
+  deviceId: number;
+  intraOpThreads: number;
   /** TensorRT engine and timing cache folder. */
-  cacheDir?: string;
-  fp16?: boolean;
-  maxBatch?: number;
-  maxWaitMs?: number;
-  prepThreads?: number;
-  maxPending?: number;
-  preprocess?: "auto" | "cpu" | "cuda";
-  /** BlazeFace, run in the same pipeline; without it only score() (whole frame = face crop) works. */
-  detector?: NativeDetectorOptions;
-  crop?: NativeCropOptions;
+  cacheDir: string;
+  fp16: boolean;
+  maxBatch: number;
+  maxWaitMs: number;
+  prepThreads: number;
+  maxPending: number;
+  preprocess: "auto" | "cpu" | "cuda";
+  /** BlazeFace, run in the same pipeline; null: only score() (whole frame = face crop) works. */
+  detector: NativeDetectorOptions | null;
+  crop: NativeCropOptions;
 }
 
 export interface NativeDetectorOptions {
   modelPath: string;
-  graphOptimization?: GraphOptimization;
-  /** Minimum detector confidence (default 0.5). */
-  minScore?: number;
-  /** Weighted-NMS overlap threshold (default 0.3). */
-  nmsIou?: number;
-  /** Most faces kept per frame, best first (default 16). */
-  maxFaces?: number;
-  /** Letterbox sampling (default area: frames shrink a lot). */
-  resize?: ResizeMode;
+  graphOptimization: GraphOptimization;
+  /** Minimum detector confidence. */
+  minScore: number;
+  /** Weighted-NMS overlap threshold. */
+  nmsIou: number;
+  /** Most faces kept per frame, best first. */
+  maxFaces: number;
+  /** Letterbox sampling (area by default: frames shrink a lot). */
+  resize: ResizeMode;
 }
 
 /** The MesoNet crop: side = max(eye distance, eyes-to-mouth) * factor * margin around the nose tip. */
 export interface NativeCropOptions {
-  factor?: number;
-  margin?: number;
-  resize?: ResizeMode;
+  factor: number;
+  margin: number;
+  resize: ResizeMode;
 }
 
 /** [x1, y1, x2, y2] in frame pixels. */

@@ -5,9 +5,10 @@ import path from "node:path";
 import { findModel, type Architecture, type ModelManifestEntry } from "../models/manifest.js";
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
-import { defaultGeneratedDir, packageRoot } from "../models/paths.js";
+import { defaultGeneratedDir } from "../models/paths.js";
 import type { GraphOptimization, NativeBox, NativeScorer } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
+import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
   AnalyzeOptions,
   FaceScore,
@@ -28,12 +29,6 @@ export const DEFAULT_GRAPH_OPTIMIZATION: Record<Architecture, GraphOptimization>
   meso4: "all",
   mesoinception4: "extended",
 };
-
-export function defaultTensorRtCacheDir(): string {
-  return process.env.MESOGUARD_CACHE_DIR
-    ? path.join(process.env.MESOGUARD_CACHE_DIR, "tensorrt")
-    : path.join(packageRoot(), ".mesoguard-cache", "tensorrt");
-}
 
 /** Path of a converted model, or an Error that says how to build it. */
 export function modelFile(entry: ModelManifestEntry): string {
@@ -62,29 +57,31 @@ export class MesoNetScorer {
     const modelPath = options.modelPath ?? modelFile(entry);
     const addon = loadAddon(options.addonPath);
     const detectorName = options.detector === false ? null : (options.detector ?? DEFAULT_DETECTOR);
-    const native = await addon.createScorer({
-      modelPath,
-      provider: options.provider ?? "auto",
-      graphOptimization: options.graphOptimization ?? DEFAULT_GRAPH_OPTIMIZATION[entry.architecture],
-      deviceId: options.deviceId ?? 0,
-      intraOpThreads: options.intraOpThreads ?? 0,
-      cacheDir: options.cacheDir ?? defaultTensorRtCacheDir(),
-      fp16: options.fp16 ?? true,
-      maxBatch: options.maxBatch ?? 8,
-      maxWaitMs: options.maxWaitMs ?? 2,
-      prepThreads: options.prepThreads ?? 1,
-      maxPending: options.maxPending ?? 1024,
-      preprocess: options.preprocess ?? "auto",
-      detector: detectorName
-        ? {
-            modelPath: detectorModelPath(detectorName),
-            minScore: options.detectorMinScore ?? 0.5,
-            nmsIou: options.detectorNmsIou ?? 0.3,
-            maxFaces: options.maxFaces ?? 16,
-          }
-        : undefined,
-      crop: options.crop,
-    });
+    const native = await addon.createScorer(
+      resolveScorerOptions({
+        modelPath,
+        provider: options.provider,
+        graphOptimization: options.graphOptimization ?? DEFAULT_GRAPH_OPTIMIZATION[entry.architecture],
+        deviceId: options.deviceId,
+        intraOpThreads: options.intraOpThreads,
+        cacheDir: options.cacheDir,
+        fp16: options.fp16,
+        maxBatch: options.maxBatch,
+        maxWaitMs: options.maxWaitMs,
+        prepThreads: options.prepThreads,
+        maxPending: options.maxPending,
+        preprocess: options.preprocess,
+        detector: detectorName
+          ? {
+              modelPath: detectorModelPath(detectorName),
+              minScore: options.detectorMinScore,
+              nmsIou: options.detectorNmsIou,
+              maxFaces: options.maxFaces,
+            }
+          : null,
+        crop: options.crop,
+      }),
+    );
     return new MesoNetScorer(native, entry, options.resize ?? "nearest", detectorName);
   }
 

@@ -15,10 +15,10 @@ export type { FrameInput, ResizeMode };
 /**
  * The native scorer's session and queue options (documented in addonTypes.ts: provider, graphOptimization, deviceId,
  * intraOpThreads, cacheDir, fp16, maxBatch, maxWaitMs, prepThreads, maxPending, preprocess), plus the facade's own.
- * Defaults here: graphOptimization per architecture (DEFAULT_GRAPH_OPTIMIZATION), cacheDir
- * $MESOGUARD_CACHE_DIR/tensorrt or <package>/.mesoguard-cache/tensorrt, maxBatch 8, maxWaitMs 2.
+ * Their defaults and ranges: SCORER_DEFAULTS and SCORER_LIMITS (scorerOptions.ts); graphOptimization defaults
+ * per architecture (DEFAULT_GRAPH_OPTIMIZATION).
  */
-export interface MesoNetScorerOptions extends Omit<NativeScorerOptions, "modelPath" | "detector" | "crop"> {
+export interface MesoNetScorerOptions extends Partial<Omit<NativeScorerOptions, "modelPath" | "detector" | "crop">> {
   /** Manifest name: meso4-df (default), meso4-f2f, mesoinception4-df, mesoinception4-f2f. */
   model?: string;
   /** An .onnx file to load instead of models/generated/<model>.onnx (must follow the same contract). */
@@ -29,13 +29,13 @@ export interface MesoNetScorerOptions extends Omit<NativeScorerOptions, "modelPa
   addonPath?: string;
   /** Face detector for analyze(): blazeface-back (default, finds small faces too), blazeface-front, or false. */
   detector?: DetectorName | false;
-  /** Minimum detector confidence (default 0.5). */
+  /** Minimum detector confidence. */
   detectorMinScore?: number;
-  /** Weighted-NMS overlap threshold (default 0.3). */
+  /** Weighted-NMS overlap threshold. */
   detectorNmsIou?: number;
-  /** Most faces scored per frame, most confident first (default 16). */
+  /** Most faces scored per frame, most confident first. */
   maxFaces?: number;
-  /** The MesoNet crop around a face (defaults from the original pipeline: factor 2.2, margin 1.3, bilinear). */
+  /** The MesoNet crop around a face (defaults from the original pipeline). */
   crop?: { factor?: number; margin?: number; resize?: ResizeMode };
 }
 

@@ -1,6 +1,7 @@
 // Small helpers around the real addon: loading a build, scoring, and catching a rejection's error.
-import type { FrameInput, NativeAddon, NativeScoreResult, NativeScorer, NativeScorerOptions } from "../../src/native/addonTypes.js";
+import type { FrameInput, NativeAddon, NativeScoreResult, NativeScorer } from "../../src/native/addonTypes.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
+import { resolveScorerOptions, type ScorerOptionsInput } from "../../src/scoring/scorerOptions.js";
 import { CMAKE_ADDON, GYP_ADDON, modelPath, type ModelName } from "./paths.js";
 
 export function loadCmakeAddon(): NativeAddon {
@@ -55,11 +56,16 @@ export async function openScorer(
   addon: NativeAddon,
   model: ModelName,
   into: NativeScorer[],
-  options: Partial<NativeScorerOptions> = {},
+  options: Partial<ScorerOptionsInput> = {},
 ): Promise<NativeScorer> {
-  const scorer = await addon.createScorer({ modelPath: modelPath(model), provider: "cpu", ...options });
+  const scorer = await addon.createScorer(cpuScorerOptions(modelPath(model), options));
   into.push(scorer);
   return scorer;
+}
+
+/** The complete native options (the facade's defaults) for a CPU scorer of `modelPath`. */
+export function cpuScorerOptions(path: string, options: Partial<ScorerOptionsInput> = {}) {
+  return resolveScorerOptions({ modelPath: path, provider: "cpu", ...options });
 }
 
 /** Closes every scorer (already closed ones resolve at once). */

@@ -1,6 +1,12 @@
 // Runs a snippet against an addon build in a separate Node process, for calls that could abort the
 // process (a native crash there fails one test instead of killing the test worker).
 import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+import { packageRoot } from "../../src/models/paths.js";
+
+const SCORER_OPTIONS_MODULE = pathToFileURL(path.join(packageRoot(), "dist/src/scoring/scorerOptions.js")).href;
 
 export interface ChildResult {
   status: number | null;
@@ -10,7 +16,8 @@ export interface ChildResult {
 }
 
 /**
- * `body` runs as an ES module with `addon` (the loaded build), `modelPath` and `gc()` in scope; it may use
+ * `body` runs as an ES module with `addon` (the loaded build), `modelPath`, `scorerOptions(extra?)` (complete
+ * createScorer options for a CPU scorer of modelPath, the facade's defaults) and `gc()` in scope; it may use
  * top-level await and should print what the test checks. "ALIVE" is printed after it when the process
  * got through it without crashing.
  */
@@ -20,6 +27,8 @@ export function runWithAddon(addonFile: string, modelFile: string, body: string,
     "const require = createRequire(import.meta.url);",
     `const addon = require(${JSON.stringify(addonFile)});`,
     `const modelPath = ${JSON.stringify(modelFile)};`,
+    `const { resolveScorerOptions } = await import(${JSON.stringify(SCORER_OPTIONS_MODULE)});`,
+    'const scorerOptions = (extra = {}) => resolveScorerOptions({ modelPath, provider: "cpu", ...extra });',
     "const gc = () => globalThis.gc();",
   ].join("\n");
   // Let the event loop turn so finalizers queued by gc() run before the process decides it is healthy.

@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
-import { closeAll, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf, thrownBy } from "../helpers/addon.js";
+import { SETTINGS } from "../../src/config/serverConfig.js";
+import { SCORER_DEFAULTS, SCORER_LIMITS, type ScorerOptionsInput } from "../../src/scoring/scorerOptions.js";
+import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf, thrownBy, type AddonError } from "../helpers/addon.js";
 import { runWithAddon } from "../helpers/child.js";
 import { jpegDimensions, randomBytes, withJpegDimensions } from "../helpers/images.js";
 import { CMAKE_ADDON, GYP_ADDON, modelPath, ROOT, readTestJpeg, TEST_JPEGS, TEST_TIMEOUT } from "../helpers/paths.js";
@@ -255,71 +257,104 @@ describe("createScorer refuses bad options", { timeout: TEST_TIMEOUT }, () => {
 
   it("a missing model file rejects ERR_MODEL_LOAD naming the file", async () => {
     const missing = `${ROOT}/models/generated/no-such-model-${process.pid}.onnx`;
-    const error = await rejectionOf(addon.createScorer({ modelPath: missing, provider: "cpu" }));
+    const error = await rejectionOf(addon.createScorer(cpuScorerOptions(missing)));
     expect(error.code).toBe("ERR_MODEL_LOAD");
     expect(error.message).toContain(missing);
   });
 
   it("a file that is not an ONNX model rejects ERR_MODEL_LOAD naming the file", async () => {
     const notModel = `${ROOT}/package.json`;
-    const error = await rejectionOf(addon.createScorer({ modelPath: notModel, provider: "cpu" }));
+    const error = await rejectionOf(addon.createScorer(cpuScorerOptions(notModel)));
     expect(error.code).toBe("ERR_MODEL_LOAD");
     expect(error.message).toContain(notModel);
   });
 
-  it("bad option types throw TypeError synchronously", () => {
+  it("missing or mistyped options throw TypeError synchronously, naming the option", () => {
     const create = addon.createScorer as (options?: unknown) => Promise<NativeScorer>;
-    const good = { modelPath: modelPath("meso4-df") };
-    const cases: unknown[] = [
-      undefined,
-      null,
-      "model.onnx",
-      {},
-      { modelPath: "" },
-      { modelPath: 5 },
-      { ...good, maxBatch: "x" },
-      { ...good, maxBatch: 2.5 },
-      { ...good, maxWaitMs: "2" },
-      { ...good, maxWaitMs: Infinity },
-      { ...good, maxWaitMs: NaN },
-      { ...good, prepThreads: "2" },
-      { ...good, maxPending: true },
-      { ...good, intraOpThreads: 1.5 },
-      { ...good, deviceId: "0" },
-      { ...good, fp16: "yes" },
-      { ...good, provider: 1 },
-      { ...good, graphOptimization: 3 },
-      { ...good, cacheDir: {} },
-      { ...good, preprocess: false },
+    const good = cpuScorerOptions(modelPath("meso4-df"));
+    expect(() => create(undefined)).toThrow(TypeError);
+    expect(() => create(null)).toThrow(TypeError);
+    expect(() => create("model.onnx")).toThrow(TypeError);
+    const cases: Array<[string, unknown]> = [
+      ["modelPath", ""],
+      ["modelPath", 5],
+      ["maxBatch", "x"],
+      ["maxBatch", 2.5],
+      ["maxWaitMs", "2"],
+      ["maxWaitMs", Infinity],
+      ["maxWaitMs", NaN],
+      ["prepThreads", "2"],
+      ["maxPending", true],
+      ["intraOpThreads", 1.5],
+      ["deviceId", "0"],
+      ["fp16", "yes"],
+      ["provider", 1],
+      ["graphOptimization", 3],
+      ["cacheDir", {}],
+      ["preprocess", false],
+      ["crop", 1],
+      ["detector", "blazeface"],
     ];
-    for (const options of cases) {
-      const error = thrownBy(() => create(options));
-      expect(error, JSON.stringify(options)).toBeInstanceOf(TypeError);
-      expect(error.message.length).toBeGreaterThan(0);
+    for (const [key, value] of cases) {
+      const error = thrownBy(() => create({ ...good, [key]: value }));
+      expect(error, `${key}: ${String(value)}`).toBeInstanceOf(TypeError);
+      expect(error.message).toContain(key);
+    }
+    // Every field is required: the native side has no defaults of its own (they live in scorerOptions.ts).
+    for (const key of Object.keys(good)) {
+      const { [key]: _dropped, ...rest } = good as unknown as Record<string, unknown>;
+      const error = thrownBy(() => create(rest));
+      expect(error, key).toBeInstanceOf(TypeError);
+      expect(error.message).toContain(key);
+    }
+    for (const key of ["factor", "margin", "resize"]) {
+      const error = thrownBy(() => create({ ...good, crop: { ...good.crop, [key]: undefined } }));
+      expect(error.message).toContain(key);
     }
   });
 
-  it("out-of-range or unknown option values reject with a message naming the option", async () => {
-    const good = { modelPath: modelPath("meso4-df"), provider: "cpu" as const };
+  it("unknown option values reject with a message naming the option", async () => {
     const cases: Array<[Record<string, unknown>, string, RegExp]> = [
       [{ provider: "gpu" }, "ERR_MODEL_LOAD", /provider/],
       [{ graphOptimization: "max" }, "ERR_MODEL_LOAD", /graphOptimization/],
-      [{ prepThreads: 0 }, "ERR_SCORER_CONFIG", /prepThreads/],
-      [{ prepThreads: 65 }, "ERR_SCORER_CONFIG", /prepThreads/],
-      [{ maxPending: 0 }, "ERR_SCORER_CONFIG", /maxPending/],
-      [{ maxWaitMs: -1 }, "ERR_SCORER_CONFIG", /maxWaitMs/],
       [{ preprocess: "gpu" }, "ERR_SCORER_CONFIG", /preprocess/],
     ];
     for (const [extra, code, message] of cases) {
-      const error = await rejectionOf(addon.createScorer({ ...good, ...extra } as never));
+      const error = await rejectionOf(addon.createScorer({ ...cpuScorerOptions(modelPath("meso4-df")), ...extra } as never));
       expect(error.code, JSON.stringify(extra)).toBe(code);
       expect(error.message).toMatch(message);
     }
-    // A batch size out of range is caught before any model loads.
-    for (const maxBatch of [0, 5000]) {
-      expect(() => addon.createScorer({ ...good, maxBatch } as never)).toThrow(TypeError);
-      expect(() => addon.createScorer({ ...good, maxBatch } as never)).toThrow(/maxBatch/);
+  });
+
+  it("out-of-range values are refused by the facade's one check, naming the option and its range", () => {
+    const cases: Array<[Partial<ScorerOptionsInput>, RegExp]> = [
+      [{ prepThreads: 0 }, /prepThreads must be an integer 1\.\.64/],
+      [{ prepThreads: 65 }, /prepThreads/],
+      [{ maxPending: 0 }, /maxPending/],
+      [{ maxWaitMs: -1 }, /maxWaitMs/],
+      // Its microseconds past a steady_clock time overflowed int64.
+      [{ maxWaitMs: 1e300 }, /maxWaitMs/],
+      [{ maxBatch: 0 }, /maxBatch must be an integer 1\.\.1024/],
+      [{ maxBatch: 5000 }, /maxBatch/],
+      [{ crop: { factor: 0 } }, /crop\.factor/],
+      [{ crop: { margin: 101 } }, /crop\.margin/],
+      [{ detector: { modelPath: "x.onnx", maxFaces: 0 } }, /detector\.maxFaces/],
+      [{ detector: { modelPath: "x.onnx", minScore: 1.5 } }, /detector\.minScore/],
+    ];
+    for (const [extra, message] of cases) {
+      let error: AddonError | undefined;
+      try {
+        cpuScorerOptions(modelPath("meso4-df"), extra);
+      } catch (e) {
+        error = e as AddonError;
+      }
+      expect(error, JSON.stringify(extra)).toBeInstanceOf(RangeError);
+      expect(error!.code).toBe("ERR_INVALID_ARG");
+      expect(error!.message).toMatch(message);
     }
+    // The server's settings take the same limits from the same owner.
+    const maxBatch = SETTINGS.find((s) => s.key === "maxBatch")!;
+    expect([maxBatch.default, maxBatch.min, maxBatch.max]).toEqual([SCORER_DEFAULTS.maxBatch, SCORER_LIMITS.maxBatch.min, SCORER_LIMITS.maxBatch.max]);
   });
 
   it("a valid scorer still opens and scores after all that", async () => {
@@ -338,7 +373,7 @@ for (const build of BUILDS) {
         build.file,
         model,
         `
-        const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+        const scorer = await addon.createScorer(scorerOptions());
         try {
           const p = scorer.close({ drain: "yes" });
           await p.then(() => console.log("RESOLVED"), (e) => console.log("REJECTED", e.code));
@@ -381,7 +416,7 @@ for (const build of BUILDS) {
         build.file,
         model,
         `
-        const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+        const scorer = await addon.createScorer(scorerOptions());
         const proto = Object.getPrototypeOf(scorer);
         for (const name of ["score", "info", "stats", "close"]) {
           try {
@@ -410,7 +445,7 @@ for (const build of BUILDS) {
         const jpeg = readFileSync(${JSON.stringify(`${ROOT}/../shared/mesonet/test_images/${TEST_JPEGS[0].file}`)});
         let done = 0;
         {
-          const scorer = await addon.createScorer({ modelPath, provider: "cpu" });
+          const scorer = await addon.createScorer(scorerOptions());
           for (let i = 0; i < 20; i++) scorer.score({ kind: "jpeg", data: jpeg }).then(() => done++);
         }
         gc();

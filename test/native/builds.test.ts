@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { nvccVersion } from "../../src/install/systemPackages.js";
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
-import { closeAll, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf } from "../helpers/addon.js";
+import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf } from "../helpers/addon.js";
 import { blockImage, floatMismatch, readPngRgb, toI420, toNv12, toPlanar01 } from "../helpers/images.js";
 import {
   EXPECT_GPU,
@@ -202,7 +202,7 @@ describe("execution providers and CUDA fallback", { timeout: TEST_TIMEOUT }, () 
 
     it(`${which}: provider "cuda" is not silently replaced by CPU`, async () => {
       const addon = which === "cmake" ? cmake : gyp;
-      const request = addon.createScorer({ modelPath: modelPath("meso4-df"), provider: "cuda" });
+      const request = addon.createScorer(cpuScorerOptions(modelPath("meso4-df"), { provider: "cuda" }));
       if (EXPECT_GPU) {
         const scorer = await request;
         scorers.push(scorer);
@@ -239,7 +239,7 @@ describe("execution providers and CUDA fallback", { timeout: TEST_TIMEOUT }, () 
   });
 
   it("a scorer asking for CUDA preprocessing is refused where CUDA is unavailable", async () => {
-    const request = cmake.createScorer({ modelPath: modelPath("meso4-df"), provider: "cpu", preprocess: "cuda" });
+    const request = cmake.createScorer(cpuScorerOptions(modelPath("meso4-df"), { preprocess: "cuda" }));
     if (EXPECT_GPU) {
       const scorer = await request;
       scorers.push(scorer);
@@ -252,7 +252,7 @@ describe("execution providers and CUDA fallback", { timeout: TEST_TIMEOUT }, () 
       expect(error.message).toMatch(/cuda/i);
     }
     const gypError = await rejectionOf(
-      gyp.createScorer({ modelPath: modelPath("meso4-df"), provider: "cpu", preprocess: "cuda" }),
+      gyp.createScorer(cpuScorerOptions(modelPath("meso4-df"), { preprocess: "cuda" })),
     );
     expect(gypError.code).toBe("ERR_SCORER_CONFIG");
   });

@@ -1,0 +1,193 @@
+#include "addon_functions.h"
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "face_geometry.h"
+#include "frame_decode.h"
+#include "js_convert.h"
+#include "ort_runtime.h"
+#include "preprocess.h"
+
+#ifndef MG_BUILD_SYSTEM
+#define MG_BUILD_SYSTEM "unknown"
+#endif
+
+namespace mg {
+
+namespace {
+
+// preprocess(frame, {width, height, resize, device, keypoints?, crop?, region?}) -> Promise<Float32Array>:
+// the planar RGB [0,1] tensor the pipeline would feed a model: the whole frame stretched (default), a face crop
+// from keypoints, or a letterboxed region.
+class PreprocessWorker : public Napi::AsyncWorker {
+ public:
+  PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, bool cuda)
+      : Napi::AsyncWorker(env, "mesoguard.preprocess"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        frame_(std::move(frame)),
+        spec_(spec),
+        cuda_(cuda) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      DecodedFrame decoded = DecodeFrame(frame_);
+      out_.resize(3 * (size_t)spec_.out_w * spec_.out_h);
+      if (cuda_) {
+        RenderCuda(decoded.view, spec_, out_.data(), 0);
+      } else {
+        RenderCpu(decoded.view, spec_, out_.data());
+      }
+    } catch (const FrameError& e) {
+      code_ = e.code;
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = "ERR_PREPROCESS";
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Float32Array array = Napi::Float32Array::New(Env(), out_.size());
+    std::copy(out_.begin(), out_.end(), array.Data());
+    deferred_.Resolve(array);
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), code_, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  FrameInput frame_;
+  RenderSpec spec_;
+  bool cuda_;
+  std::vector<float> out_;
+  std::string code_;
+};
+
+Napi::Value Preprocess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  try {
+    FrameInput frame = ParseFrame(info[0]);
+    Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+    const int width = GetInt(o, "width", 256);
+    const int height = GetInt(o, "height", 256);
+    if (width < 1 || height < 1 || width > 4096 || height > 4096) {
+      throw FrameError("ERR_INVALID_ARG", "output width and height must be 1..4096");
+    }
+    const ResizeMode mode = ParseResizeMode(GetString(o, "resize", "nearest"));
+    const std::string device = GetString(o, "device", "cpu");
+    if (device != "cpu" && device != "cuda") throw FrameError("ERR_INVALID_ARG", "device must be cpu or cuda");
+    RenderSpec spec = whole_frame_spec(mode, width, height);
+    if (!o.Get("keypoints").IsUndefined()) {
+      const std::array<float, 2 * kKeypoints> keypoints = ParseKeypoints(o.Get("keypoints"));
+      CropConfig crop;  // preprocess's own defaults: the original pipeline's factor and margin
+      crop.mode = mode;
+      if (o.Get("crop").IsObject()) {
+        crop.factor = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "factor", crop.factor);
+        crop.margin = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "margin", crop.margin);
+        if (!(crop.factor > 0 && crop.factor <= kMaxCropScale) || !(crop.margin > 0 && crop.margin <= kMaxCropScale)) {
+          throw FrameError("ERR_INVALID_ARG", "crop.factor and crop.margin must be positive, at most 100");
+        }
+      }
+      if (width != height) throw FrameError("ERR_INVALID_ARG", "face crops are square: width must equal height");
+      spec = MakeFaceCrop(keypoints, crop, width).spec;
+    } else if (!o.Get("region").IsUndefined()) {
+      const Box region = ParseBox(o.Get("region"), "region");
+      if (width != height) throw FrameError("ERR_INVALID_ARG", "letterboxes are square: width must equal height");
+      spec = MakeLetterbox(region, width, mode, Layout::Planar, 1.f, 0.f).spec;
+    }
+    auto* worker = new PreprocessWorker(env, std::move(frame), spec, device == "cuda");
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  } catch (const FrameError& e) {
+    deferred.Reject(MakeError(env, e.code, e.what()).Value());
+    return deferred.Promise();
+  }
+}
+
+// encodeJpeg(rgb, width, height, quality = 90) -> Promise<Buffer>: for saved crops and thumbnails.
+class EncodeJpegWorker : public Napi::AsyncWorker {
+ public:
+  EncodeJpegWorker(Napi::Env env, std::vector<uint8_t> rgb, int width, int height, int quality)
+      : Napi::AsyncWorker(env, "mesoguard.encodeJpeg"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        rgb_(std::move(rgb)),
+        width_(width),
+        height_(height),
+        quality_(quality) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      jpeg_ = EncodeJpegRgb(rgb_.data(), width_, height_, quality_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(Env(), jpeg_.data(), jpeg_.size())); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), "ERR_JPEG_ENCODE", e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<uint8_t> rgb_;
+  int width_, height_, quality_;
+  std::vector<uint8_t> jpeg_;
+};
+
+Napi::Value EncodeJpeg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    deferred.Reject(MakeError(env, "ERR_INVALID_ARG", "encodeJpeg(rgb: Uint8Array, width, height, quality?)").Value());
+    return deferred.Promise();
+  }
+  Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+  const int width = info[1].As<Napi::Number>().Int32Value();
+  const int height = info[2].As<Napi::Number>().Int32Value();
+  const int quality = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 90;
+  if (width < 1 || height < 1 || width > kMaxFrameSide || height > kMaxFrameSide || quality < 1 || quality > 100 ||
+      array.ByteLength() < (size_t)width * height * 3) {
+    deferred.Reject(MakeError(env, "ERR_INVALID_ARG", "encodeJpeg: bad size or quality, or too few bytes for width x height RGB").Value());
+    return deferred.Promise();
+  }
+  const uint8_t* bytes = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  auto* worker = new EncodeJpegWorker(env, std::vector<uint8_t>(bytes, bytes + (size_t)width * height * 3), width, height, quality);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ortVersion", OrtVersionString());
+  o.Set("ortApiVersion", OrtHeaderApiVersion());
+  o.Set("ortLibraryPath", OrtLibraryPath());
+  Napi::Array providers = Napi::Array::New(env);
+  std::vector<std::string> names = OrtAvailableProviders();
+  for (size_t i = 0; i < names.size(); ++i) providers.Set(i, names[i]);
+  o.Set("availableProviders", providers);
+  const CudaProbe cuda = ProbeCuda();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("built", cuda.built);
+  c.Set("available", cuda.available);
+  c.Set("deviceCount", cuda.device_count);
+  c.Set("reason", cuda.reason);
+  o.Set("cuda", c);
+  o.Set("buildSystem", MG_BUILD_SYSTEM);
+  return o;
+}
+
+}  // namespace
+
+void RegisterAddonFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("preprocess", Napi::Function::New<Preprocess>(env, "preprocess"));
+  exports.Set("encodeJpeg", Napi::Function::New<EncodeJpeg>(env, "encodeJpeg"));
+  exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfo>(env, "runtimeInfo"));
+}
+
+}  // namespace mg
