@@ -111,6 +111,17 @@ bool FramePipeline::Submit(std::unique_ptr<Request>& request, std::string* code,
       *why = "the work queue holds " + std::to_string(pending_) + " frames (maxPending); frame refused";
       return false;
     }
+    if (!request->group.empty()) {
+      Group& group = groups_[request->group];
+      if (group.pending >= config_.max_pending_per_group) {
+        *code = "ERR_QUEUE_FULL";
+        *why = "group '" + request->group + "' already has " + std::to_string(group.pending) +
+               " frames queued (maxPendingPerGroup); frame refused";
+        return false;
+      }
+      ++group.pending;
+    }
+    request->serial = next_serial_++;
     ++pending_;
     ++stats_.submitted;
   }
@@ -121,18 +132,39 @@ bool FramePipeline::Submit(std::unique_ptr<Request>& request, std::string* code,
   return true;
 }
 
-void FramePipeline::Start(std::shared_ptr<State> state) {
-  Request& r = *state->request;
-  bool cancelled;
+bool FramePipeline::Dropped(std::shared_ptr<State>& state, int announced) {
+  const Request& r = *state->request;
+  bool closed, cancelled = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    cancelled = cancel_unstarted_;
+    closed = cancel_unstarted_;
+    if (!closed && !r.group.empty()) {
+      auto it = groups_.find(r.group);
+      cancelled = it != groups_.end() && r.serial < it->second.cancel_before;
+    }
   }
-  if (cancelled) {
-    if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
+  if (!closed && !cancelled) return false;
+  if (announced > 0) mesonet_->Withdraw(announced);
+  state->frame = DecodedFrame{};
+  if (closed) {
     Fail(std::move(state->request), "ERR_CLOSED", "the scorer was closed before this frame ran");
-    return;
+  } else {
+    Fail(std::move(state->request), "ERR_CANCELLED", "the frame's group '" + r.group + "' was cancelled");
   }
+  return true;
+}
+
+int FramePipeline::Cancel(const std::string& group) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return 0;
+  it->second.cancel_before = next_serial_;
+  return it->second.pending;
+}
+
+void FramePipeline::Start(std::shared_ptr<State> state) {
+  Request& r = *state->request;
+  if (Dropped(state, r.mode == Request::Mode::Crop ? 1 : 0)) return;
   const Clock::time_point t = Clock::now();
   try {
     state->frame = DecodeFrame(r.frame);
@@ -148,6 +180,7 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
   r.decode_ms = MsSince(t);
   r.frame_width = state->frame.view.width;
   r.frame_height = state->frame.view.height;
+  if (Dropped(state, r.mode == Request::Mode::Crop ? 1 : 0)) return;  // cancelled while decoding
   if (r.mode == Request::Mode::Crop) {
     ScoreWholeFrame(state);
   } else if (r.detect) {
@@ -252,7 +285,9 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
       std::vector<FaceInput> inputs;
       for (const FaceDetection& d : faces) inputs.push_back(FaceInput{d.box, d.keypoints, d.score});
       // Cropping is pixel work: back to the pool, off the detector's thread.
-      pool_->Post([this, state, inputs] { ScoreFaces(state, inputs); });
+      pool_->Post([this, state, inputs]() mutable {
+        if (!Dropped(state, 0)) ScoreFaces(state, inputs);
+      });
     };
     detector_->Submit(std::move(job));
   }
@@ -387,6 +422,12 @@ void FramePipeline::Finish(std::unique_ptr<Request> request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     --pending_;
+    if (!request->group.empty()) {
+      auto it = groups_.find(request->group);
+      // The last pending request of a group: nothing older is left to cancel.
+      if (it != groups_.end() && --it->second.pending == 0) groups_.erase(it);
+    }
+    if (request->error_code == "ERR_CANCELLED") ++stats_.cancelled;
     if (aborted_) return;  // process teardown: nobody is left to hand the result to
     if (request->error_code.empty()) {
       ++stats_.completed;

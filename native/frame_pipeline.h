@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "face_geometry.h"
@@ -48,7 +49,9 @@ struct Request {
   std::vector<Box> regions;                 // detector regions; empty = the whole frame
   std::vector<FaceInput> faces;             // when !detect
   bool return_crops = false;
+  std::string group;                        // the caller's stream ("" = none): cancel(group) drops its queued work
   void* user = nullptr;                     // the owner's completion handle (the JS promise)
+  uint64_t serial = 0;                      // submission order (set by Submit)
 
   // Results.
   std::string error_code;  // empty on success
@@ -76,6 +79,7 @@ struct PipelineConfig {
   double max_wait_ms = 0;
   int prep_threads = 0;
   int max_pending = 0;     // requests queued or in flight; beyond that new ones are refused
+  int max_pending_per_group = 0;  // the same, per group: one stream cannot fill the shared queue
   std::string preprocess;  // auto | cpu | cuda
   DetectorConfig detector;
   CropConfig crop;
@@ -83,6 +87,7 @@ struct PipelineConfig {
 
 struct PipelineStats {
   uint64_t submitted = 0, completed = 0, failed = 0;
+  uint64_t cancelled = 0;  // failed with ERR_CANCELLED (counted in failed too)
   uint64_t batches = 0, batched_items = 0;  // MesoNet
   uint64_t detector_runs = 0;
   int pending = 0;
@@ -106,6 +111,9 @@ class FramePipeline {
   void Join();
   // Teardown: stop at once, drop queued work without completing it.
   void Abort();
+  // Requests of `group` submitted so far fail with ERR_CANCELLED at their next stage (work already inside a
+  // model run finishes). Returns how many of its requests are still pending.
+  int Cancel(const std::string& group);
 
   PipelineStats Stats();
   bool has_detector() const { return detector_ != nullptr; }
@@ -123,6 +131,8 @@ class FramePipeline {
   void Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device);
   void Finish(std::unique_ptr<Request> request);
   void Fail(std::unique_ptr<Request> request, const std::string& code, const std::string& message);
+  // True when the request was closed away (close({drain: false})) or cancelled; then it has been failed.
+  bool Dropped(std::shared_ptr<State>& state, int announced);
   void MaybeDrained();
 
   PipelineConfig config_;
@@ -135,8 +145,15 @@ class FramePipeline {
   std::string preprocess_device_ = "cpu";
   std::string preprocess_reason_;
 
+  struct Group {
+    int pending = 0;
+    uint64_t cancel_before = 0;  // requests with a smaller serial are cancelled
+  };
+
   std::mutex mutex_;
   int pending_ = 0;
+  uint64_t next_serial_ = 1;
+  std::unordered_map<std::string, Group> groups_;  // groups with pending requests
   int handing_over_ = 0;  // completed requests whose on_complete_ has not returned yet
   bool closing_ = false;
   bool cancel_unstarted_ = false;

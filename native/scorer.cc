@@ -124,6 +124,7 @@ Napi::Function Scorer::DefineClass(Napi::Env env) {
                                           InstanceMethod<&Scorer::Analyze>("analyze"),
                                           InstanceMethod<&Scorer::Info>("info"),
                                           InstanceMethod<&Scorer::Stats>("stats"),
+                                          InstanceMethod<&Scorer::Cancel>("cancel"),
                                           InstanceMethod("close", &Scorer::CloseMethod)});
 }
 
@@ -196,7 +197,11 @@ Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
   try {
     request->frame = ParseFrame(info[0]);
     std::string resize = "nearest";
-    if (info.Length() > 1 && info[1].IsObject()) resize = GetString(info[1].As<Napi::Object>(), "resize", resize);
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      resize = GetString(o, "resize", resize);
+      request->group = GetString(o, "group", "");
+    }
     request->resize = ParseResizeMode(resize);
   } catch (const FrameError& e) {
     return Rejected(env, e.code, e.what());
@@ -215,6 +220,7 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
     Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     request->detect = GetBool(o, "detect", true);
     request->return_crops = GetBool(o, "returnCrops", false);
+    request->group = GetString(o, "group", "");
     Napi::Value regions = o.Get("regions");
     if (regions.IsArray()) {
       Napi::Array a = regions.As<Napi::Array>();
@@ -333,6 +339,7 @@ Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
   o.Set("maxWaitMs", config_.max_wait_ms);
   o.Set("prepThreads", config_.prep_threads);
   o.Set("maxPending", config_.max_pending);
+  o.Set("maxPendingPerGroup", config_.max_pending_per_group);
   if (pipeline_) {
     o.Set("preprocess", pipeline_->preprocess_device());
     o.Set("preprocessReason", pipeline_->preprocess_reason());
@@ -355,6 +362,18 @@ Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cancel(group) -> the number of the group's frames still pending; those not yet inside a model run reject
+// with ERR_CANCELLED, skipping their remaining stages.
+Napi::Value Scorer::Cancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty()) {
+    Napi::TypeError::New(env, "cancel(group): group must be a non-empty string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!pipeline_) return Napi::Number::New(env, 0);
+  return Napi::Number::New(env, pipeline_->Cancel(info[0].As<Napi::String>().Utf8Value()));
+}
+
 Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -362,6 +381,7 @@ Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   o.Set("submitted", Napi::Number::New(env, (double)s.submitted));
   o.Set("completed", Napi::Number::New(env, (double)s.completed));
   o.Set("failed", Napi::Number::New(env, (double)s.failed));
+  o.Set("cancelled", Napi::Number::New(env, (double)s.cancelled));
   o.Set("batches", Napi::Number::New(env, (double)s.batches));
   o.Set("meanBatchSize", Napi::Number::New(env, s.batches ? (double)s.batched_items / (double)s.batches : 0.0));
   o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));

@@ -42,6 +42,7 @@ class Scorer : public JsLifecycle<Scorer, Completion> {
   Napi::Value Analyze(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
 
   Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Request> request);
 

@@ -21,6 +21,7 @@ ScorerOptions ParseScorerOptions(const Napi::Object& o) {
   pipeline.max_wait_ms = RequireNumber(o, "maxWaitMs");
   pipeline.prep_threads = RequireInt(o, "prepThreads");
   pipeline.max_pending = RequireInt(o, "maxPending");
+  pipeline.max_pending_per_group = RequireInt(o, "maxPendingPerGroup");
   pipeline.preprocess = RequireString(o, "preprocess");
 
   Napi::Value d = o.Get("detector");

@@ -35,6 +35,8 @@ export interface NativeScorerOptions {
   maxWaitMs: number;
   prepThreads: number;
   maxPending: number;
+  /** Frames of one group (score/analyze `group`) queued or in flight before ERR_QUEUE_FULL. */
+  maxPendingPerGroup: number;
   preprocess: "auto" | "cpu" | "cuda";
   /** BlazeFace, run in the same pipeline; null: only score() (whole frame = face crop) works. */
   detector: NativeDetectorOptions | null;
@@ -79,6 +81,8 @@ export interface NativeAnalyzeOptions {
   faces?: NativeFaceInput[];
   /** Return each 256x256 crop as RGB bytes. */
   returnCrops?: boolean;
+  /** The stream this frame belongs to (see NativeScorer.cancel). */
+  group?: string;
 }
 
 export interface NativeFaceResult {
@@ -129,6 +133,7 @@ export interface NativeScorerInfo extends NativeSessionInfo {
   maxWaitMs: number;
   prepThreads: number;
   maxPending: number;
+  maxPendingPerGroup: number;
   preprocess?: "cpu" | "cuda";
   preprocessReason?: string;
   detector: (NativeSessionInfo & { inputSize: number; minScore: number; nmsIou: number; maxFaces: number }) | null;
@@ -149,6 +154,8 @@ export interface NativeScorerStats {
   submitted: number;
   completed: number;
   failed: number;
+  /** Failed with ERR_CANCELLED (counted in failed too). */
+  cancelled: number;
   batches: number;
   meanBatchSize: number;
   detectorRuns: number;
@@ -156,8 +163,13 @@ export interface NativeScorerStats {
 }
 
 export interface NativeScorer {
-  score(frame: FrameInput, options?: { resize?: ResizeMode }): Promise<NativeScoreResult>;
+  score(frame: FrameInput, options?: { resize?: ResizeMode; group?: string }): Promise<NativeScoreResult>;
   analyze(frame: FrameInput, options?: NativeAnalyzeOptions): Promise<NativeAnalyzeResult>;
+  /**
+   * The group's frames submitted so far reject with ERR_CANCELLED at their next stage (a model run already under
+   * way finishes); later frames of the group are not affected. Returns how many of its frames were pending.
+   */
+  cancel(group: string): number;
   info(): NativeScorerInfo;
   stats(): NativeScorerStats;
   close(options?: { drain?: boolean }): Promise<void>;
@@ -251,6 +263,7 @@ export type MesoguardErrorCode =
   | "ERR_JPEG_ENCODE"
   | "ERR_QUEUE_FULL"
   | "ERR_CLOSED"
+  | "ERR_CANCELLED"
   | "ERR_INFERENCE"
   | "ERR_PREPROCESS"
   | "ERR_MODEL_LOAD"

@@ -49,6 +49,8 @@ export class MesoNetScorer {
     readonly model: ModelManifestEntry,
     readonly resize: ResizeMode,
     readonly detectorName: DetectorName | null,
+    /** The stream this view's frames belong to (forGroup), or undefined. */
+    readonly group?: string,
   ) {}
 
   /** Loads MesoNet and the face detector (off the event loop) and starts their work queue. */
@@ -70,6 +72,7 @@ export class MesoNetScorer {
         maxWaitMs: options.maxWaitMs,
         prepThreads: options.prepThreads,
         maxPending: options.maxPending,
+        maxPendingPerGroup: options.maxPendingPerGroup,
         preprocess: options.preprocess,
         detector: detectorName
           ? {
@@ -87,7 +90,7 @@ export class MesoNetScorer {
 
   /** Scores one face crop (any size: it is resized to 256x256). Rejects with error.code on bad input. */
   async score(frame: FrameInput): Promise<MesoNetScore> {
-    const result = await this.native.score(frame, { resize: this.resize });
+    const result = await this.native.score(frame, { resize: this.resize, group: this.group });
     const real = result.outputs.real[0];
     return {
       real,
@@ -114,6 +117,7 @@ export class MesoNetScorer {
       regions: options.regions as NativeBox[] | undefined,
       faces: options.faces?.map((f) => ({ box: f.box, keypoints: keypointsToArray(f.keypoints), score: f.score })),
       returnCrops: options.returnCrops ?? false,
+      group: options.group ?? this.group,
     });
     const faces: FaceScore[] = result.faces.map((f) => ({
       box: f.box,
@@ -135,6 +139,23 @@ export class MesoNetScorer {
       resize: this.resize,
       detectorName: this.detectorName,
     };
+  }
+
+  /**
+   * The same scorer for one stream (e.g. a participant): its frames carry `group`, at most maxPendingPerGroup of
+   * them are queued at once, and cancel() drops those not yet scored. close() still closes the whole scorer.
+   */
+  forGroup(group: string): MesoNetScorer {
+    return new MesoNetScorer(this.native, this.model, this.resize, this.detectorName, group);
+  }
+
+  /**
+   * The group's queued frames (default: this view's) reject with ERR_CANCELLED, skipping their remaining stages;
+   * frames sent later are scored as usual. Returns how many were pending.
+   */
+  cancel(group = this.group): number {
+    if (group === undefined) throw new TypeError("mesoguard: cancel() needs a group (or a scorer from forGroup())");
+    return this.native.cancel(group);
   }
 
   stats(): MesoNetScorerStats {

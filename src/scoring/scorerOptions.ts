@@ -16,6 +16,8 @@ export const SCORER_DEFAULTS = {
   maxWaitMs: 2,
   prepThreads: 1,
   maxPending: 1024,
+  // The server holds at most two frames per participant (one scoring, one waiting); a library caller a few more.
+  maxPendingPerGroup: 4,
   preprocess: "auto",
   detector: { graphOptimization: "all", minScore: 0.5, nmsIou: 0.3, maxFaces: 16, resize: "area" },
   crop: { factor: 2.2, margin: 1.3, resize: "bilinear" },
@@ -32,6 +34,7 @@ export const SCORER_LIMITS = {
   maxWaitMs: { min: 0, max: 60_000 },
   prepThreads: { min: 1, max: 64 },
   maxPending: { min: 1, max: 1_000_000 },
+  maxPendingPerGroup: { min: 1, max: 1_000_000 },
   "detector.minScore": { min: 0, max: 1 },
   "detector.nmsIou": { min: 0, max: 1 },
   "detector.maxFaces": { min: 1, max: 256 },
@@ -40,7 +43,7 @@ export const SCORER_LIMITS = {
 } as const;
 
 type Limited = keyof typeof SCORER_LIMITS;
-const INTEGERS = new Set<Limited>(["deviceId", "intraOpThreads", "maxBatch", "prepThreads", "maxPending", "detector.maxFaces"]);
+const INTEGERS = new Set<Limited>(["deviceId", "intraOpThreads", "maxBatch", "prepThreads", "maxPending", "maxPendingPerGroup", "detector.maxFaces"]);
 const EXCLUSIVE_MIN = new Set<Limited>(["crop.factor", "crop.margin"]);
 
 export function defaultTensorRtCacheDir(): string {

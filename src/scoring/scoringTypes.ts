@@ -76,6 +76,8 @@ export interface AnalyzeOptions {
   /** With detect: false, the faces to crop and score (e.g. carried over by a tracker). */
   faces?: Detection[];
   returnCrops?: boolean;
+  /** The stream this frame belongs to (default: the scorer view's, see MesoNetScorer.forGroup). */
+  group?: string;
 }
 
 /** MesoNet's verdict on one face crop. */

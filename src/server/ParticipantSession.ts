@@ -62,17 +62,20 @@ export class ParticipantSession {
   /** Shutting down: no more frames are taken, but the final score can still be pushed. */
   #draining = false;
   #clockMs = 0;
+  /** The scorer for this session's frames only: close() cancels those still queued. */
+  readonly #scoring: MesoNetScorer;
 
   constructor(
     readonly options: ParticipantSessionOptions,
     /** The participant's WebSocket; null for a participant whose video arrives over RTP (src/sfu/): its scores go to observers only. */
     readonly connection: ClientConnection | null,
-    private readonly scorer: MesoNetScorer,
+    scorer: MesoNetScorer,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly broadcast: (message: ScoreMessage) => void,
   ) {
-    this.#analyzer = new StreamAnalyzer(scorer, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
+    this.#scoring = scorer.forGroup(`${options.room}/${options.participantId}`);
+    this.#analyzer = new StreamAnalyzer(this.#scoring, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
     this.#verdict = new ParticipantVerdict(options.verdict);
     this.#tokens = Math.max(1, options.maxFps);
   }
@@ -166,6 +169,7 @@ export class ParticipantSession {
           this.#schedulePush();
         },
         (error: NodeJS.ErrnoException) => {
+          if (error.code === "ERR_CANCELLED") return; // this session closed: nobody is left to tell
           this.#counts.rejected++;
           const decode = /DECODE|INVALID_INPUT/.test(error.code ?? "");
           this.metrics.framesRejected.inc({ reason: decode ? "decode" : "failed" });
@@ -186,7 +190,7 @@ export class ParticipantSession {
   async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[] }> {
     if (this.options.frameContent === "scene") return this.#analyzer.analyze(input);
     const size = frameSize(input);
-    const score = await this.scorer.score(input);
+    const score = await this.#scoring.score(input);
     return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }] };
   }
 
@@ -253,6 +257,7 @@ export class ParticipantSession {
   close(): void {
     this.#closed = true;
     this.#waiting = null;
+    this.#scoring.cancel(); // the frame in flight too: a participant who left must not hold the shared queue
     if (this.#pushTimer) clearTimeout(this.#pushTimer);
     this.#pushTimer = null;
   }

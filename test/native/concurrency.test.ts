@@ -229,3 +229,55 @@ describe("several scorers at once", { timeout: TEST_TIMEOUT }, () => {
     results.forEach((r, i) => expect(Math.abs(realOf(r) - want[order[i]])).toBeLessThanOrEqual(1e-6));
   });
 });
+
+describe("groups: cancel() and the per-group share of the queue", { timeout: TEST_TIMEOUT }, () => {
+  it("cancel(group) rejects that group's queued frames with ERR_CANCELLED, leaves other groups and later frames alone", async () => {
+    const scorer = await openScorer(addon, "meso4-df", scorers, { prepThreads: 1, maxPendingPerGroup: 1000 });
+    const frame = jpegs[0].frame;
+    const want = realOf(await scorer.score(frame));
+    const gone = Array.from({ length: 100 }, () => scorer.score(frame, { group: "left" }).then(realOf, (e: AddonError) => e.code));
+    const kept = Array.from({ length: 20 }, () => scorer.score(frame, { group: "stays" }).then(realOf, (e: AddonError) => e.code));
+    const pending = scorer.cancel("left");
+    expect(pending).toBeGreaterThan(0);
+    expect(pending).toBeLessThanOrEqual(100);
+    const after = scorer.score(frame, { group: "left" }); // sent after cancel(): scored as usual
+    const goneResults = await Promise.all(gone);
+    // One worker thread and 120 frames: most of "left" had not started when it was cancelled.
+    const cancelled = goneResults.filter((r) => r === "ERR_CANCELLED").length;
+    expect(cancelled).toBeGreaterThan(50);
+    expect(goneResults.every((r) => r === "ERR_CANCELLED" || r === want)).toBe(true);
+    expect(await Promise.all(kept)).toEqual(kept.map(() => want));
+    expect(realOf(await after)).toBe(want);
+    const stats = scorer.stats();
+    expect(stats.cancelled).toBe(cancelled);
+    expect(stats.pending).toBe(0);
+    expect(scorer.cancel("nobody")).toBe(0);
+    expect(() => scorer.cancel("" as string)).toThrow(TypeError);
+  });
+
+  it("analyze() frames of a cancelled group skip their remaining stages", async () => {
+    const scorer = await openScorer(addon, "meso4-df", scorers, { prepThreads: 1, maxPendingPerGroup: 1000 });
+    const face = { box: [0, 0, 100, 100] as [number, number, number, number], keypoints: [30, 40, 70, 40, 50, 60, 50, 80, 10, 50, 90, 50] };
+    const frame = jpegs[1].frame;
+    const runs = Array.from({ length: 60 }, () =>
+      scorer.analyze(frame, { detect: false, faces: [face], group: "g" }).then(() => "ok", (e: AddonError) => e.code),
+    );
+    scorer.cancel("g");
+    const results = await Promise.all(runs);
+    expect(results.filter((r) => r === "ERR_CANCELLED").length).toBeGreaterThan(30);
+    expect(results.every((r) => r === "ok" || r === "ERR_CANCELLED")).toBe(true);
+    expect(scorer.stats().pending).toBe(0);
+  });
+
+  it("one group cannot fill the shared queue: beyond maxPendingPerGroup its frames are refused, others still enter", async () => {
+    const scorer = await openScorer(addon, "meso4-df", scorers, { maxPending: 100, maxPendingPerGroup: 3 });
+    expect(scorer.info().maxPendingPerGroup).toBe(3);
+    const frame = jpegs[2].frame;
+    const flood = Array.from({ length: 10 }, () => scorer.score(frame, { group: "flood" }).then(() => "ok", (e: AddonError) => e.code));
+    const other = scorer.score(frame, { group: "other" });
+    const results = await Promise.all(flood);
+    expect(results.filter((r) => r === "ok").length).toBe(3);
+    expect(results.filter((r) => r === "ERR_QUEUE_FULL").length).toBe(7);
+    expect(realOf(await other)).toBeGreaterThan(0);
+  });
+});
