@@ -137,11 +137,29 @@ bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length) {
   return false;
 }
 
+namespace {
+
+// A frame's size or stride: absent = 0 (the frame's default), else an integer 0..INT_MAX. Out of range is the
+// frame's fault (ERR_INVALID_INPUT), found before any copy or work: a stride of 0xffffffff is not a wrap-around.
+int FrameInt(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return 0;
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0 && d <= 2147483647.0) || d != std::floor(d)) {
+    throw FrameError("ERR_INVALID_INPUT", std::string("frame ") + key + " must be an integer 0..2147483647, got " +
+                                              (v.IsNumber() ? std::to_string((long double)d) : "a non-number"));
+  }
+  return (int)d;
+}
+
+}  // namespace
+
 FrameInput ParseFrame(const Napi::Value& value) {
   if (!value.IsObject()) throw FrameError("ERR_INVALID_INPUT", "a frame must be an object {kind, data, ...}");
   Napi::Object o = value.As<Napi::Object>();
   FrameInput in;
-  const std::string kind = GetString(o, "kind", "");
+  Napi::Value kind_value = o.Get("kind");
+  const std::string kind = kind_value.IsString() ? kind_value.As<Napi::String>().Utf8Value() : "";
   if (kind == "jpeg") in.kind = FrameKind::Jpeg;
   else if (kind == "rgb") in.kind = FrameKind::Rgb;
   else if (kind == "rgba") in.kind = FrameKind::Rgba;
@@ -157,16 +175,15 @@ FrameInput ParseFrame(const Napi::Value& value) {
   }
   if (length == 0) throw FrameError("ERR_INVALID_INPUT", "frame data is empty");
   if (in.kind != FrameKind::Jpeg && in.kind != FrameKind::Png) {
-    in.width = GetInt(o, "width", 0);
-    in.height = GetInt(o, "height", 0);
+    in.width = FrameInt(o, "width");
+    in.height = FrameInt(o, "height");
     if (in.kind == FrameKind::Rgb || in.kind == FrameKind::Rgba) {
-      in.stride0 = GetInt(o, "stride", 0);
+      in.stride0 = FrameInt(o, "stride");
     } else {
-      in.stride0 = GetInt(o, "strideY", 0);
-      in.stride1 = GetInt(o, in.kind == FrameKind::Nv12 ? "strideUV" : "strideU", 0);
-      if (in.kind == FrameKind::I420) in.stride2 = GetInt(o, "strideV", 0);
+      in.stride0 = FrameInt(o, "strideY");
+      in.stride1 = FrameInt(o, in.kind == FrameKind::Nv12 ? "strideUV" : "strideU");
+      if (in.kind == FrameKind::I420) in.stride2 = FrameInt(o, "strideV");
     }
-    if (in.stride0 < 0 || in.stride1 < 0 || in.stride2 < 0) throw FrameError("ERR_INVALID_INPUT", "strides must not be negative");
     // Layout errors are found here, before the copy: a wrong size never costs a worker's time.
     ValidateRawLayout(in, length);
   }

@@ -78,7 +78,7 @@ const BAD_FRAMES: BadFrame[] = [
   { name: "unknown kind", frame: { kind: "webp", data: goodJpeg }, code: "ERR_INVALID_INPUT", message: /webp/ },
   { name: "JPEG bytes given as png", frame: { kind: "png", data: goodJpeg }, code: "ERR_PNG_DECODE", message: /PNG signature/ },
   { name: "missing kind", frame: { data: goodJpeg }, code: "ERR_INVALID_INPUT" },
-  { name: "kind not a string", frame: { kind: 1, data: goodJpeg }, code: "ERR_INVALID_ARG" },
+  { name: "kind not a string", frame: { kind: 1, data: goodJpeg }, code: "ERR_INVALID_INPUT" },
   { name: "data a string", frame: { kind: "jpeg", data: "not bytes" }, code: "ERR_INVALID_INPUT" },
   { name: "data an array of numbers", frame: { kind: "rgb", data: [1, 2, 3], width: 1, height: 1 }, code: "ERR_INVALID_INPUT" },
   { name: "data missing", frame: { kind: "jpeg" }, code: "ERR_INVALID_INPUT" },
@@ -106,9 +106,9 @@ const BAD_FRAMES: BadFrame[] = [
   { name: "zero width", frame: { kind: "rgb", data: new Uint8Array(300), width: 0, height: 10 }, code: "ERR_INVALID_INPUT" },
   { name: "negative height", frame: { kind: "rgb", data: new Uint8Array(300), width: 10, height: -10 }, code: "ERR_INVALID_INPUT" },
   { name: "missing width and height", frame: { kind: "rgb", data: new Uint8Array(300) }, code: "ERR_INVALID_INPUT" },
-  { name: "fractional width", frame: { kind: "rgb", data: new Uint8Array(300), width: 10.5, height: 10 }, code: "ERR_INVALID_ARG" },
-  { name: "width as a string", frame: { kind: "rgb", data: new Uint8Array(300), width: "10", height: 10 }, code: "ERR_INVALID_ARG" },
-  { name: "NaN height", frame: { kind: "rgb", data: new Uint8Array(300), width: 10, height: NaN }, code: "ERR_INVALID_ARG" },
+  { name: "fractional width", frame: { kind: "rgb", data: new Uint8Array(300), width: 10.5, height: 10 }, code: "ERR_INVALID_INPUT" },
+  { name: "width as a string", frame: { kind: "rgb", data: new Uint8Array(300), width: "10", height: 10 }, code: "ERR_INVALID_INPUT" },
+  { name: "NaN height", frame: { kind: "rgb", data: new Uint8Array(300), width: 10, height: NaN }, code: "ERR_INVALID_INPUT" },
   {
     name: "100000x100000 rgb (rejected before any allocation)",
     frame: { kind: "rgb", data: new Uint8Array(12), width: 100000, height: 100000 },
@@ -126,7 +126,19 @@ const BAD_FRAMES: BadFrame[] = [
     frame: { kind: "rgba", data: new Uint8Array(12), width: 2147483647, height: 1 },
     code: "ERR_INVALID_INPUT",
   },
-  { name: "width beyond int32", frame: { kind: "rgb", data: new Uint8Array(12), width: 1e12, height: 1 }, code: "ERR_INVALID_ARG" },
+  { name: "width beyond int32", frame: { kind: "rgb", data: new Uint8Array(12), width: 1e12, height: 1 }, code: "ERR_INVALID_INPUT" },
+  // 0xffffffff, as a wire frame's uint32 stride field can carry: a bad frame, not an arithmetic wrap-around.
+  {
+    name: "uint32-max stride",
+    frame: { kind: "rgb", data: new Uint8Array(4096 * 3 * 2), width: 4096, height: 2, stride: 0xffffffff },
+    code: "ERR_INVALID_INPUT",
+    message: /stride must be an integer 0\.\.2147483647/,
+  },
+  {
+    name: "uint32-max i420 strideV",
+    frame: { kind: "i420", data: new Uint8Array(W * H * 2), width: W, height: H, strideV: 0xffffffff },
+    code: "ERR_INVALID_INPUT",
+  },
   {
     name: "huge stride",
     frame: { kind: "rgb", data: new Uint8Array(4096 * 3 * 2), width: 4096, height: 2000, stride: 2147483647 },

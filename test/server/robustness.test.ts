@@ -117,8 +117,11 @@ describe("bad frames", () => {
       expect((await errorFor({ kind: "jpeg", data: Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) & 255) })).message).toMatch(/jpeg/);
       await errorFor({ kind: "jpeg", data: graceHopper().subarray(0, 2000) }); // truncated
       expect((await errorFor({ kind: "rgb", width: 64, height: 64, data: new Uint8Array(100) })).message).toMatch(/12288 bytes/);
+      // A uint32-max stride is the frame's fault too (it was frame-failed once).
+      const strided = { kind: "rgb", width: 64, height: 64, data: new Uint8Array(64 * 64 * 3), strides: [0xffffffff, 0, 0] } as const;
+      expect((await errorFor({ ...strided, strides: [...strided.strides] })).message).toMatch(/stride/);
       const score = await scoredAfter(scene, graceHopper());
-      expect(score.frames.rejected).toBe(3);
+      expect(score.frames.rejected).toBe(4);
       expect(score.lastFrame!.faces).toBe(1);
 
       // A face-crop participant: the JPEG goes straight to the scorer (the room holds two participants).
