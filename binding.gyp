@@ -14,6 +14,7 @@
         "native/face_geometry.cc",
         "native/frame_decode.cc",
         "native/frame_pipeline.cc",
+        "native/idle_trimmer.cc",
         "native/inference_batcher.cc",
         "native/js_convert.cc",
         "native/model_session.cc",

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "addon_functions.h"
+#include "idle_trimmer.h"
 #include "ort_runtime.h"
 #include "scorer.h"
 #include "video_decoder_js.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
     return exports;
   }
+  CapMallocArenas(2);
   RegisterScorer(env, exports);
   RegisterAddonFunctions(env, exports);
   RegisterVideoDecoder(env, exports);

@@ -71,7 +71,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   try {
-    FrameInput frame = ParseFrame(info[0]);
+    FrameInput frame = ParseFrame(info[0], kMaxDecodePixels);
     Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     const int width = GetInt(o, "width", 256);
     const int height = GetInt(o, "height", 256);

@@ -10,16 +10,17 @@ namespace mg {
 
 namespace {
 
-void CheckDimensions(int width, int height) {
+void CheckDimensions(int width, int height, int64_t max_pixels) {
   if (width <= 0 || height <= 0) {
     throw FrameError("ERR_INVALID_INPUT", "frame width and height must be positive, got " + std::to_string(width) +
                                               "x" + std::to_string(height));
   }
-  if (width > kMaxFrameSide || height > kMaxFrameSide || (int64_t)width * height > kMaxFramePixels) {
+  if (width > kMaxFrameSide || height > kMaxFrameSide) {
     throw FrameError("ERR_INVALID_INPUT", "frame " + std::to_string(width) + "x" + std::to_string(height) +
                                               " is larger than the limit of " + std::to_string(kMaxFrameSide) +
-                                              " per side and " + std::to_string(kMaxFramePixels) + " pixels");
+                                              " per side");
   }
+  if ((int64_t)width * height > max_pixels) ThrowOverPixelCap(width, height, max_pixels);
 }
 
 void CheckStride(const char* name, int stride, int64_t min_stride) {
@@ -49,7 +50,7 @@ DecodedFrame DecodeJpeg(const FrameInput& in) {
   if (width <= 0 || height <= 0) {
     throw FrameError("ERR_JPEG_DECODE", "JPEG has no frame header (truncated, or a tables-only stream)");
   }
-  CheckDimensions(width, height);
+  CheckDimensions(width, height, in.max_pixels);
   DecodedFrame out;
   out.owned.resize((size_t)width * height * 3);
   // Default flags: accurate integer IDCT and fancy upsampling, as PIL (and so Keras load_img) decodes.
@@ -75,7 +76,7 @@ DecodedFrame DecodePng(const FrameInput& in) {
   }
   const int width = (int)image.width, height = (int)image.height;
   try {
-    CheckDimensions(width, height);
+    CheckDimensions(width, height, in.max_pixels);
   } catch (...) {
     png_image_free(&image);
     throw;
@@ -93,6 +94,14 @@ DecodedFrame DecodePng(const FrameInput& in) {
 }
 
 }  // namespace
+
+void ThrowOverPixelCap(int width, int height, int64_t max_pixels) {
+  throw FrameError("ERR_INVALID_INPUT",
+                   "frame " + std::to_string(width) + "x" + std::to_string(height) + " (" +
+                       std::to_string((int64_t)width * height) + " pixels) is over the frame-pixel cap of " +
+                       std::to_string(max_pixels) +
+                       "; raise it with the scorer option maxFramePixels (server: --max-frame-pixels)");
+}
 
 std::vector<uint8_t> EncodeJpegRgb(const uint8_t* rgb, int width, int height, int quality) {
   std::unique_ptr<void, TjHandleCloser> handle(tjInitCompress());
@@ -123,7 +132,7 @@ const char* FrameKindName(FrameKind kind) {
 
 void ValidateRawLayout(FrameInput& in, size_t byte_length) {
   if (in.kind == FrameKind::Jpeg || in.kind == FrameKind::Png) return;
-  CheckDimensions(in.width, in.height);
+  CheckDimensions(in.width, in.height, in.max_pixels);
   const int64_t w = in.width, h = in.height;
   const int64_t chroma_w = (w + 1) / 2, chroma_h = (h + 1) / 2;
   int64_t needed = 0;

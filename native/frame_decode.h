@@ -18,9 +18,13 @@ struct FrameError : std::runtime_error {
 
 enum class FrameKind : int { Jpeg = 0, Rgb = 1, Rgba = 2, I420 = 3, Nv12 = 4, Png = 5 };
 
-// Largest frame accepted (either side) and largest pixel count: bigger frames are rejected before any allocation.
+// Largest side any decoder accepts, and the pixel ceiling of preprocess(). A scorer's or video decoder's frames are
+// capped by its maxFramePixels (src/scoring/scorerOptions.ts owns the default), always before allocating.
 constexpr int kMaxFrameSide = 16384;
-constexpr int64_t kMaxFramePixels = 64LL * 1024 * 1024;
+constexpr int64_t kMaxDecodePixels = 64LL * 1024 * 1024;
+
+// The error for a frame over `max_pixels` (ERR_INVALID_INPUT), saying how to raise the cap.
+[[noreturn]] void ThrowOverPixelCap(int width, int height, int64_t max_pixels);
 
 struct FrameInput {
   FrameKind kind = FrameKind::Jpeg;
@@ -30,6 +34,7 @@ struct FrameInput {
   int stride0 = 0;  // 0 = tightly packed default
   int stride1 = 0;
   int stride2 = 0;
+  int64_t max_pixels = 0;  // the frame-pixel cap its declared size is checked against, before any allocation
 };
 
 // A decoded frame: owns the pixels it points at (for JPEG) or borrows the FrameInput's bytes (raw).

@@ -126,6 +126,7 @@ bool FramePipeline::Submit(std::unique_ptr<Request>& request, std::string* code,
     ++stats_.submitted;
   }
   request->submitted = Clock::now();
+  trimmer_.Busy();
   if (request->mode == Request::Mode::Crop) mesonet_->Announce(1);  // batches may wait for this one
   state->request = std::move(request);
   pool_->Post([this, state] { Start(state); });
@@ -405,6 +406,7 @@ PipelineStats FramePipeline::Stats() {
     s = stats_;
     s.pending = pending_;
   }
+  s.memory_trims = trimmer_.trims();
   const BatcherStats b = mesonet_->Stats();
   s.batches = b.batches;
   s.batched_items = b.items;
@@ -428,6 +430,8 @@ void FramePipeline::Finish(std::unique_ptr<Request> request) {
       if (it != groups_.end() && --it->second.pending == 0) groups_.erase(it);
     }
     if (request->error_code == "ERR_CANCELLED") ++stats_.cancelled;
+    // Not yet handed over: the request's own buffers are freed after, within the trimmer's delay.
+    if (pending_ == 0) trimmer_.Idle();
     if (aborted_) return;  // process teardown: nobody is left to hand the result to
     if (request->error_code.empty()) {
       ++stats_.completed;

@@ -17,6 +17,7 @@
 
 #include "face_geometry.h"
 #include "frame_decode.h"
+#include "idle_trimmer.h"
 #include "inference_batcher.h"
 #include "model_session.h"
 #include "work_pool.h"
@@ -80,6 +81,7 @@ struct PipelineConfig {
   int prep_threads = 0;
   int max_pending = 0;     // requests queued or in flight; beyond that new ones are refused
   int max_pending_per_group = 0;  // the same, per group: one stream cannot fill the shared queue
+  int64_t max_frame_pixels = 0;   // larger declared frames are refused before their pixels are allocated
   std::string preprocess;  // auto | cpu | cuda
   DetectorConfig detector;
   CropConfig crop;
@@ -88,6 +90,7 @@ struct PipelineConfig {
 struct PipelineStats {
   uint64_t submitted = 0, completed = 0, failed = 0;
   uint64_t cancelled = 0;  // failed with ERR_CANCELLED (counted in failed too)
+  uint64_t memory_trims = 0;  // freed memory handed back to the system after a burst (idle_trimmer.h)
   uint64_t batches = 0, batched_items = 0;  // MesoNet
   uint64_t detector_runs = 0;
   int pending = 0;
@@ -165,6 +168,7 @@ class FramePipeline {
   std::unique_ptr<InferenceBatcher> mesonet_;
   std::unique_ptr<InferenceBatcher> detector_;
   std::unique_ptr<WorkPool> pool_;
+  IdleTrimmer trimmer_{std::chrono::milliseconds(500)};  // after half a second without frames
 };
 
 }  // namespace mg

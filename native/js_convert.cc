@@ -154,10 +154,11 @@ int FrameInt(const Napi::Object& o, const char* key) {
 
 }  // namespace
 
-FrameInput ParseFrame(const Napi::Value& value) {
+FrameInput ParseFrame(const Napi::Value& value, int64_t max_pixels) {
   if (!value.IsObject()) throw FrameError("ERR_INVALID_INPUT", "a frame must be an object {kind, data, ...}");
   Napi::Object o = value.As<Napi::Object>();
   FrameInput in;
+  in.max_pixels = max_pixels;
   Napi::Value kind_value = o.Get("kind");
   const std::string kind = kind_value.IsString() ? kind_value.As<Napi::String>().Utf8Value() : "";
   if (kind == "jpeg") in.kind = FrameKind::Jpeg;

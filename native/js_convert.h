@@ -33,8 +33,9 @@ std::array<float, 2 * kKeypoints> ParseKeypoints(const Napi::Value& v);
 // The bytes of a Buffer / TypedArray / DataView / ArrayBuffer, not copied; false for any other value.
 bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length);
 
-// Parses {kind, data, width?, height?, stride*?} and copies `data`. Throws FrameError for bad shapes/types.
-FrameInput ParseFrame(const Napi::Value& value);
+// Parses {kind, data, width?, height?, stride*?} and copies `data`; a raw frame's size is checked against
+// `max_pixels` here, a JPEG's or PNG's when its header is read. Throws FrameError for bad shapes/types.
+FrameInput ParseFrame(const Napi::Value& value, int64_t max_pixels);
 ResizeMode ParseResizeMode(const std::string& name);
 
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message);

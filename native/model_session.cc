@@ -122,6 +122,10 @@ void ModelSession::Build(const std::string& provider) {
   options.SetInterOpNumThreads(1);
   // Idle ORT threads must not spin: the same cores decode frames and run the server's event loop.
   options.AddConfigEntry("session.intra_op.allow_spinning", "0");
+  // Host memory for activations comes from malloc, not ORT's arena: the arena keeps the peak of a burst of full
+  // batches for the life of the session (~150 MB for Meso4 at batch 8), malloc'd memory goes back to the system
+  // when the pipeline idles (idle_trimmer.h).
+  options.DisableCpuMemArena();
   options.SetLogId(provider.c_str());
   if (provider == "tensorrt") {
     // The input name is needed for the optimisation profile before the session exists; read it from a

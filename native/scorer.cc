@@ -195,7 +195,7 @@ Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
   auto request = std::make_unique<Request>();
   request->mode = Request::Mode::Crop;
   try {
-    request->frame = ParseFrame(info[0]);
+    request->frame = ParseFrame(info[0], config_.max_frame_pixels);
     std::string resize = "nearest";
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();
@@ -216,7 +216,7 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
   auto request = std::make_unique<Request>();
   request->mode = Request::Mode::Analyze;
   try {
-    request->frame = ParseFrame(info[0]);
+    request->frame = ParseFrame(info[0], config_.max_frame_pixels);
     Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     request->detect = GetBool(o, "detect", true);
     request->return_crops = GetBool(o, "returnCrops", false);
@@ -340,6 +340,7 @@ Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
   o.Set("prepThreads", config_.prep_threads);
   o.Set("maxPending", config_.max_pending);
   o.Set("maxPendingPerGroup", config_.max_pending_per_group);
+  o.Set("maxFramePixels", (double)config_.max_frame_pixels);
   if (pipeline_) {
     o.Set("preprocess", pipeline_->preprocess_device());
     o.Set("preprocessReason", pipeline_->preprocess_reason());
@@ -382,6 +383,7 @@ Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   o.Set("completed", Napi::Number::New(env, (double)s.completed));
   o.Set("failed", Napi::Number::New(env, (double)s.failed));
   o.Set("cancelled", Napi::Number::New(env, (double)s.cancelled));
+  o.Set("memoryTrims", Napi::Number::New(env, (double)s.memory_trims));
   o.Set("batches", Napi::Number::New(env, (double)s.batches));
   o.Set("meanBatchSize", Napi::Number::New(env, s.batches ? (double)s.batched_items / (double)s.batches : 0.0));
   o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));

@@ -22,6 +22,7 @@ ScorerOptions ParseScorerOptions(const Napi::Object& o) {
   pipeline.prep_threads = RequireInt(o, "prepThreads");
   pipeline.max_pending = RequireInt(o, "maxPending");
   pipeline.max_pending_per_group = RequireInt(o, "maxPendingPerGroup");
+  pipeline.max_frame_pixels = RequireInt(o, "maxFramePixels");
   pipeline.preprocess = RequireString(o, "preprocess");
 
   Napi::Value d = o.Get("detector");

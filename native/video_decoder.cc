@@ -86,7 +86,7 @@ bool IsVideoKeyframe(VideoCodec codec, const uint8_t* data, size_t size) {
   return H264HasIdr(data, size);
 }
 
-VideoDecoder::VideoDecoder(VideoCodec codec) : codec_(codec) {
+VideoDecoder::VideoDecoder(VideoCodec codec, int64_t max_pixels) : codec_(codec), max_pixels_(max_pixels) {
   InstallLogCallback();
   const AVCodec* decoder = avcodec_find_decoder(codec == VideoCodec::VP8 ? AV_CODEC_ID_VP8 : AV_CODEC_ID_H264);
   if (!decoder) {
@@ -116,10 +116,10 @@ void VideoDecoder::Open() {
   context_->thread_count = 1;
   // A picture libavcodec had to conceal is an error, not something to score.
   context_->flags &= ~AV_CODEC_FLAG_OUTPUT_CORRUPT;
-  // A stream claiming a picture over the frame limit (VP8 allows 16383x16383, an H.264 SPS more) is refused
+  // A stream claiming a picture over the frame-pixel cap (VP8 allows 16383x16383, an H.264 SPS more) is refused
   // when its header is parsed, before libavcodec allocates its reference pictures; the size check after
   // decoding alone came too late for the memory.
-  context_->max_pixels = kMaxFramePixels;
+  context_->max_pixels = max_pixels_;
   if (codec_ == VideoCodec::VP8) context_->err_recognition |= AV_EF_EXPLODE;
   const int rc = avcodec_open2(context_, decoder, nullptr);
   if (rc < 0) {
@@ -190,7 +190,7 @@ DecodedVideo VideoDecoder::Decode(const uint8_t* data, size_t size, bool want_pi
       FailAndReset(std::string("unsupported pixel format ") + (name ? name : "?") + " (only 8-bit 4:2:0 is scored)");
     }
     const int w = frame_->width, h = frame_->height;
-    if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide || (int64_t)w * h > kMaxFramePixels) {
+    if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide || (int64_t)w * h > max_pixels_) {
       av_frame_unref(frame_);
       FailAndReset("decoded picture size " + std::to_string(w) + "x" + std::to_string(h) + " is out of range");
     }

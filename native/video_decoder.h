@@ -44,7 +44,8 @@ struct VideoDecoderStats {
 class VideoDecoder {
  public:
   // Throws FrameError ERR_INVALID_ARG when libavcodec has no decoder for the codec.
-  explicit VideoDecoder(VideoCodec codec);
+  // Pictures over `max_pixels` are refused (ERR_VIDEO_DECODE) before libavcodec allocates them.
+  VideoDecoder(VideoCodec codec, int64_t max_pixels);
   ~VideoDecoder();
   VideoDecoder(const VideoDecoder&) = delete;
   VideoDecoder& operator=(const VideoDecoder&) = delete;
@@ -68,6 +69,7 @@ class VideoDecoder {
   [[noreturn]] void FailAndReset(const std::string& message);
 
   VideoCodec codec_;
+  int64_t max_pixels_;
   AVCodecContext* context_ = nullptr;
   AVFrame* frame_ = nullptr;
   AVPacket* packet_ = nullptr;

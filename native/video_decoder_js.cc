@@ -39,7 +39,8 @@ VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : JsLifecycle(inf
     codec_ = ParseVideoCodec(GetString(o, "codec", ""));
     max_pending_ = GetInt(o, "maxPending", 64);
     if (max_pending_ < 1 || max_pending_ > 100000) throw FrameError("ERR_INVALID_ARG", "maxPending must be 1..100000");
-    decoder_ = std::make_unique<VideoDecoder>(codec_);
+    // The scorer's frame-pixel cap: required (src/scoring/scorerOptions.ts owns its default and range).
+    decoder_ = std::make_unique<VideoDecoder>(codec_, RequireInt(o, "maxFramePixels"));
   } catch (const FrameError& e) {
     Napi::Error error = MakeError(env, e.code, e.what());
     error.ThrowAsJavaScriptException();

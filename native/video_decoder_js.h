@@ -1,4 +1,5 @@
-// The JS-facing VideoDecoder: `new addon.VideoDecoder({codec: "VP8" | "H264", maxPending?})`, one per stream.
+// The JS-facing VideoDecoder: `new addon.VideoDecoder({codec: "VP8" | "H264", maxFramePixels, maxPending?})`, one
+// per stream.
 // decode(accessUnit, {returnPixels}) returns a Promise per access unit; the decoding runs on the decoder's own
 // thread, in call order, and results come back through a thread-safe function. The event loop only copies the
 // compressed bytes in and hands the decoded planes out.

@@ -37,6 +37,8 @@ export interface NativeScorerOptions {
   maxPending: number;
   /** Frames of one group (score/analyze `group`) queued or in flight before ERR_QUEUE_FULL. */
   maxPendingPerGroup: number;
+  /** Frames declaring more pixels are refused (ERR_INVALID_INPUT) before their pixels are allocated. */
+  maxFramePixels: number;
   preprocess: "auto" | "cpu" | "cuda";
   /** BlazeFace, run in the same pipeline; null: only score() (whole frame = face crop) works. */
   detector: NativeDetectorOptions | null;
@@ -134,6 +136,7 @@ export interface NativeScorerInfo extends NativeSessionInfo {
   prepThreads: number;
   maxPending: number;
   maxPendingPerGroup: number;
+  maxFramePixels: number;
   preprocess?: "cpu" | "cuda";
   preprocessReason?: string;
   detector: (NativeSessionInfo & { inputSize: number; minScore: number; nmsIou: number; maxFaces: number }) | null;
@@ -156,6 +159,8 @@ export interface NativeScorerStats {
   failed: number;
   /** Failed with ERR_CANCELLED (counted in failed too). */
   cancelled: number;
+  /** Times freed native memory was handed back to the system after a burst (malloc_trim, glibc). */
+  memoryTrims: number;
   batches: number;
   meanBatchSize: number;
   detectorRuns: number;
@@ -200,6 +205,8 @@ export type VideoCodecName = "VP8" | "H264";
 
 export interface NativeVideoDecoderOptions {
   codec: VideoCodecName;
+  /** Pictures over this many pixels are refused before libavcodec allocates them (the scorer's cap). */
+  maxFramePixels: number;
   /** Access units queued or being decoded before decode() rejects with ERR_QUEUE_FULL (default 64). */
   maxPending?: number;
 }

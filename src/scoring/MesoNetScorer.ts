@@ -73,6 +73,7 @@ export class MesoNetScorer {
         prepThreads: options.prepThreads,
         maxPending: options.maxPending,
         maxPendingPerGroup: options.maxPendingPerGroup,
+        maxFramePixels: options.maxFramePixels,
         preprocess: options.preprocess,
         detector: detectorName
           ? {

@@ -5,6 +5,9 @@ import path from "node:path";
 import { packageRoot } from "../models/paths.js";
 import type { NativeCropOptions, NativeDetectorOptions, NativeScorerOptions } from "../native/addonTypes.js";
 
+/** 3840x2160, a 4K video frame. Larger declared sizes are refused before any pixel memory is allocated. */
+export const DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160;
+
 /** Every default of a native scorer, except modelPath and the detector's model. */
 export const SCORER_DEFAULTS = {
   provider: "auto",
@@ -18,6 +21,7 @@ export const SCORER_DEFAULTS = {
   maxPending: 1024,
   // The server holds at most two frames per participant (one scoring, one waiting); a library caller a few more.
   maxPendingPerGroup: 4,
+  maxFramePixels: DEFAULT_MAX_FRAME_PIXELS,
   preprocess: "auto",
   detector: { graphOptimization: "all", minScore: 0.5, nmsIou: 0.3, maxFaces: 16, resize: "area" },
   crop: { factor: 2.2, margin: 1.3, resize: "bilinear" },
@@ -35,6 +39,8 @@ export const SCORER_LIMITS = {
   prepThreads: { min: 1, max: 64 },
   maxPending: { min: 1, max: 1_000_000 },
   maxPendingPerGroup: { min: 1, max: 1_000_000 },
+  // The addon's ceiling (native/frame_decode.h kMaxDecodePixels): 16384 x 4096.
+  maxFramePixels: { min: 1, max: 64 * 1024 * 1024 },
   "detector.minScore": { min: 0, max: 1 },
   "detector.nmsIou": { min: 0, max: 1 },
   "detector.maxFaces": { min: 1, max: 256 },
@@ -43,7 +49,7 @@ export const SCORER_LIMITS = {
 } as const;
 
 type Limited = keyof typeof SCORER_LIMITS;
-const INTEGERS = new Set<Limited>(["deviceId", "intraOpThreads", "maxBatch", "prepThreads", "maxPending", "maxPendingPerGroup", "detector.maxFaces"]);
+const INTEGERS = new Set<Limited>(["deviceId", "intraOpThreads", "maxBatch", "prepThreads", "maxPending", "maxPendingPerGroup", "maxFramePixels", "detector.maxFaces"]);
 const EXCLUSIVE_MIN = new Set<Limited>(["crop.factor", "crop.margin"]);
 
 export function defaultTensorRtCacheDir(): string {

@@ -125,7 +125,12 @@ export class MesoguardServer {
    */
   enableRtpIngest(): RtpStreamRegistry<ParticipantSession> {
     if (this.#rtp) return this.#rtp.streams;
-    const streams = new RtpStreamRegistry<ParticipantSession>(this, this.config.rtp, this.metrics.registry, this.log);
+    const streams = new RtpStreamRegistry<ParticipantSession>(
+      this,
+      { ...this.config.rtp, maxFramePixels: this.config.scorer.maxFramePixels }, // one cap for frames and RTP pictures
+      this.metrics.registry,
+      this.log,
+    );
     const api = new RtpControlApi(streams, this.config.secret);
     this.#rtp = { streams, api };
     this.addRoute((req, res) => api.handleHttp(req, res));

@@ -12,6 +12,7 @@ import type { Registry } from "prom-client";
 
 import type { NativeVideoDecoder, VideoCodecName } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
+import { SCORER_DEFAULTS } from "../scoring/scorerOptions.js";
 import type { StreamFrame } from "../scoring/scoringTypes.js";
 import { AdmissionError } from "../server/RoomRegistry.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
@@ -45,6 +46,8 @@ export interface RtpIngestSettings {
 }
 
 export interface RtpStreamRegistryOptions extends RtpIngestSettings {
+  /** Pictures over this many pixels are refused before decoding (default the scorer's). */
+  maxFramePixels?: number;
   /** Makes a decoder per stream; default the addon's VideoDecoder. */
   createDecoder?: (codec: VideoCodecName, maxPending: number) => NativeVideoDecoder;
 }
@@ -145,7 +148,11 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
     try {
       decoder = this.#options.createDecoder
         ? this.#options.createDecoder(spec.codec, maxDecodeQueue + 4)
-        : new (loadAddon().VideoDecoder)({ codec: spec.codec, maxPending: maxDecodeQueue + 4 });
+        : new (loadAddon().VideoDecoder)({
+            codec: spec.codec,
+            maxPending: maxDecodeQueue + 4,
+            maxFramePixels: this.#options.maxFramePixels ?? SCORER_DEFAULTS.maxFramePixels,
+          });
     } catch (error) {
       socket.close();
       this.#host.removeStreamParticipant(participant);

@@ -17,7 +17,8 @@ export interface ChildResult {
 
 /**
  * `body` runs as an ES module with `addon` (the loaded build), `modelPath`, `scorerOptions(extra?)` (complete
- * createScorer options for a CPU scorer of modelPath, the facade's defaults) and `gc()` in scope; it may use
+ * createScorer options for a CPU scorer of modelPath, the facade's defaults), DEFAULT_MAX_FRAME_PIXELS and `gc()` in
+ * scope; it may use
  * top-level await and should print what the test checks. "ALIVE" is printed after it when the process
  * got through it without crashing.
  */
@@ -27,7 +28,7 @@ export function runWithAddon(addonFile: string, modelFile: string, body: string,
     "const require = createRequire(import.meta.url);",
     `const addon = require(${JSON.stringify(addonFile)});`,
     `const modelPath = ${JSON.stringify(modelFile)};`,
-    `const { resolveScorerOptions } = await import(${JSON.stringify(SCORER_OPTIONS_MODULE)});`,
+    `const { resolveScorerOptions, DEFAULT_MAX_FRAME_PIXELS } = await import(${JSON.stringify(SCORER_OPTIONS_MODULE)});`,
     'const scorerOptions = (extra = {}) => resolveScorerOptions({ modelPath, provider: "cpu", ...extra });',
     "const gc = () => globalThis.gc();",
   ].join("\n");

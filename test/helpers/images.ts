@@ -2,6 +2,7 @@
 // their coordinates, constant/checker/block images, and the same pixels as RGBA, I420 and NV12 (BT.601
 // limited range, what webcams and WebRTC decoders produce), with optional padded strides.
 import { readFileSync } from "node:fs";
+import zlib from "node:zlib";
 
 import { PNG } from "pngjs";
 
@@ -337,4 +338,26 @@ export function floatMismatch(got: ArrayLike<number>, want: ArrayLike<number>): 
     }
   }
   return first < 0 ? "" : `${count} mismatches, first at ${first}: ${got[first]} !== ${want[first]}`;
+}
+
+/**
+ * A PNG file built chunk by chunk: IHDR for `width` x `height` (8 bits per sample, colour type 0 grey or 2 RGB),
+ * IDAT holding `raw` (filter bytes included) deflated, IEND. `raw` may be short or empty: a header that lies.
+ */
+export function pngBytes(width: number, height: number, colorType: 0 | 2, raw: Buffer): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = colorType;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
 }

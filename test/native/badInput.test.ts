@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
 import { SETTINGS } from "../../src/config/serverConfig.js";
-import { SCORER_DEFAULTS, SCORER_LIMITS, type ScorerOptionsInput } from "../../src/scoring/scorerOptions.js";
+import { DEFAULT_MAX_FRAME_PIXELS, SCORER_DEFAULTS, SCORER_LIMITS, type ScorerOptionsInput } from "../../src/scoring/scorerOptions.js";
 import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf, thrownBy, type AddonError } from "../helpers/addon.js";
 import { runWithAddon } from "../helpers/child.js";
-import { jpegDimensions, randomBytes, withJpegDimensions } from "../helpers/images.js";
+import { jpegDimensions, pngBytes, randomBytes, withJpegDimensions } from "../helpers/images.js";
 import { CMAKE_ADDON, GYP_ADDON, modelPath, ROOT, readTestJpeg, TEST_JPEGS, TEST_TIMEOUT } from "../helpers/paths.js";
 
 const BUILDS = [
@@ -63,8 +63,8 @@ const BAD_FRAMES: BadFrame[] = [
     message: /16000x16000/,
   },
   {
-    name: "JPEG header claiming 3000x3000 over 256x256 of data",
-    frame: { kind: "jpeg", data: withJpegDimensions(goodJpeg, 3000, 3000) },
+    name: "JPEG header claiming 2000x2000 over 256x256 of data",
+    frame: { kind: "jpeg", data: withJpegDimensions(goodJpeg, 2000, 2000) },
     code: "ERR_JPEG_DECODE",
   },
   { name: "empty buffer", frame: { kind: "jpeg", data: new Uint8Array(0) }, code: "ERR_INVALID_INPUT", message: /empty/ },
@@ -119,7 +119,7 @@ const BAD_FRAMES: BadFrame[] = [
     name: "16384x16384 rgb (each side allowed, too many pixels)",
     frame: { kind: "rgb", data: new Uint8Array(12), width: 16384, height: 16384 },
     code: "ERR_INVALID_INPUT",
-    message: /limit/,
+    message: /frame-pixel cap/,
   },
   {
     name: "int32-max width",
@@ -472,3 +472,55 @@ for (const build of BUILDS) {
     });
   });
 }
+
+// Decode amplification: a 69-byte PNG or a JPEG header claiming 16384x4096 (within the decoders' side limit) made
+// the addon allocate and zero 201 MB before failing. The declared size is checked against maxFramePixels (default
+// 3840x2160) first. Measured in a child: its peak RSS must not grow by the frame's pixels.
+describe("frames over the frame-pixel cap are refused before their pixels are allocated", { timeout: TEST_TIMEOUT }, () => {
+  for (const build of BUILDS) {
+    it(`a tiny PNG and a JPEG header claiming 16384x4096 cost no memory (${build.name})`, () => {
+      const png = pngBytes(16384, 4096, 2, Buffer.alloc(0)); // 8-bit RGB, no pixel data
+      expect(png.length).toBeLessThan(80);
+      const jpeg = Buffer.from(withJpegDimensions(goodJpeg, 16384, 4096));
+      const child = runWithAddon(
+        build.file,
+        modelPath("meso4-df"),
+        `
+        const { readFileSync } = await import("node:fs");
+        const hwm = () => Number(/VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]);
+        const scorer = await addon.createScorer(scorerOptions());
+        await scorer.score({ kind: "jpeg", data: Buffer.from(${JSON.stringify(Buffer.from(goodJpeg).toString("base64"))}, "base64") });
+        const before = hwm();
+        for (const [kind, b64] of [["png", ${JSON.stringify(png.toString("base64"))}], ["jpeg", ${JSON.stringify(jpeg.toString("base64"))}]]) {
+          await scorer.score({ kind, data: Buffer.from(b64, "base64") }).then(
+            () => console.log("DECODED", kind),
+            (e) => console.log("REJECTED", kind, e.code, e.message),
+          );
+        }
+        console.log("GREW_MB", Math.round((hwm() - before) / 1024));
+        await scorer.close();
+        `,
+      );
+      expect(child.signal, child.stderr).toBeNull();
+      expect(child.stdout).toMatch(/REJECTED png ERR_INVALID_INPUT frame 16384x4096 \(67108864 pixels\) is over the frame-pixel cap of 8294400; raise it with the scorer option maxFramePixels/);
+      expect(child.stdout, child.stdout).toMatch(/REJECTED jpeg ERR_INVALID_INPUT .*frame-pixel cap of 8294400/);
+      const grew = Number(/GREW_MB (\d+)/.exec(child.stdout)?.[1]);
+      expect(grew).toBeLessThan(64); // the pixels alone are 16384 * 4096 * 3 bytes = 192 MiB
+      expect(child.stdout).toContain("ALIVE");
+    });
+  }
+
+  it("raw frames are checked at score(); the cap is an option, reported by info()", async () => {
+    const addon = loadCmakeAddon();
+    const capped = await openScorer(addon, "meso4-df", scorers, { maxFramePixels: 64 * 64 });
+    expect(capped.info().maxFramePixels).toBe(64 * 64);
+    const frame = (w: number, h: number): FrameInput => ({ kind: "rgb", data: new Uint8Array(w * h * 3), width: w, height: h });
+    const error = await rejectionOf(capped.score(frame(65, 64)));
+    expect(error.code).toBe("ERR_INVALID_INPUT");
+    expect(error.message).toMatch(/65x64 \(4160 pixels\) is over the frame-pixel cap of 4096/);
+    expect((await capped.score(frame(64, 64))).outputs.real).toHaveLength(1);
+    const byDefault = await openScorer(addon, "meso4-df", scorers);
+    expect(byDefault.info().maxFramePixels).toBe(DEFAULT_MAX_FRAME_PIXELS);
+    expect((await rejectionOf(byDefault.score(frame(3841, 2160)))).message).toMatch(/frame-pixel cap of 8294400/);
+  });
+});

@@ -6,7 +6,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import zlib from "node:zlib";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -14,6 +13,7 @@ import type { NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
 import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, rejectionOf, thrownBy } from "../helpers/addon.js";
 import { detectorModelPath } from "../../src/faces/detectorModels.js";
 import { runWithAddon } from "../helpers/child.js";
+import { pngBytes } from "../helpers/images.js";
 import { CMAKE_ADDON, GYP_ADDON, modelPath, TEST_TIMEOUT } from "../helpers/paths.js";
 
 const BUILDS = [
@@ -185,25 +185,8 @@ describe.runIf(process.platform === "linux" && spawnSync("prlimit", ["--version"
   const H = 4096;
   let pngFile = "";
   beforeAll(() => {
-    const chunk = (type: string, data: Buffer): Buffer => {
-      const length = Buffer.alloc(4);
-      length.writeUInt32BE(data.length);
-      const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-      const crc = Buffer.alloc(4);
-      crc.writeUInt32BE(zlib.crc32(body));
-      return Buffer.concat([length, body, crc]);
-    };
-    const ihdr = Buffer.alloc(13);
-    ihdr.writeUInt32BE(W, 0);
-    ihdr.writeUInt32BE(H, 4);
-    ihdr[8] = 8; // 8-bit grey: 64 MiB raw, some 64 KiB compressed
-    const raw = Buffer.alloc((W + 1) * H, 0);
-    const png = Buffer.concat([
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      chunk("IHDR", ihdr),
-      chunk("IDAT", zlib.deflateSync(raw)),
-      chunk("IEND", Buffer.alloc(0)),
-    ]);
+    // 8-bit grey: 64 MiB raw, some 64 KiB compressed.
+    const png = pngBytes(W, H, 0, Buffer.alloc((W + 1) * H, 0));
     pngFile = path.join(mkdtempSync(path.join(os.tmpdir(), "mesoguard-oom-")), "big.png");
     writeFileSync(pngFile, png);
   });
@@ -216,7 +199,8 @@ describe.runIf(process.platform === "linux" && spawnSync("prlimit", ["--version"
         `
         const { readFileSync } = await import("node:fs");
         const { spawnSync } = await import("node:child_process");
-        const scorer = await addon.createScorer(scorerOptions());
+        // The cap raised to the addon's ceiling: this is about the allocation failing, not the cap refusing it.
+        const scorer = await addon.createScorer(scorerOptions({ maxFramePixels: 64 * 1024 * 1024 }));
         const small = { kind: "rgb", data: new Uint8Array(256 * 256 * 3), width: 256, height: 256 };
         await scorer.score(small);
         const png = readFileSync(${JSON.stringify(pngFile)});
@@ -275,7 +259,7 @@ describe.runIf(process.platform === "linux")("a VP8 key frame over the frame lim
         `
         const { readFileSync } = await import("node:fs");
         const peak = () => Number(/VmPeak:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]);
-        const decoder = new addon.VideoDecoder({ codec: "VP8" });
+        const decoder = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
         const frame = readFileSync(${JSON.stringify(keyframeFile)});
         // A real 64x64 key frame first: the decoder thread's malloc arena and the codec are set up before measuring.
         await decoder.decode(readFileSync(${JSON.stringify(keyframeFile.replace(/huge\.vp8$/, "small.vp8"))}));
@@ -293,4 +277,17 @@ describe.runIf(process.platform === "linux")("a VP8 key frame over the frame lim
       expect(child.stdout).toContain("ALIVE");
     });
   }
+
+  it("the decoder takes the scorer's frame-pixel cap: one just below 64x64 refuses a 64x64 key frame", async () => {
+    const addon = loadCmakeAddon();
+    const small = readFileSync(keyframeFile.replace(/huge\.vp8$/, "small.vp8"));
+    const capped = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64 - 1 });
+    const error = await rejectionOf(capped.decode(small));
+    expect(error.code).toBe("ERR_VIDEO_DECODE");
+    await capped.close();
+    const fits = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64 });
+    expect(await fits.decode(small)).toMatchObject({ decoded: true, width: 64, height: 64 });
+    await fits.close();
+    expect(() => new addon.VideoDecoder({ codec: "VP8" } as never)).toThrow(/maxFramePixels/);
+  });
 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { NativeAddon, NativeVideoDecoder } from "../../src/native/addonTypes.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
+import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
 import { CMAKE_ADDON, GYP_ADDON, SHARED } from "../helpers/paths.js";
 
 const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
@@ -92,7 +93,7 @@ describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
   let addon: NativeAddon;
   const open: NativeVideoDecoder[] = [];
   const make = (codec: "VP8" | "H264", maxPending?: number) => {
-    const d = new addon.VideoDecoder({ codec, maxPending });
+    const d = new addon.VideoDecoder({ codec, maxPending, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
     open.push(d);
     return d;
   };

@@ -16,6 +16,7 @@ import type { StreamFrame } from "../../src/scoring/scoringTypes.js";
 import { serializeRtp } from "../../src/sfu/rtp.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
+import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
 
 const WIDTH = 320;
 const HEIGHT = 376;
@@ -118,7 +119,7 @@ async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStr
     spec: { ssrc: SSRC, payloadType: PT, codec: "VP8", clockRate: 90000, room: "r", participantId: "p", fir: false, ...spec },
     socket,
     advertisedHost: "127.0.0.1",
-    decoder: new addon.VideoDecoder({ codec: "VP8" }),
+    decoder: new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS }),
     tuning: { scoreFps: 5, reorderMs: 30, ...tuning },
     onPicture: (frame) => pictures.push(frame),
   });
