@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/models/paths.js";
 import type { DoctorReport } from "../src/cli/doctorCommand.js";
 import { nvccVersion } from "../src/install/systemPackages.js";
-import { defaultTensorRtCacheDir } from "../src/scoring/MesoNetScorer.js";
+import { defaultTensorRtCacheDir } from "../src/scoring/scorerOptions.js";
 import { EXPECT_GPU } from "./helpers/paths.js";
 
 const root = packageRoot();
