@@ -67,6 +67,7 @@ void InferenceBatcher::Loop() {
   std::vector<float> input;
   for (;;) {
     std::vector<TensorJob> batch;
+    bool last_of_burst = false;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
@@ -84,6 +85,7 @@ void InferenceBatcher::Loop() {
       }
       ++stats_.batches;
       stats_.items += n;
+      last_of_burst = ready_.empty() && announced_ == 0;  // nothing more is on its way now
     }
     const Clock::time_point start = Clock::now();
     const size_t item = (size_t)session_->input_item_size();
@@ -94,7 +96,7 @@ void InferenceBatcher::Loop() {
     std::vector<std::vector<float>> outputs;
     std::string error;
     try {
-      outputs = session_->Run(input.data(), (int)batch.size());
+      outputs = session_->Run(input.data(), (int)batch.size(), last_of_burst);
     } catch (const std::exception& e) {
       error = e.what();
     }

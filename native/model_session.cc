@@ -122,10 +122,6 @@ void ModelSession::Build(const std::string& provider) {
   options.SetInterOpNumThreads(1);
   // Idle ORT threads must not spin: the same cores decode frames and run the server's event loop.
   options.AddConfigEntry("session.intra_op.allow_spinning", "0");
-  // Host memory for activations comes from malloc, not ORT's arena: the arena keeps the peak of a burst of full
-  // batches for the life of the session (~150 MB for Meso4 at batch 8), malloc'd memory goes back to the system
-  // when the pipeline idles (idle_trimmer.h).
-  options.DisableCpuMemArena();
   options.SetLogId(provider.c_str());
   if (provider == "tensorrt") {
     // The input name is needed for the optimisation profile before the session exists; read it from a
@@ -157,7 +153,7 @@ void ModelSession::Build(const std::string& provider) {
   session_ = std::move(session);
 }
 
-std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch) {
+std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch, bool release_memory) {
   std::vector<int64_t> shape = input_.shape;
   shape[0] = batch;
   Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -167,8 +163,12 @@ std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch)
   const char* input_names[] = {input_.name.c_str()};
   std::vector<const char*> output_names;
   for (const TensorInfo& o : outputs_) output_names.push_back(o.name.c_str());
+  Ort::RunOptions run_options;
+  // The arena otherwise keeps a burst's peak of full batches for good (~150 MB for Meso4 at batch 8). Only after
+  // the last run of a burst: shrinking after every run costs what the arena saves (malloc per run is 2x slower).
+  if (release_memory) run_options.AddConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
   std::vector<Ort::Value> results =
-      session_->Run(Ort::RunOptions{nullptr}, input_names, &tensor, 1, output_names.data(), output_names.size());
+      session_->Run(run_options, input_names, &tensor, 1, output_names.data(), output_names.size());
   std::vector<std::vector<float>> out;
   out.reserve(results.size());
   for (Ort::Value& value : results) {

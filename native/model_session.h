@@ -48,8 +48,10 @@ class ModelSession {
   int64_t input_item_size() const { return input_item_size_; }
 
   // Runs `batch` items laid out contiguously in `input`. Returns each output as a flat float vector
-  // (batch * per-item elements). Thread-compatible: call from one thread at a time.
-  std::vector<std::vector<float>> Run(const float* input, int batch);
+  // (batch * per-item elements). `release_memory`: hand the host memory arena's unused chunks back after this
+  // run (the last of a burst), so a burst's peak is not kept for the life of the session.
+  // Thread-compatible: call from one thread at a time.
+  std::vector<std::vector<float>> Run(const float* input, int batch, bool release_memory);
 
  private:
   void Build(const std::string& provider);
