@@ -46,8 +46,27 @@ export function aptInstallCommand(packages: string[]): string {
   return `apt-get update && apt-get install -y --no-install-recommends ${packages.join(" ")}`;
 }
 
-function canUseApt(): boolean {
-  return process.platform === "linux" && process.getuid?.() === 0 && hasCommand("apt-get");
+/** Why apt-get may not install packages here, or undefined when it may. */
+function aptRefusal(): string | undefined {
+  if (process.env.MESOGUARD_SKIP_APT === "1") return "MESOGUARD_SKIP_APT=1";
+  if (process.platform !== "linux" || !hasCommand("apt-get")) return "no apt-get here";
+  if (process.getuid?.() !== 0) return "not root";
+  return undefined;
+}
+
+/** Packages are missing and apt-get may not install them (`reason`); `command` installs them. */
+export class MissingSystemPackages extends Error {
+  readonly packages: string[];
+  readonly command: string;
+  constructor(missing: SystemRequirement[], purpose: string, readonly reason: string) {
+    const packages = missing.map((m) => m.aptPackage);
+    const command = aptInstallCommand(packages);
+    const why = missing.map((m) => `  - ${m.aptPackage}: ${m.purpose}`).join("\n");
+    super(`mesoguard: ${purpose} needs system packages that are missing (apt-get not run: ${reason}):\n${why}\n` +
+      `Install them (as root) with:\n  ${command}\nthen run it again.`);
+    this.packages = packages;
+    this.command = command;
+  }
 }
 
 function apt(args: string[]): boolean {
@@ -60,7 +79,7 @@ function apt(args: string[]): boolean {
 
 /**
  * Installs what is missing from `requirements` when allowed (root, apt-get present, MESOGUARD_SKIP_APT unset);
- * otherwise throws an Error with the exact command to run. `purpose` names what needs them, in messages.
+ * otherwise throws MissingSystemPackages with the exact command to run. `purpose` names what needs them.
  */
 export function ensureSystemPackages(
   log: (line: string) => void,
@@ -69,14 +88,9 @@ export function ensureSystemPackages(
 ): void {
   const missing = missingRequirements(requirements);
   if (missing.length === 0) return;
+  const refusal = aptRefusal();
+  if (refusal) throw new MissingSystemPackages(missing, purpose, refusal);
   const packages = missing.map((m) => m.aptPackage);
-  const why = missing.map((m) => `  - ${m.aptPackage}: ${m.purpose}`).join("\n");
-  if (process.env.MESOGUARD_SKIP_APT === "1" || !canUseApt()) {
-    throw new Error(
-      `mesoguard: ${purpose} needs system packages that are missing:\n${why}\n` +
-        `Install them (as root) with:\n  ${aptInstallCommand(packages)}\nthen run it again.`,
-    );
-  }
   log(`mesoguard: installing system packages for ${purpose} with apt-get: ${packages.join(" ")} (MESOGUARD_SKIP_APT=1 to opt out)`);
   const installArgs = ["install", "-y", "--no-install-recommends", ...packages];
   // A fresh machine has no package lists yet: update once and retry.

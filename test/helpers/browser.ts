@@ -2,7 +2,6 @@
 // camera that plays a .y4m file made at test time with ffmpeg from the shared photos and face crops.
 // Each browser gets a fresh user data dir; the fake capture file is per browser process, so a test that needs
 // two different cameras launches two browsers.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -11,9 +10,8 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 import { packageRoot } from "../../src/models/paths.js";
 import { buildWeb } from "../../src/install/buildWeb.js";
+import { CHROMIUM_TOOL, requireTool, runFfmpeg } from "./tools.js";
 
-export const CHROMIUM = process.env.MESOGUARD_CHROMIUM ?? "/usr/bin/chromium";
-export const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
 export const ROOT = packageRoot();
 export const SHARED = path.resolve(ROOT, "../shared");
 export const ARTIFACTS = path.join(ROOT, "test", "artifacts", "web");
@@ -59,10 +57,6 @@ export function ensureWebBuilt(): Promise<void> {
 
 // ---- fake camera files ------------------------------------------------------------------------------------------
 
-function ffmpeg(args: string[]): void {
-  execFileSync(FFMPEG, ["-hide_banner", "-loglevel", "error", "-y", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-}
-
 /**
  * grace_hopper.jpg as a 640x480, 10 fps, 3 s camera with a slight drift (a moving crop), so consecutive
  * frames differ like a real camera's.
@@ -70,7 +64,7 @@ function ffmpeg(args: string[]): void {
 export function graceHopperY4m(): string {
   const out = path.join(tempDir(), "grace_hopper.y4m");
   if (existsSync(out)) return out;
-  ffmpeg([
+  runFfmpeg([
     "-loop", "1", "-framerate", "10", "-i", path.join(SHARED, "photos", "grace_hopper.jpg"),
     "-t", "3",
     "-vf", "scale=680:-2,crop=640:480:x='20+15*sin(2*PI*t/3)':y='40+10*sin(2*PI*t/1.5)',format=yuv420p",
@@ -89,7 +83,7 @@ export function deepfakeY4m(): string {
   const size = 256;
   const crops = ["df00204.jpg", "df01254.jpg"].map((name) => {
     const raw = path.join(tempDir(), `${name}.yuv`);
-    ffmpeg(["-i", path.join(SHARED, "mesonet", "test_images", "df", name), "-vf", `scale=${size}:${size}`, "-pix_fmt", "yuv420p", "-f", "rawvideo", raw]);
+    runFfmpeg(["-i", path.join(SHARED, "mesonet", "test_images", "df", name), "-vf", `scale=${size}:${size}`, "-pix_fmt", "yuv420p", "-f", "rawvideo", raw]);
     const bytes = readFileSync(raw);
     if (bytes.length !== (size * size * 3) / 2) throw new Error(`ffmpeg wrote ${bytes.length} bytes for ${name}`);
     return bytes;
@@ -127,7 +121,7 @@ export async function launchBrowser(options: BrowserOptions = {}): Promise<TestB
   if (options.video) args.push(`--use-file-for-fake-video-capture=${options.video}`);
   const userDataDir = mkdtempSync(path.join(tempDir(), "profile-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: requireTool(CHROMIUM_TOOL),
     headless: true,
     args,
     viewport: options.viewport ?? LAPTOP_VIEWPORT,

@@ -15,6 +15,7 @@ import { detectorModelPath } from "../../src/faces/detectorModels.js";
 import { runWithAddon } from "../helpers/child.js";
 import { pngBytes } from "../helpers/images.js";
 import { CMAKE_ADDON, GYP_ADDON, modelPath, TEST_TIMEOUT } from "../helpers/paths.js";
+import { runFfmpeg } from "../helpers/tools.js";
 
 const BUILDS = [
   { name: "cmake-js", file: CMAKE_ADDON, load: loadCmakeAddon },
@@ -234,12 +235,7 @@ describe.runIf(process.platform === "linux")("a VP8 key frame over the frame lim
   beforeAll(() => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "mesoguard-vp8-"));
     const ivf = path.join(dir, "k.ivf");
-    const run = spawnSync(
-      "ffmpeg",
-      ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=64x64:d=0.1", "-frames:v", "1", "-c:v", "libvpx", "-f", "ivf", ivf],
-      { encoding: "utf8" },
-    );
-    if (run.status !== 0) throw new Error(`ffmpeg failed: ${run.stderr}`);
+    runFfmpeg(["-f", "lavfi", "-i", "color=c=gray:s=64x64:d=0.1", "-frames:v", "1", "-c:v", "libvpx", "-f", "ivf", ivf]);
     const data = readFileSync(ivf);
     const offset = data.readUInt16LE(6);
     const frame = Buffer.from(data.subarray(offset + 12, offset + 12 + data.readUInt32LE(offset)));

@@ -2,7 +2,6 @@
 // grace_hopper.jpg: pictures bit-exact with ffmpeg's own decode, results in call order, pixels only when
 // asked, key frames flagged; a damaged access unit rejects with ERR_VIDEO_DECODE and resets that decoder only
 // (delta frames then reject with ERR_VIDEO_NEED_KEYFRAME until a key frame); bad arguments, queue limits, close.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +12,7 @@ import type { NativeAddon, NativeVideoDecoder } from "../../src/native/addonType
 import { loadAddon } from "../../src/native/loadAddon.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
 import { CMAKE_ADDON, GYP_ADDON, SHARED } from "../helpers/paths.js";
+import { runFfmpeg } from "../helpers/tools.js";
 
 const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
 const WIDTH = 320;
@@ -26,11 +26,6 @@ let vp8Frames: Buffer[];
 let h264Units: Buffer[];
 let vp8Reference: Buffer; // ffmpeg's decode of the same files, yuv420p
 let h264Reference: Buffer;
-
-function ffmpeg(args: string[]): void {
-  const run = spawnSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed: ${run.stderr}`);
-}
 
 const SOURCE = ["-loop", "1", "-framerate", "10", "-i", PHOTO, "-frames:v", String(FRAMES), "-vf", `scale=${WIDTH}:-2,format=yuv420p`, "-g", String(GOP)];
 
@@ -61,10 +56,10 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "mesoguard-decoder-"));
   const ivf = path.join(dir, "grace.ivf");
   const h264 = path.join(dir, "grace.h264");
-  ffmpeg([...SOURCE, "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "500k", ivf]);
-  ffmpeg([...SOURCE, "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", h264]);
-  ffmpeg(["-i", ivf, "-f", "rawvideo", "-pix_fmt", "yuv420p", path.join(dir, "vp8.yuv")]);
-  ffmpeg(["-i", h264, "-f", "rawvideo", "-pix_fmt", "yuv420p", path.join(dir, "h264.yuv")]);
+  runFfmpeg([...SOURCE, "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "500k", ivf]);
+  runFfmpeg([...SOURCE, "-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", h264]);
+  runFfmpeg(["-i", ivf, "-f", "rawvideo", "-pix_fmt", "yuv420p", path.join(dir, "vp8.yuv")]);
+  runFfmpeg(["-i", h264, "-f", "rawvideo", "-pix_fmt", "yuv420p", path.join(dir, "h264.yuv")]);
   vp8Frames = ivfFrames(ivf);
   h264Units = annexBUnits(h264);
   vp8Reference = readFileSync(path.join(dir, "vp8.yuv"));

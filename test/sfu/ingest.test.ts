@@ -4,7 +4,6 @@
 // faces found; garbage datagrams counted (per stream and in /metrics) without breaking the stream; DELETE,
 // the idle timeout and a WebSocket participant taking the same id all stop a stream; a lossy UDP relay between
 // ffmpeg and the server gets a PLI back; with a secret the API wants the Bearer secret.
-import { spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import path from "node:path";
 
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ScoreMessage } from "../../src/protocol/protocolTypes.js";
 import { serializeRtp } from "../../src/sfu/rtp.js";
+import { ffmpegProcess } from "../helpers/tools.js";
 import {
   closeAllClients,
   getText,
@@ -65,18 +65,12 @@ function ffmpegRtp(options: { codec: "VP8" | "H264"; port: number; rtcpPort?: nu
       ? ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "1M", "-g", "25"]
       : ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "25"];
   const args = [
-    "-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i", PHOTO, "-t", String(options.seconds ?? 4),
+    "-re", "-loop", "1", "-i", PHOTO, "-t", String(options.seconds ?? 4),
     "-vf", "scale=640:-2,format=yuv420p", ...encoder,
     "-ssrc", String(options.ssrc), "-payload_type", String(options.payloadType),
     "-f", "rtp", `rtp://127.0.0.1:${options.port}?rtcpport=${options.rtcpPort ?? options.port}`,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}: ${stderr}`))));
-  });
+  return ffmpegProcess(args);
 }
 
 function udpSocket(): Promise<Socket> {

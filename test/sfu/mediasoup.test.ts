@@ -3,7 +3,6 @@
 // ffmpeg with RTP made from grace_hopper.jpg, src/sfu/mediasoup.ts attaching the router to a real
 // `mesoguard serve` (child process), and an observer (the SDK over `ws`) that must get the producer's scores
 // with a face. Closing the producer must unregister its stream.
-import { spawn } from "node:child_process";
 import path from "node:path";
 
 import type { types } from "mediasoup";
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { attachMesoguard, mesoguardRtpCapabilities, pickSpatialLayer, type MesoguardAttachment, type MesoguardMediasoup } from "../../src/sfu/mediasoup.js";
 import { loadMediasoup, ROUTER_CODECS } from "../helpers/mediasoup.js";
+import { ffmpegProcess } from "../helpers/tools.js";
 import { closeAllClients, joinClient, SHARED, startServer, stopAllServers, waitFor, type RunningServer } from "../helpers/server.js";
 
 const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
@@ -60,18 +60,12 @@ function ffmpegRtp(options: {
       ? ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "1M", "-g", "25"]
       : ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-b:v", "1M", "-maxrate", "1M", "-bufsize", "1M", "-g", "25"];
   const args = [
-    "-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i", PHOTO, "-t", String(options.seconds),
+    "-re", "-loop", "1", "-i", PHOTO, "-t", String(options.seconds),
     "-vf", "scale=640:-2,format=yuv420p", ...encoder,
     "-ssrc", String(options.ssrc), "-payload_type", String(options.payloadType),
     "-f", "rtp", `rtp://127.0.0.1:${options.port}?rtcpport=${options.rtcpPort}&localrtpport=${options.localPort}&localrtcpport=${options.localPort + 1}`,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("ffmpeg", args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}: ${stderr}`))));
-  });
+  return ffmpegProcess(args);
 }
 
 describe("helpers of the integration", () => {

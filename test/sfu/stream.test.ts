@@ -3,7 +3,6 @@
 // every frame decoded and sampled at scoreFps; reordering and the 16-bit wrap cost nothing; a lost packet
 // sends a PLI (exact bytes) back to the sender, frames are dropped until the next key frame, and requests are
 // rate-limited; FIR when asked; bad datagrams are counted and dropped; a decoder error resets one stream only.
-import { spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +16,7 @@ import { serializeRtp } from "../../src/sfu/rtp.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
+import { runFfmpeg } from "../helpers/tools.js";
 
 const WIDTH = 320;
 const HEIGHT = 376;
@@ -33,13 +33,10 @@ let frames: Buffer[];
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "mesoguard-stream-"));
   const ivf = path.join(dir, "grace.ivf");
-  const run = spawnSync(
-    "ffmpeg",
-    ["-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-framerate", "10", "-i", path.join(SHARED, "photos/grace_hopper.jpg"),
+  runFfmpeg(
+    ["-loop", "1", "-framerate", "10", "-i", path.join(SHARED, "photos/grace_hopper.jpg"),
       "-frames:v", String(FRAMES), "-vf", `scale=${WIDTH}:-2,format=yuv420p`, "-g", String(GOP), "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "500k", ivf],
-    { encoding: "utf8" },
   );
-  if (run.status !== 0) throw new Error(`ffmpeg failed: ${run.stderr}`);
   const data = readFileSync(ivf);
   frames = [];
   for (let offset = data.readUInt16LE(6); offset + 12 <= data.length; ) {
