@@ -1,10 +1,10 @@
 // A real mediasoup 3.12.16 SFU for the integration tests: its worker built from the package's sources against
-// Debian's libraries (src/install/mediasoupWorker.ts, cached in .mesoguard-cache/; built here when missing,
-// which takes minutes), loaded through MEDIASOUP_WORKER_BIN. mediasoup reads that variable when it is first
-// imported, so the module is imported only after it is set.
+// Debian's libraries (test/tooling/mediasoupWorker.ts, cached in .mesoguard-cache/; built here when missing,
+// which takes minutes), loaded through MEDIASOUP_WORKER_BIN (a binary given there is used as is). mediasoup
+// reads that variable when it is first imported, so the module is imported only after it is set.
 import { existsSync } from "node:fs";
 
-import { buildMediasoupWorker } from "../../src/install/mediasoupWorker.js";
+import { buildMediasoupWorker } from "../tooling/mediasoupWorker.js";
 
 type Mediasoup = typeof import("mediasoup");
 
@@ -13,8 +13,8 @@ let loaded: Mediasoup | undefined;
 /** The mediasoup module, its worker binary built (or found in the cache) first. */
 export async function loadMediasoup(): Promise<Mediasoup> {
   if (loaded) return loaded;
-  // .ci/run points MEDIASOUP_WORKER_BIN at the cache before the worker exists (it keeps mediasoup's npm
-  // postinstall from downloading): a path that is not there yet is built into the cache.
+  // A MEDIASOUP_WORKER_BIN that names no file (set only to keep an older npm's mediasoup postinstall from
+  // downloading) is replaced by the cached build.
   const given = process.env.MEDIASOUP_WORKER_BIN;
   const bin = given && existsSync(given) ? given : buildMediasoupWorker({ log: (line) => process.stderr.write(line + "\n") });
   process.env.MEDIASOUP_WORKER_BIN = bin;

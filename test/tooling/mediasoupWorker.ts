@@ -1,5 +1,6 @@
-// Builds the mediasoup worker (the C++ SFU process of the `mediasoup` npm package, a devDependency of the
-// mediasoup integration tests) from the package's own sources, offline, against Debian's libraries:
+// Test tooling (not shipped in src/): builds the mediasoup worker (the C++ SFU process of the `mediasoup` npm
+// package, a devDependency of the mediasoup integration tests) from the package's own sources, offline, against
+// Debian's libraries:
 //
 //   1. installs the Debian packages the build needs when they are missing (apt-get as root, like
 //      systemPackages.ts; MESOGUARD_SKIP_APT=1 to opt out);
@@ -12,7 +13,8 @@
 //   5. prints its path (set MEDIASOUP_WORKER_BIN to it: mediasoup then uses it and its npm postinstall skips
 //      the prebuilt download).
 //
-// A cached binary is reused; `--force` rebuilds. Written for the mediasoup 3.12 worker layout (3.12.16 is the
+// A cached binary is reused; `--force` rebuilds. Two test files may ask at once: one builds, the other waits
+// (a lock file beside the cached binary) and then reuses its binary. Written for the mediasoup 3.12 worker layout (3.12.16 is the
 // pinned devDependency); newer workers download more at build time (flatbuffers) and are not supported here.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -20,8 +22,8 @@ import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { packageRoot } from "../models/paths.js";
-import { ensureSystemPackages, hasCommand, type SystemRequirement } from "./systemPackages.js";
+import { packageRoot } from "../../src/models/paths.js";
+import { ensureSystemPackages, hasCommand, type SystemRequirement } from "../../src/install/systemPackages.js";
 
 function pkgConfig(...modules: string[]): boolean {
   return spawnSync("pkg-config", ["--exists", ...modules], { stdio: "ignore" }).status === 0;
@@ -49,7 +51,7 @@ export const MEDIASOUP_WORKER_REQUIREMENTS: SystemRequirement[] = [
  * /usr/include/srtp2), hence the extra include argument.
  */
 const SYSTEM_DEPENDENCIES = `
-# ---- mesoguard: system libraries instead of downloaded subprojects (src/install/mediasoupWorker.ts) ----
+# ---- mesoguard: system libraries instead of downloaded subprojects (test/tooling/mediasoupWorker.ts) ----
 ms_sys_absl = [
   dependency('absl_flat_hash_map'), dependency('absl_flat_hash_set'), dependency('absl_btree'),
   dependency('absl_inlined_vector'), dependency('absl_memory'), dependency('absl_hash'), dependency('absl_raw_hash_set'),
@@ -133,6 +135,51 @@ export function cachedWorkerPath(version: string, cacheDir = path.join(packageRo
   return path.join(cacheDir, `mediasoup-worker-${version}`, "mediasoup-worker");
 }
 
+/** Whether process `pid` is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Runs `build` holding `lock` (a file created exclusively, holding the builder's pid): one build at a time across
+ * processes. A lock whose process is gone is taken over.
+ */
+function withBuildLock<T>(lock: string, log: (line: string) => void, build: () => T): T {
+  mkdirSync(path.dirname(lock), { recursive: true });
+  let said = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    let owner: number;
+    try {
+      owner = Number(readFileSync(lock, "utf8") || "0"); // 0: created, its pid not written yet
+    } catch {
+      continue; // released meanwhile
+    }
+    if (owner > 0 && !alive(owner)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (!said) log(`mesoguard: waiting for process ${owner || "?"} building the mediasoup worker (${lock})`);
+    said = true;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000); // a synchronous 2 s sleep
+  }
+  try {
+    return build();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
 function run(command: string, args: string[], cwd: string, log: (line: string) => void): void {
   log(`$ ${command} ${args.join(" ")}`);
   const result = spawnSync(command, args, { cwd, stdio: ["ignore", "inherit", "inherit"] });
@@ -152,6 +199,15 @@ export function buildMediasoupWorker(options: WorkerBuildOptions = {}): string {
     log(`mesoguard: mediasoup worker ${version} already built: ${target}`);
     return target;
   }
+  return withBuildLock(`${target}.lock`, log, () => {
+    // Another process may have built it while this one waited for the lock.
+    if (!options.force && existsSync(target)) return target;
+    compileWorker(mediasoupDir, version, target, log);
+    return target;
+  });
+}
+
+function compileWorker(mediasoupDir: string, version: string, target: string, log: (line: string) => void): void {
   ensureSystemPackages(log, MEDIASOUP_WORKER_REQUIREMENTS, "building the mediasoup worker");
 
   const work = mkdtempSync(path.join(tmpdir(), `mediasoup-worker-${version}-`));
@@ -184,7 +240,6 @@ export function buildMediasoupWorker(options: WorkerBuildOptions = {}): string {
     // rename: a test run reading the cache never sees half a binary
     renameSync(temporary, target);
     log(`mesoguard: built mediasoup worker ${version} in ${Math.round((Date.now() - started) / 1000)} s: ${target}`);
-    return target;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
