@@ -49,7 +49,7 @@ function newestGypInput(): number {
 
 export function ensureGypAddon(): void {
   if (existsSync(GYP_ADDON) && statSync(GYP_ADDON).mtimeMs >= newestGypInput()) return;
-  log(`mesoguard tests: building the node-gyp addon (${path.relative(ROOT, GYP_ADDON)}; a few minutes on 2 cores, then cached)`);
+  log(`mesoguard tests: building the node-gyp addon (${path.relative(ROOT, GYP_ADDON)}; about a minute on 2 cores, then kept)`);
   buildNative("node-gyp", log);
 }
 

@@ -20,7 +20,7 @@ function tool(name: string, envVar: string, purpose: string): TestTool {
   return { name, path: file, envVar, aptPackage: name, purpose, present: () => existsSync(file) };
 }
 
-export const CHROMIUM_TOOL = tool("chromium", "MESOGUARD_CHROMIUM", "the dashboard, participant page and mediasoup browser tests drive it");
+export const CHROMIUM_TOOL = tool("chromium", "MESOGUARD_CHROMIUM", "the page tests (dashboard, participant page, mediasoup browser publishing)");
 export const FFMPEG_TOOL = tool("ffmpeg", "MESOGUARD_FFMPEG", "fake cameras, RTP senders and reference decodes");
 export const TEST_TOOLS: TestTool[] = [CHROMIUM_TOOL, FFMPEG_TOOL];
 
