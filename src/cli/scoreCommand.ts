@@ -18,7 +18,8 @@ Options:
   --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL})
   --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR}; front is for close-up faces)
   --no-detect        take each image as a face crop (no detector)
-  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<file>.face<id>.jpg
+  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<n>-<file>.face<id>.jpg
+                     (n: the file's place among the arguments, so a/x.jpg and b/x.jpg do not collide)
   --json             one JSON object per line
   --provider P       auto (default), tensorrt, cuda or cpu
   --resize MODE      --no-detect resize: nearest (default, as Keras), bilinear or area
@@ -94,7 +95,7 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
   let failures = 0;
   try {
     // All files go to the queue at once so they are batched; lines still come out in argument order.
-    const lines = await Promise.all(positionals.map((file) => scoreFile(scorer, file, options)));
+    const lines = await Promise.all(positionals.map((file, i) => scoreFile(scorer, file, i + 1, options)));
     for (const line of lines) {
       if (line.error) failures++;
       out(values.json ? JSON.stringify(line) : formatLine(line));
@@ -109,7 +110,8 @@ function frameOf(file: string, data: Buffer): FrameInput {
   return { kind: /\.png$/i.test(file) ? "png" : "jpeg", data };
 }
 
-async function scoreFile(scorer: MesoNetScorer, file: string, options: ScoreCommandOptions): Promise<ScoreLine> {
+/** `position`: the file's 1-based place among the arguments; it makes crop names unique. */
+async function scoreFile(scorer: MesoNetScorer, file: string, position: number, options: ScoreCommandOptions): Promise<ScoreLine> {
   const model = scorer.model.name;
   try {
     const frame = frameOf(file, await readFile(file));
@@ -129,7 +131,7 @@ async function scoreFile(scorer: MesoNetScorer, file: string, options: ScoreComm
         fake: face.fake,
       };
       if (options.saveCrops && face.crop.rgb) {
-        line.crop = path.join(options.saveCrops, `${path.basename(file)}.face${line.id}.jpg`);
+        line.crop = path.join(options.saveCrops, `${position}-${path.basename(file)}.face${line.id}.jpg`);
         await writeFile(line.crop, await loadAddon().encodeJpeg(face.crop.rgb, 256, 256, 92));
       }
       faces.push(line);
