@@ -1,5 +1,7 @@
 // Joining with tokens on a real server started with MESOGUARD_SECRET, tokens minted by the `mesoguard token`
 // command; and the same server without a secret, in development mode, saying so loudly.
+import { createHmac } from "node:crypto";
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { mintToken } from "../../src/auth/tokens.js";
@@ -81,6 +83,13 @@ describe("with MESOGUARD_SECRET set", () => {
     const expired = mintToken(TEST_SECRET, { room: "r1", role: "participant", participantId: "alice", exp: Math.floor(Date.now() / 1000) - 5 });
     const c = await expectUnauthorized(server.url, { token: expired });
     expect(c.events.error[0].message).toMatch(/expired/);
+  });
+
+  it("a correctly signed token with exp 1e309 (Infinity) is refused, not taken as one that never expires", async () => {
+    const body = Buffer.from('{"room":"r1","role":"observer","exp":1e309}').toString("base64url");
+    const token = `${body}.${createHmac("sha256", TEST_SECRET).update(body).digest("base64url")}`;
+    const c = await expectUnauthorized(server.url, { token });
+    expect(c.events.error[0].message).toMatch(/finite/);
   });
 
   it("a valid token with join fields that do not match it (another room, role or id) is refused", async () => {
