@@ -289,6 +289,22 @@ describe("RtpStream (real UDP, real decoder)", () => {
     expect(c.datagrams).toBe(packets.flat().length + rounds * 7);
   });
 
+  it("a 5x duplicate storm: each extra copy counts as duplicate (none as late), every frame is decoded once", async () => {
+    const h = await harness();
+    const packets = packetsOf(65530); // across the 16-bit wrap
+    for (const packet of packets.flat()) {
+      for (let copy = 0; copy < 5; copy++) await h.send(packet);
+      await sleep(1); // let the stream read them: a burst of 5x a key frame overflows the socket's receive buffer
+    }
+    await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
+    await sleep(100);
+    const c = h.stream.info().counters;
+    const n = packets.flat().length;
+    expect(c.packets).toMatchObject({ ok: n, duplicate: 4 * n, late: 0 });
+    expect(c.lost).toBe(0);
+    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0 });
+  });
+
   it("a decoder error resets that stream only: the other stream decodes every frame", async () => {
     const victim = await harness();
     const bystander = await harness();
