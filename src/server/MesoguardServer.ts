@@ -9,6 +9,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
 import { TokenError, verifyToken } from "../auth/tokens.js";
 import type { ServerConfig } from "../config/serverConfig.js";
+import { requestPath } from "../http/requestPath.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
@@ -68,9 +69,10 @@ export class MesoguardServer {
     // beyond that ws closes the connection (1009) without buffering the rest.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes * 4 });
     this.#http.on("upgrade", (req, socket, head) => {
-      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const path = requestPath(req);
       if (path !== WS_PATH || this.#draining) {
-        socket.end(this.#draining ? "HTTP/1.1 503 Service Unavailable\r\n\r\n" : "HTTP/1.1 404 Not Found\r\n\r\n");
+        const status = this.#draining ? "503 Service Unavailable" : path === null ? "400 Bad Request" : "404 Not Found";
+        socket.end(`HTTP/1.1 ${status}\r\n\r\n`);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
@@ -172,8 +174,13 @@ export class MesoguardServer {
   // ---- HTTP -------------------------------------------------------------------------------------------------
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const path = requestPath(req);
     try {
+      if (path === null) return this.#json(res, 400, { error: "malformed request path" });
+      if ((path === "/healthz" || path === "/metrics") && req.method !== "GET" && req.method !== "HEAD") {
+        res.setHeader("allow", "GET, HEAD");
+        return this.#json(res, 405, { error: `${req.method} is not allowed on ${path}` });
+      }
       if (path === "/healthz") return this.#json(res, this.#draining ? 503 : 200, this.health());
       if (path === "/metrics") {
         res.writeHead(200, { "content-type": this.metrics.registry.contentType });

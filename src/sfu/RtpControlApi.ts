@@ -10,6 +10,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import { decodeSegment, requestPath } from "../http/requestPath.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import { H264ParameterSets } from "./h264.js";
 import type { RtpStreamInfo, RtpStreamSpec } from "./RtpStream.js";
@@ -117,8 +118,8 @@ export class RtpControlApi {
 
   /** HTTP handler for MesoguardServer.addRoute: answers /rtp/streams[/:id], passes on anything else. */
   async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    if (path !== RTP_STREAMS_PATH && !path.startsWith(RTP_STREAMS_PATH + "/")) return false;
+    const path = requestPath(req);
+    if (path === null || (path !== RTP_STREAMS_PATH && !path.startsWith(RTP_STREAMS_PATH + "/"))) return false;
     try {
       if (!this.#authorized(req)) {
         req.resume();
@@ -136,7 +137,8 @@ export class RtpControlApi {
         res.setHeader("allow", "GET, POST");
         throw new HttpError(405, `${req.method} is not allowed on ${RTP_STREAMS_PATH}`);
       }
-      const id = decodeURIComponent(path.slice(RTP_STREAMS_PATH.length + 1));
+      const id = decodeSegment(path.slice(RTP_STREAMS_PATH.length + 1));
+      if (id === null) throw new HttpError(400, "malformed stream id (bad percent escapes)");
       if (req.method === "GET") {
         const info = this.#streams.get(id);
         if (!info) throw new HttpError(404, `no RTP stream ${id}`);

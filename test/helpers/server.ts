@@ -3,6 +3,7 @@
 // HTTP helpers for /healthz and /metrics; the shared images the server tests send.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { request, type IncomingHttpHeaders } from "node:http";
 import path from "node:path";
 
 import { WebSocket } from "ws";
@@ -275,6 +276,26 @@ export function closeOf(ws: WebSocket, timeoutMs = 10_000): Promise<{ code: numb
 export async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+/** One request with the path sent exactly as written (fetch normalises paths and refuses TRACE). */
+export function rawHttp(
+  url: string,
+  rawPath: string,
+  method = "GET",
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: rawPath, method, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 export async function getText(url: string): Promise<{ status: number; text: string; contentType: string | null }> {

@@ -13,6 +13,7 @@ import {
   makeClient,
   metricValue,
   rawClient,
+  rawHttp,
   graceHopper,
   startServer,
   stopAllServers,
@@ -116,6 +117,43 @@ describe("/metrics", () => {
 
     p.client.close();
     await waitFor(async () => metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_participants") === 0, "the participants gauge back to 0");
+  });
+});
+
+describe("HTTP edges", () => {
+  it("/healthz and /metrics answer other methods than GET and HEAD with 405 and Allow", async () => {
+    for (const path of ["/healthz", "/metrics"]) {
+      for (const method of ["PUT", "DELETE", "TRACE", "POST", "PATCH"]) {
+        const res = await rawHttp(server.url, path, method);
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.headers.allow, `${method} ${path}`).toBe("GET, HEAD");
+      }
+      const head = await rawHttp(server.url, path, "HEAD");
+      expect(head.status).toBe(200);
+      expect(head.body).toBe("");
+    }
+  });
+
+  it("malformed paths are a 400, never a 500 with a stack in the log, nor a crash", async () => {
+    const logged = server.logs.length;
+    const rtp = await rawHttp(server.url, "/rtp/streams/%E0%A4%A");
+    expect(rtp.status).toBe(400);
+    expect(JSON.parse(rtp.body).error).toMatch(/malformed/);
+    // "//" and "//[" are no valid URL paths: new URL throws on them.
+    for (const target of ["//", "//[", "http://"]) {
+      expect((await rawHttp(server.url, target)).status, target).toBe(400);
+      const upgrade = await rawHttp(server.url, target, "GET", { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" });
+      expect(upgrade.status, `upgrade ${target}`).toBe(400);
+    }
+    expect((await getJson(`${server.url}/healthz`)).status).toBe(200);
+    expect(server.process.exitCode).toBeNull();
+    const errors = server.logs.slice(logged).filter((l) => (l.level ?? 0) >= 50);
+    expect(errors).toEqual([]);
+  });
+
+  it("source maps are not served (dist/web may still hold them from an older build)", async () => {
+    expect((await rawHttp(server.url, "/dashboard.js")).status).toBe(200);
+    for (const name of ["/dashboard.js.map", "/join.js.map", "/styles.css.map"]) expect((await rawHttp(server.url, name)).status, name).toBe(404);
   });
 });
 
