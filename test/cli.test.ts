@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { boxIou, decodeWithAddon, planarToRgbBytes } from "./helpers/faces.js";
-import { jpegDimensions } from "./helpers/images.js";
+import { facesGridJpeg, jpegDimensions } from "./helpers/images.js";
 
 const root = packageRoot();
 const images = path.resolve(root, "../shared/mesonet/test_images");
@@ -175,6 +175,31 @@ describe("mesoguard score", () => {
     const graceCrop = lines[0].faces[0].crop;
     const exampleCrop = lines[1].faces[0].crop;
     expect(readFileSync(graceCrop).equals(readFileSync(exampleCrop))).toBe(false);
+  });
+
+  it("--max-faces: a 5x4 grid of 20 faces scores the 16 most confident by default and says 4 were cut", () => {
+    const grid = path.join(scratch, "grid.jpg");
+    writeFileSync(grid, facesGridJpeg(grace));
+    const [capped] = scoreJson(grid);
+    expect(capped.faces).toHaveLength(16);
+    expect(capped.facesCut).toBe(4);
+    const [all] = scoreJson("--max-faces", "20", grid);
+    expect(all.faces).toHaveLength(20);
+    expect(all).not.toHaveProperty("facesCut");
+    // The cap keeps the most confident faces.
+    const minKept = Math.min(...capped.faces.map((f: { detectorScore: number }) => f.detectorScore));
+    const scores = all.faces.map((f: { detectorScore: number }) => f.detectorScore).sort((a: number, b: number) => b - a);
+    expect(minKept).toBeCloseTo(scores[15], 5);
+    const [three] = scoreJson("--max-faces", "3", grid);
+    expect([three.faces.length, three.facesCut]).toEqual([3, 17]);
+    const human = mesoguard("score", "--max-faces", "3", grid);
+    expect(human.status).toBe(0);
+    expect(human.stdout.trim().split("\n").at(-1)).toBe(`${grid}\twarning: 17 more face(s) found and not scored (--max-faces 3)`);
+    for (const bad of ["0", "257", "many"]) {
+      const run = mesoguard("score", "--max-faces", bad, grid);
+      expect(run.status, bad).toBe(2);
+      expect(run.stderr).toMatch(/--max-faces must be an integer 1-256/);
+    }
   });
 
   it("--save-crops needs detection", () => {

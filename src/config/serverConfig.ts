@@ -67,6 +67,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: SCORER_DEFAULTS.prepThreads, ...SCORER_LIMITS.prepThreads, help: "decode/crop threads" },
   { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: SCORER_DEFAULTS.intraOpThreads, ...SCORER_LIMITS.intraOpThreads, help: "ONNX Runtime intra-op threads (0 = default)" },
   { key: "maxFramePixels", path: "scorer.maxFramePixels", kind: "integer", default: SCORER_DEFAULTS.maxFramePixels, ...SCORER_LIMITS.maxFramePixels, help: "frames (and RTP pictures) declaring more pixels are refused before decoding" },
+  { key: "maxFaces", path: "scorer.maxFaces", kind: "integer", default: SCORER_DEFAULTS.detector.maxFaces, ...SCORER_LIMITS["detector.maxFaces"], help: "faces scored per frame, the detector's most confident; more are counted as cut" },
   { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: DEFAULT_TRACKER_OPTIONS.detectEvery, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
   { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: DEFAULT_TRACKER_OPTIONS.regionSearch, help: "between full detections, search only around tracked faces" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },
@@ -95,7 +96,7 @@ export const SETTINGS: readonly Setting[] = [
 export type ConfigValue = string | number | boolean | undefined;
 
 /** The options MesoNetScorer.create takes that the server sets. */
-export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads" | "maxFramePixels">> & {
+export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads" | "maxFramePixels" | "maxFaces">> & {
   detector: DetectorName;
 };
 

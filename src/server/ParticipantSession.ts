@@ -161,10 +161,12 @@ export class ParticipantSession {
             capturedAt: frame.capturedAt,
             scoredAt: now,
             faces: result.faces.length,
+            facesCut: result.facesCut,
             latencyMs: now - receivedAt,
           };
           this.metrics.framesScored.inc();
           this.metrics.facesScored.inc(result.faces.length);
+          this.metrics.facesCut.inc(result.facesCut);
           this.metrics.observeStage("server_total", now - receivedAt);
           this.#schedulePush();
         },
@@ -187,11 +189,11 @@ export class ParticipantSession {
   }
 
   /** Scene frames go through detection and tracking; a face-crop frame is one face, always track 1. */
-  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[] }> {
+  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[]; facesCut: number }> {
     if (this.options.frameContent === "scene") return this.#analyzer.analyze(input);
     const size = frameSize(input);
     const score = await this.#scoring.score(input);
-    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }] };
+    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }], facesCut: 0 };
   }
 
   /** Score messages go out at most scoreRateHz times a second; a state change is never held back longer. */

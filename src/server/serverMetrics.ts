@@ -24,6 +24,11 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly facesScored = new Counter({ name: "mesoguard_faces_scored_total", help: "Face crops scored by MesoNet", registers: [this.registry] });
+  readonly facesCut = new Counter({
+    name: "mesoguard_faces_cut_total",
+    help: "Faces the detector found beyond maxFaces in a frame: not scored",
+    registers: [this.registry],
+  });
   readonly stageSeconds = new Histogram({
     name: "mesoguard_stage_seconds",
     help: "Per-frame time in each pipeline stage (server_total: frame received to scores ready)",

@@ -1,6 +1,7 @@
 // Test images built in TypeScript: the reference PNGs as raw RGB, synthetic frames whose pixels encode
 // their coordinates, constant/checker/block images, and the same pixels as RGBA, I420 and NV12 (BT.601
 // limited range, what webcams and WebRTC decoders produce), with optional padded strides.
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import zlib from "node:zlib";
 
@@ -360,4 +361,19 @@ export function pngBytes(width: number, height: number, colorType: 0 | 2, raw: B
   ihdr[9] = colorType;
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/**
+ * A 5x4 grid of `photo` (one face each: 20 faces), each tile `tileWidth` wide, as JPEG bytes (made by ffmpeg's
+ * tile filter): more faces than the detector's default maxFaces of 16.
+ */
+export function facesGridJpeg(photo: string, tileWidth = 160): Buffer {
+  const run = spawnSync(
+    "ffmpeg",
+    ["-hide_banner", "-loglevel", "error", "-loop", "1", "-i", photo, "-vf", `scale=${tileWidth}:-2,tile=5x4`, "-frames:v", "1",
+      "-q:v", "2", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1"],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (run.status !== 0) throw new Error(`ffmpeg (the faces grid) failed: ${run.error?.message ?? run.stderr.toString()}`);
+  return run.stdout;
 }
