@@ -9,7 +9,8 @@ export type PacketResult =
   | "unknown-ssrc" // RTP of another SSRC
   | "wrong-payload-type" // the stream's SSRC with another payload type
   | "late" // arrived after its place in the sequence was passed (or was declared lost)
-  | "duplicate"; // a copy of a packet still waiting in the reorder buffer
+  | "duplicate" // a copy of a packet waiting in the reorder buffer or already released
+  | "other-source"; // the stream's SSRC from another sender than the latched one (src/sfu/sourceLatch.ts)
 
 /** What became of an assembled frame. */
 export type FrameResult =
@@ -31,7 +32,7 @@ export class RtpMetrics {
   constructor(registry: Registry) {
     this.packets = new Counter({
       name: "mesoguard_rtp_packets_total",
-      help: "Datagrams received on RTP ingest ports, by result (ok, rtcp, malformed, unknown-ssrc, wrong-payload-type, late, duplicate)",
+      help: "Datagrams received on RTP ingest ports, by result (ok, rtcp, malformed, unknown-ssrc, wrong-payload-type, late, duplicate, other-source)",
       labelNames: ["result"],
       registers: [registry],
     });
