@@ -59,6 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "host", kind: "string", default: "127.0.0.1", help: "interface to listen on (0.0.0.0 for all)" },
   { key: "port", kind: "integer", default: 8080, min: 0, max: 65535, help: "TCP port (0 = any free port)" },
   { key: "secret", kind: "string", default: undefined, secret: true, help: "HMAC secret for join tokens; unset = development mode (no tokens)" },
+  { key: "rtpApiKey", kind: "string", default: undefined, secret: true, help: "bearer key of the RTP control API and of /healthz details (16+ chars, not the secret); unset with a secret = both closed" },
   { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
   { key: "detector", path: "scorer.detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
   { key: "provider", path: "scorer.provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
@@ -105,6 +106,8 @@ export interface ServerConfig {
   host: string;
   port: number;
   secret: string | undefined;
+  /** The operator endpoints' bearer key (src/http/ApiKeyGuard.ts). */
+  rtpApiKey: string | undefined;
   devMode: boolean;
   maxMessageBytes: number;
   sendBufferBytes: number;
@@ -274,6 +277,12 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   }
   if (config.secret !== undefined && config.secret.length < 16) {
     throw new Error("mesoguard: the secret must be at least 16 characters");
+  }
+  if (config.rtpApiKey !== undefined && config.rtpApiKey.length < 16) {
+    throw new Error("mesoguard: the RTP API key (rtpApiKey) must be at least 16 characters");
+  }
+  if (config.rtpApiKey !== undefined && config.rtpApiKey === config.secret) {
+    throw new Error("mesoguard: the RTP API key must not be the join-token secret (whoever holds the secret can mint any token)");
   }
   return { config, origins, configFile };
 }

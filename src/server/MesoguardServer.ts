@@ -9,6 +9,7 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
 import { TokenError, verifyToken } from "../auth/tokens.js";
 import type { ServerConfig } from "../config/serverConfig.js";
+import { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
@@ -47,6 +48,8 @@ export class MesoguardServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly metrics: ServerMetrics;
+  /** Who may use the RTP control API and read /healthz's details. */
+  readonly #operators: ApiKeyGuard;
   #nextConnectionId = 1;
   #draining = false;
   #startedAt = Date.now();
@@ -60,6 +63,7 @@ export class MesoguardServer {
     private readonly log: Logger,
   ) {
     this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
+    this.#operators = new ApiKeyGuard(config.rtpApiKey, config.devMode);
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
       if (!session.connection) this.#rtp?.streams.participantRemoved(session);
@@ -123,7 +127,7 @@ export class MesoguardServer {
 
   /**
    * Starts the RTP ingest (a UDP port per registered stream) and mounts its control API at /rtp/streams
-   * (Bearer secret when the server has one, open in development mode). Idempotent.
+   * (guarded by the operator key, src/http/ApiKeyGuard.ts). Idempotent.
    */
   enableRtpIngest(): RtpStreamRegistry<ParticipantSession> {
     if (this.#rtp) return this.#rtp.streams;
@@ -133,7 +137,7 @@ export class MesoguardServer {
       this.metrics.registry,
       this.log,
     );
-    const api = new RtpControlApi(streams, this.config.secret);
+    const api = new RtpControlApi(streams, this.#operators);
     this.#rtp = { streams, api };
     this.addRoute((req, res) => api.handleHttp(req, res));
     return streams;
@@ -181,7 +185,13 @@ export class MesoguardServer {
         res.setHeader("allow", "GET, HEAD");
         return this.#json(res, 405, { error: `${req.method} is not allowed on ${path}` });
       }
-      if (path === "/healthz") return this.#json(res, this.#draining ? 503 : 200, this.health());
+      if (path === "/healthz") {
+        // The details (file paths, provider errors) are for operators; anyone may see whether it is up.
+        const body = this.#operators.allows(req)
+          ? this.health()
+          : { status: this.#draining ? "draining" : "ok", devMode: this.config.devMode, details: this.#operators.describe() };
+        return this.#json(res, this.#draining ? 503 : 200, body);
+      }
       if (path === "/metrics") {
         res.writeHead(200, { "content-type": this.metrics.registry.contentType });
         res.end(await this.metrics.registry.metrics());
@@ -223,7 +233,7 @@ export class MesoguardServer {
       participants,
       observers,
       rtp: this.#rtp
-        ? { streams: this.#rtp.streams.size, controlApi: this.#rtp.api.authMode === "open" ? "open (development mode)" : "Authorization: Bearer <secret>" }
+        ? { streams: this.#rtp.streams.size, controlApi: this.#operators.describe() }
         : null,
     };
   }

@@ -1,5 +1,5 @@
 // HTTP routes for the browser pages built into dist/web (src/install/buildWeb.ts):
-//   /            -> dashboard.html (the live dashboard; ?room=NAME[&token=...])
+//   /            -> dashboard.html (the live dashboard; ?room=NAME[#token=...])
 //   /join        -> join.html      (the participant page; ?room=R&participant=ID...)
 //   /NAME.EXT    -> a built asset in dist/web (js, css, html...), nothing else: no source maps
 // Mounted with MesoguardServer.addRoute(). Only single-segment file names of safe characters are looked up,

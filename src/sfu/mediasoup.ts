@@ -34,10 +34,10 @@ export interface MesoguardParticipant {
   name?: string;
 }
 
-/** A mesoguard server: base URL (http://host:port) and, when it runs with a secret, that secret. */
+/** A mesoguard server: base URL (http://host:port) and its RTP API key (rtpApiKey; never the join-token secret). */
 export interface MesoguardEndpoint {
   url: string;
-  secret?: string;
+  apiKey?: string;
 }
 
 export interface MesoguardLogger {
@@ -46,7 +46,7 @@ export interface MesoguardLogger {
 }
 
 export interface MesoguardMediasoupOptions {
-  /** The mesoguard server (its base URL, or URL and secret). */
+  /** The mesoguard server (its base URL, or URL and API key). */
   mesoguard: string | MesoguardEndpoint;
   /**
    * Maps a producer to its participant; null/undefined skips the producer. Default: `producer.appData.mesoguard`
@@ -440,7 +440,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
   async #api(method: string, route: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (this.#endpoint.secret) headers.authorization = `Bearer ${this.#endpoint.secret}`;
+    if (this.#endpoint.apiKey) headers.authorization = `Bearer ${this.#endpoint.apiKey}`;
     const res = await fetch(this.#endpoint.url + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     if (!res.ok) {

@@ -20,6 +20,11 @@ export const BIN = path.join(ROOT, "dist/src/cli/main.js");
 /** A 16+ character secret for the token tests. */
 export const TEST_SECRET = "test-secret-0123456789abcdef";
 
+/** A 16+ character RTP API key (the operator key of /rtp/streams and /healthz details). */
+export const TEST_API_KEY = "test-rtp-api-key-0123456789";
+/** The header that carries it. */
+export const API_KEY_AUTH = { authorization: `Bearer ${TEST_API_KEY}` };
+
 export type LogLine = Record<string, unknown> & { level?: number; msg?: string };
 
 export interface RunningServer {
@@ -273,8 +278,8 @@ export function closeOf(ws: WebSocket, timeoutMs = 10_000): Promise<{ code: numb
 
 // ---- HTTP ---------------------------------------------------------------------------------------------------
 
-export async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
-  const res = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, any> }> {
+  const res = await fetch(url, { headers });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { mintToken } from "../../src/auth/tokens.js";
 import {
+  API_KEY_AUTH,
+  TEST_API_KEY,
   TEST_SECRET,
   closeAllClients,
   dfCrops,
@@ -49,13 +51,13 @@ async function expectUnauthorized(url: string, options: Parameters<typeof makeCl
 describe("with MESOGUARD_SECRET set", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer([], { MESOGUARD_SECRET: TEST_SECRET });
+    server = await startServer([], { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY });
   });
 
   it("/healthz says tokens, and the server logs no development-mode warning", async () => {
     const { status, body } = await getJson(`${server.url}/healthz`);
     expect(status).toBe(200);
-    expect(body.auth).toBe("tokens");
+    expect(body.devMode).toBe(false); // the details need the RTP API key (test/sfu/ingest.test.ts)
     expect(server.logs.find((l) => l.msg === "listening")!.auth).toBe("tokens");
     expect(server.logs.some((l) => /DEVELOPMENT MODE/.test(String(l.msg)))).toBe(false);
     expect(server.stderr()).not.toMatch(/DEVELOPMENT MODE/);
@@ -116,7 +118,7 @@ describe("with MESOGUARD_SECRET set", () => {
     await waitFor(() => alice.events.score.length > 0 && observer.events.score.length > 0, "scores with token auth");
     expect(alice.events.score[0]).toMatchObject({ room: "standup", participantId: "alice" });
     expect(observer.events.score[0]).toMatchObject({ room: "standup", participantId: "alice" });
-    expect((await getJson(`${server.url}/healthz`)).body).toMatchObject({ participants: 1, observers: 1 });
+    expect((await getJson(`${server.url}/healthz`, API_KEY_AUTH)).body).toMatchObject({ participants: 1, observers: 1 });
     alice.client.close();
     observer.client.close();
   });
@@ -126,8 +128,8 @@ describe("with MESOGUARD_SECRET set", () => {
     const closed = closeOf(ws);
     ws.send(JSON.stringify({ type: "join", room: "r1", role: "observer", token: 42 }));
     expect((await closed).code).toBe(4001);
-    await waitFor(async () => (await getJson(`${server.url}/healthz`)).body.observers === 0, "no observers");
-    const { body } = await getJson(`${server.url}/healthz`);
+    await waitFor(async () => (await getJson(`${server.url}/healthz`, API_KEY_AUTH)).body.observers === 0, "no observers");
+    const { body } = await getJson(`${server.url}/healthz`, API_KEY_AUTH);
     expect(body).toMatchObject({ rooms: 0, participants: 0, observers: 0 });
   });
 });
