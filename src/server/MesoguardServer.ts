@@ -62,7 +62,10 @@ export class MesoguardServer {
     readonly scorer: MesoNetScorer,
     private readonly log: Logger,
   ) {
-    this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
+    this.metrics = new ServerMetrics({
+      queueDepth: () => this.scorer.stats().pending,
+      participantStates: () => [...this.#rooms.participants()].map((p) => p.state),
+    });
     this.#operators = new ApiKeyGuard(config.rtpApiKey, config.devMode);
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
@@ -94,6 +97,7 @@ export class MesoguardServer {
     server.#tick = setInterval(() => server.#onTick(), 1000);
     server.#tick.unref();
     const info = scorer.info();
+    server.metrics.setInfo({ model: info.model, detector: info.detectorName ?? "none", provider: info.provider });
     log.info(
       {
         url: server.url,

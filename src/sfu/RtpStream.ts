@@ -13,7 +13,7 @@ import { FrameAssembler, type AssembledFrame } from "./frameAssembler.js";
 import { H264ParameterSets, depacketizeH264 } from "./h264.js";
 import { ReorderBuffer, type ReorderEvent } from "./reorderBuffer.js";
 import { buildFir, buildPli, isRtcp, parseRtcpCompound, parseRtp, type RtpPacket } from "./rtp.js";
-import type { FrameResult, PacketResult, RtpMetrics } from "./rtpMetrics.js";
+import { FRAME_RESULTS, PACKET_RESULTS, type FrameResult, type PacketResult, type RtpMetrics } from "./rtpMetrics.js";
 import { SourceLatch } from "./sourceLatch.js";
 import { DepacketizeError, depacketizeVp8, type DepacketizedFrame } from "./vp8.js";
 
@@ -105,24 +105,10 @@ export interface RtpStreamOptions {
   now?: () => number;
 }
 
-const ZERO_PACKETS = (): Record<PacketResult, number> => ({
-  ok: 0,
-  rtcp: 0,
-  malformed: 0,
-  "unknown-ssrc": 0,
-  "wrong-payload-type": 0,
-  late: 0,
-  duplicate: 0,
-  "other-source": 0,
-});
-
-const ZERO_FRAMES = (): Record<FrameResult, number> => ({
-  decoded: 0,
-  incomplete: 0,
-  "waiting-keyframe": 0,
-  "decode-error": 0,
-  overload: 0,
-});
+/** Every result at 0: the counters list them all from the start. */
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
 
 function address(r: { address: string; port: number }): string {
   return r.address.includes(":") ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
@@ -135,9 +121,9 @@ export class RtpStream {
   readonly counters: RtpStreamCounters = {
     datagrams: 0,
     bytes: 0,
-    packets: ZERO_PACKETS(),
+    packets: zeros(PACKET_RESULTS),
     lost: 0,
-    frames: ZERO_FRAMES(),
+    frames: zeros(FRAME_RESULTS),
     keyframes: 0,
     sampled: 0,
     pli: 0,
