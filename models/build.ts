@@ -20,7 +20,13 @@ import {
   readModelMetadata,
 } from "./mesonetGraph.js";
 import { defaultGeneratedDir, defaultSharedWeightsDir } from "../src/models/paths.js";
-import { resolveWeights, type ResolveWeightsOptions, WEIGHTS_DIR_ENV, type WeightsSourceKind } from "./weightsSource.js";
+import {
+  checkUserWeightsDir,
+  resolveWeights,
+  type ResolveWeightsOptions,
+  userWeightsDir,
+  type WeightsSourceKind,
+} from "./weightsSource.js";
 
 export interface BuildOptions extends ResolveWeightsOptions {
   /** Models to build (manifest names); default all. */
@@ -51,6 +57,7 @@ const LICENSE_FILES = ["LICENSE", "NOTICE"];
 export async function buildModels(opts: BuildOptions = {}): Promise<BuiltModel[]> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const entries: ModelManifestEntry[] = opts.names?.length ? opts.names.map((n) => findModel(n)) : loadManifest();
+  checkUserWeightsDir(opts); // also when every model is up to date and no weights are read
   const outDir = path.resolve(opts.outDir ?? defaultGeneratedDir());
   await mkdir(outDir, { recursive: true });
 
@@ -111,7 +118,7 @@ function licenseCandidates(results: BuiltModel[], opts: BuildOptions): string[] 
     dirs.push(path.resolve(weightsDir), path.resolve(weightsDir, ".."));
   };
   for (const r of results) if (r.weightsPath) add(path.dirname(r.weightsPath));
-  add(opts.weightsDir ?? ((opts.env ?? process.env)[WEIGHTS_DIR_ENV] || undefined));
+  add(userWeightsDir(opts));
   add(opts.sharedDir === undefined ? defaultSharedWeightsDir() : opts.sharedDir);
   return [...new Set(dirs)];
 }

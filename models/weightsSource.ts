@@ -2,9 +2,10 @@
 //
 // Order: (a) a folder the user names (option or MESOGUARD_WEIGHTS_DIR), (b) ../shared/mesonet/weights
 // next to the package root, (c) the download cache models/cache/, then a download of sourceUrl.
-// A file that is found but has the wrong sha256 is an error, never silently skipped.
+// A folder the user named is the only place looked at: when it is missing or lacks the file that is an error,
+// never a silent fall back to the others. A file that is found but has the wrong sha256 is an error too.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, statSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ModelManifestEntry } from "../src/models/manifest.js";
@@ -59,16 +60,37 @@ export async function verifyWeightsFile(entry: ModelManifestEntry, file: string)
   return actual;
 }
 
+/** The weights folder the user named (`weightsDir`, else $MESOGUARD_WEIGHTS_DIR), or undefined. */
+export function userWeightsDir(opts: ResolveWeightsOptions): string | undefined {
+  return opts.weightsDir ?? ((opts.env ?? process.env)[WEIGHTS_DIR_ENV] || undefined);
+}
+
+/** Throws unless the folder the user named (if any) is an existing folder: a typo must not go unnoticed. */
+export function checkUserWeightsDir(opts: ResolveWeightsOptions): void {
+  const dir = userWeightsDir(opts);
+  if (dir === undefined) return;
+  const named = opts.weightsDir !== undefined ? `--weights ${dir}` : `${WEIGHTS_DIR_ENV}=${dir}`;
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`${named}: no such folder (${path.resolve(dir)}); name the folder that holds the MesoNet .h5 weights`);
+  }
+}
+
 /** Resolves and verifies the weights file of `entry` (see the order at the top of this file). */
 export async function resolveWeights(entry: ModelManifestEntry, opts: ResolveWeightsOptions = {}): Promise<ResolvedWeights> {
-  const env = opts.env ?? process.env;
-  const userDir = opts.weightsDir ?? (env[WEIGHTS_DIR_ENV] || undefined);
+  const userDir = userWeightsDir(opts);
+  if (userDir !== undefined) {
+    checkUserWeightsDir(opts);
+    const file = path.resolve(userDir, entry.weightsFile);
+    if (!existsSync(file)) {
+      throw new Error(`Weights ${entry.weightsFile} for model ${entry.name} are not in the folder named (${file} is missing)`);
+    }
+    return { path: file, sha256: await verifyWeightsFile(entry, file), source: "user-dir" };
+  }
   const sharedDir = opts.sharedDir === undefined ? defaultSharedWeightsDir() : opts.sharedDir;
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const looked: string[] = [];
 
   const local: Array<[WeightsSourceKind, string | null | undefined]> = [
-    ["user-dir", userDir],
     ["shared", sharedDir],
     ["cache", cacheDir],
   ];

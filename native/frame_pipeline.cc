@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "preprocess.h"
@@ -281,8 +282,11 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
         Fail(std::move(state->request), "ERR_INFERENCE", "face detector: " + req.error_message);
         return;
       }
+      // NMS uncapped, then the cap: faces_found lets the caller say when max_faces cut faces.
       std::vector<FaceDetection> faces = WeightedNms(std::move(state->detections), config_.detector.nms_iou,
-                                                     config_.detector.max_faces);
+                                                     std::numeric_limits<int>::max());
+      req.faces_found = (int)faces.size();
+      if ((int)faces.size() > config_.detector.max_faces) faces.resize(config_.detector.max_faces);
       std::vector<FaceInput> inputs;
       for (const FaceDetection& d : faces) inputs.push_back(FaceInput{d.box, d.keypoints, d.score});
       // Cropping is pixel work: back to the pool, off the detector's thread.

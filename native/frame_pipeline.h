@@ -61,6 +61,7 @@ struct Request {
   int frame_width = 0, frame_height = 0;
   std::vector<FaceResult> faces_out;        // analyze mode
   int detector_runs = 0;
+  int faces_found = 0;                      // faces the detector found, before max_faces
   std::string preprocess_device = "cpu";
   int batch_size = 0;
   Clock::time_point submitted{};

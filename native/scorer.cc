@@ -317,6 +317,7 @@ void Scorer::OnCompletion(Napi::Env env, Napi::Function, Scorer* self, Completio
     }
     result.Set("faces", faces);
     result.Set("detectorRuns", r.detector_runs);
+    result.Set("facesFound", r.faces_found);
     Napi::Object timings = Napi::Object::New(env);
     timings.Set("decodeMs", r.decode_ms);
     timings.Set("detectMs", r.detect_ms);

@@ -1,6 +1,6 @@
 // The `mesoguard score` command, run as a user runs it (the compiled bin in a child process).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { boxIou, decodeWithAddon, planarToRgbBytes } from "./helpers/faces.js";
-import { jpegDimensions } from "./helpers/images.js";
+import { facesGridJpeg, jpegDimensions } from "./helpers/images.js";
 
 const root = packageRoot();
 const images = path.resolve(root, "../shared/mesonet/test_images");
@@ -123,15 +123,15 @@ describe("mesoguard score", () => {
     expect(human.stdout).toMatch(/no face found/);
   });
 
-  it("--save-crops DIR writes each face's 256x256 crop as DIR/<file>.face<id>.jpg and names it in the JSON", async () => {
+  it("--save-crops DIR writes each face's 256x256 crop as DIR/<n>-<file>.face<id>.jpg and names it in the JSON", async () => {
     const dir = path.join(scratch, "crops");
     const lines = scoreJson("--save-crops", dir, grace, example);
     const names = lines.flatMap((l) => l.faces.map((f: { crop: string }) => f.crop));
     expect(names).toEqual([
-      path.join(dir, "grace_hopper.jpg.face1.jpg"),
-      path.join(dir, "example.jpg.face1.jpg"),
-      path.join(dir, "example.jpg.face2.jpg"),
-      path.join(dir, "example.jpg.face3.jpg"),
+      path.join(dir, "1-grace_hopper.jpg.face1.jpg"),
+      path.join(dir, "2-example.jpg.face1.jpg"),
+      path.join(dir, "2-example.jpg.face2.jpg"),
+      path.join(dir, "2-example.jpg.face3.jpg"),
     ]);
     expect(readdirSync(dir).sort()).toEqual(names.map((n: string) => path.basename(n)).sort());
     for (const line of lines) {
@@ -159,6 +159,47 @@ describe("mesoguard score", () => {
     // The crops differ from each other (each file is its own face).
     expect(meanDiff(decoded[1], decoded[2])).toBeGreaterThan(10);
     expect(meanDiff(decoded[2], decoded[3])).toBeGreaterThan(10);
+  });
+
+  it("--save-crops keeps both crops of a/x.jpg and b/x.jpg (same base name, different photos)", () => {
+    const dir = path.join(scratch, "same-name-crops");
+    for (const sub of ["a", "b"]) mkdirSync(path.join(scratch, sub), { recursive: true });
+    copyFileSync(grace, path.join(scratch, "a", "x.jpg"));
+    copyFileSync(example, path.join(scratch, "b", "x.jpg"));
+    const lines = scoreJson("--save-crops", dir, path.join(scratch, "a", "x.jpg"), path.join(scratch, "b", "x.jpg"));
+    const names = lines.flatMap((l) => l.faces.map((f: { crop: string }) => f.crop));
+    expect(names).toHaveLength(1 + 3); // grace: one face, example: three
+    expect(new Set(names).size).toBe(names.length);
+    expect(readdirSync(dir).sort()).toEqual(names.map((n: string) => path.basename(n)).sort());
+    // a/x.jpg's one crop is still Grace Hopper's, not overwritten by b/x.jpg's first face.
+    const graceCrop = lines[0].faces[0].crop;
+    const exampleCrop = lines[1].faces[0].crop;
+    expect(readFileSync(graceCrop).equals(readFileSync(exampleCrop))).toBe(false);
+  });
+
+  it("--max-faces: a 5x4 grid of 20 faces scores the 16 most confident by default and says 4 were cut", () => {
+    const grid = path.join(scratch, "grid.jpg");
+    writeFileSync(grid, facesGridJpeg(grace));
+    const [capped] = scoreJson(grid);
+    expect(capped.faces).toHaveLength(16);
+    expect(capped.facesCut).toBe(4);
+    const [all] = scoreJson("--max-faces", "20", grid);
+    expect(all.faces).toHaveLength(20);
+    expect(all).not.toHaveProperty("facesCut");
+    // The cap keeps the most confident faces.
+    const minKept = Math.min(...capped.faces.map((f: { detectorScore: number }) => f.detectorScore));
+    const scores = all.faces.map((f: { detectorScore: number }) => f.detectorScore).sort((a: number, b: number) => b - a);
+    expect(minKept).toBeCloseTo(scores[15], 5);
+    const [three] = scoreJson("--max-faces", "3", grid);
+    expect([three.faces.length, three.facesCut]).toEqual([3, 17]);
+    const human = mesoguard("score", "--max-faces", "3", grid);
+    expect(human.status).toBe(0);
+    expect(human.stdout.trim().split("\n").at(-1)).toBe(`${grid}\twarning: 17 more face(s) found and not scored (--max-faces 3)`);
+    for (const bad of ["0", "257", "many"]) {
+      const run = mesoguard("score", "--max-faces", bad, grid);
+      expect(run.status, bad).toBe(2);
+      expect(run.stderr).toMatch(/--max-faces must be an integer 1-256/);
+    }
   });
 
   it("--save-crops needs detection", () => {

@@ -120,7 +120,7 @@ describe("precedence: defaults < config file < environment < flags", () => {
 
   it("every setting can be set by its flag and by its environment variable", () => {
     for (const setting of SETTINGS) {
-      const value = setting.key === "secret" ? SECRET : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : String(setting.default);
+      const value = setting.key === "secret" ? SECRET : setting.key === "rtpApiKey" ? "an-rtp-api-key-of-16+" : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : String(setting.default);
       const fromFlag = load([flagName(setting.key), value]);
       expect(fromFlag.origins[setting.key], setting.key).toBe("flag");
       const fromEnv = load([], { [envName(setting.key)]: value });

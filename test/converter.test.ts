@@ -1,6 +1,7 @@
 // Converter tests: Keras .h5 -> ONNX for all four official MesoNet weight files, checked with
 // onnxruntime-node against the reference scores in ../shared/mesonet/reference.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -264,6 +265,27 @@ describe("weights source", () => {
     const fromShared = await resolveWeights(entry(), { env: {} });
     expect(fromShared.source).toBe("shared");
     expect(fromShared.path).toBe(path.join(weightsDir, "Meso4_DF.h5"));
+  });
+
+  it("a weights folder the user named must exist and hold the file: no silent fall back to the shared folder", async () => {
+    const missing = path.join(tmpRoot, "no-such-weights");
+    // The shared folder holds the file, so a fall back would succeed: each of these must fail instead.
+    await expect(resolveWeights(entry(), { weightsDir: missing })).rejects.toThrow(/--weights .*no-such-weights: no such folder/);
+    await expect(resolveWeights(entry(), { env: { [WEIGHTS_DIR_ENV]: missing } })).rejects.toThrow(
+      /MESOGUARD_WEIGHTS_DIR=.*no-such-weights: no such folder/,
+    );
+    const empty = path.join(tmpRoot, "empty-weights");
+    await mkdir(empty, { recursive: true });
+    await expect(resolveWeights(entry(), { weightsDir: empty })).rejects.toThrow(/Meso4_DF\.h5 .* not in the folder named/);
+
+    // The command (`npm run models -- --weights DIR`) fails even when the models are already up to date.
+    const outDir = path.join(tmpRoot, "weights-cli-out");
+    await buildModels({ weightsDir, outDir, names: ["meso4-df"], log: () => {} });
+    const run = spawnSync(process.execPath, [path.join(repoRoot, "dist/models/build.js"), "--weights", missing, "--out", outDir, "meso4-df"], {
+      encoding: "utf8",
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/mesoguard models: --weights .*no-such-weights: no such folder/);
   });
 
   it("downloads into the cache, verifying the sha256", async () => {

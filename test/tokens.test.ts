@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 
 import { describe, expect, it } from "vitest";
 
-import { TokenError, mintToken, verifyToken, type TokenClaims } from "../src/auth/tokens.js";
+import { MAX_TOKEN_LIFETIME_SECONDS, TokenError, mintToken, verifyToken, type TokenClaims } from "../src/auth/tokens.js";
 import { isValidId } from "../src/protocol/ids.js";
 import { BIN, ROOT, TEST_SECRET, mintWithCli } from "./helpers/server.js";
 
@@ -38,7 +38,7 @@ describe("mintToken / verifyToken", () => {
   });
 
   it("is the documented format: base64url(JSON claims) '.' base64url(HMAC-SHA256)", () => {
-    const claims: TokenClaims = { room: "r", role: "observer", exp: 2_000_000_000 };
+    const claims: TokenClaims = { room: "r", role: "observer", exp: inAnHour() };
     const token = mintToken(SECRET, claims);
     const [body, signature, ...rest] = token.split(".");
     expect(rest).toEqual([]);
@@ -94,8 +94,19 @@ describe("mintToken / verifyToken", () => {
     expect(verifyToken(SECRET, token, 999.5).exp).toBe(1000);
     expect(tokenError(() => verifyToken(SECRET, token, 1000)).message).toMatch(/expired/);
     // exp not a number (signed, so only the claim check can catch it).
-    expect(tokenError(() => verifyToken(SECRET, signRaw(SECRET, { room: "r1", role: "observer", exp: "9999999999" }))).message).toMatch(/expired/);
-    expect(tokenError(() => verifyToken(SECRET, signRaw(SECRET, { room: "r1", role: "observer" }))).message).toMatch(/expired/);
+    expect(tokenError(() => verifyToken(SECRET, signRaw(SECRET, { room: "r1", role: "observer", exp: "9999999999" }))).message).toMatch(/finite/);
+    expect(tokenError(() => verifyToken(SECRET, signRaw(SECRET, { room: "r1", role: "observer" }))).message).toMatch(/finite/);
+  });
+
+  it("an exp of 1e309 (JSON for Infinity) or more than a year ahead is refused, not a token that never expires", () => {
+    const infinite = signRaw(SECRET, '{"room":"r1","role":"observer","exp":1e309}');
+    expect(tokenError(() => verifyToken(SECRET, infinite)).message).toMatch(/finite/);
+    const now = Math.floor(Date.now() / 1000);
+    const farOff = signRaw(SECRET, { room: "r1", role: "observer", exp: now + MAX_TOKEN_LIFETIME_SECONDS + 60 });
+    expect(tokenError(() => verifyToken(SECRET, farOff)).message).toMatch(/a year/);
+    expect(verifyToken(SECRET, signRaw(SECRET, { room: "r1", role: "observer", exp: now + MAX_TOKEN_LIFETIME_SECONDS - 60 })).room).toBe("r1");
+    expect(tokenError(() => mintToken(SECRET, { room: "r", role: "observer", exp: Number.POSITIVE_INFINITY })).message).toMatch(/finite/);
+    expect(tokenError(() => mintToken(SECRET, { room: "r", role: "observer", exp: now + 2 * MAX_TOKEN_LIFETIME_SECONDS })).message).toMatch(/a year/);
   });
 
   it("mintToken refuses bad room ids, roles, participant ids and expiries", () => {
@@ -174,6 +185,8 @@ describe("mesoguard token", () => {
       [["--room", "r"], { MESOGUARD_SECRET: SECRET }],
       [["--room", "r", "--role", "observer", "--ttl", "0"], { MESOGUARD_SECRET: SECRET }],
       [["--room", "r", "--role", "observer", "--ttl", "soon"], { MESOGUARD_SECRET: SECRET }],
+      [["--room", "r", "--role", "observer", "--ttl", "1e309"], { MESOGUARD_SECRET: SECRET }],
+      [["--room", "r", "--role", "observer", "--ttl", String(2 * MAX_TOKEN_LIFETIME_SECONDS)], { MESOGUARD_SECRET: SECRET }],
       [["--room", "r", "--role", "participant"], { MESOGUARD_SECRET: SECRET }],
       [["--room", "bad room", "--role", "observer"], { MESOGUARD_SECRET: SECRET }],
       [["--room", "r", "--role", "admin"], { MESOGUARD_SECRET: SECRET }],

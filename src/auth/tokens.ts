@@ -17,17 +17,28 @@ export class TokenError extends Error {
   readonly code = "unauthorized";
 }
 
+/** Longest a token may live: one year. A join token is short-lived; an exp beyond this (or 1e309 = Infinity) is refused. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600;
+
+/** Throws unless `exp` is a finite number of seconds at most MAX_TOKEN_LIFETIME_SECONDS after `nowSeconds`. */
+function checkExp(exp: unknown, nowSeconds: number): asserts exp is number {
+  if (typeof exp !== "number" || !Number.isFinite(exp)) throw new TokenError("token exp must be a finite number of seconds");
+  if (exp > nowSeconds + MAX_TOKEN_LIFETIME_SECONDS) {
+    throw new TokenError(`token exp is more than ${MAX_TOKEN_LIFETIME_SECONDS} s (a year) ahead`);
+  }
+}
+
 function sign(secret: string, body: string): string {
   return createHmac("sha256", secret).update(body).digest("base64url");
 }
 
-export function mintToken(secret: string, claims: TokenClaims): string {
+export function mintToken(secret: string, claims: TokenClaims, nowSeconds = Date.now() / 1000): string {
   if (!isValidId(claims.room)) throw new TokenError(`room must be ${ID_RULE}`);
   if (claims.role !== "participant" && claims.role !== "observer") throw new TokenError("role must be participant or observer");
   if (claims.role === "participant" && !isValidId(claims.participantId)) {
     throw new TokenError(`a participant token needs a participant id of ${ID_RULE}`);
   }
-  if (!Number.isFinite(claims.exp)) throw new TokenError("exp must be a number of seconds");
+  checkExp(claims.exp, nowSeconds);
   const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
   return `${body}.${sign(secret, body)}`;
 }
@@ -54,6 +65,7 @@ export function verifyToken(secret: string, token: unknown, nowSeconds = Date.no
     throw new TokenError("token claims lack a valid room or role");
   }
   if (claims.role === "participant" && !isValidId(claims.participantId)) throw new TokenError("participant token without a valid participant id");
-  if (typeof claims.exp !== "number" || claims.exp <= nowSeconds) throw new TokenError("token expired");
+  checkExp(claims.exp, nowSeconds);
+  if (claims.exp <= nowSeconds) throw new TokenError("token expired");
   return claims;
 }

@@ -18,7 +18,10 @@ Options:
   --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL})
   --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR}; front is for close-up faces)
   --no-detect        take each image as a face crop (no detector)
-  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<file>.face<id>.jpg
+  --max-faces N      score at most N faces per image, the detector's most confident (1-256, default 16);
+                     when it cuts faces the line says so ("facesCut" in JSON)
+  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<n>-<file>.face<id>.jpg
+                     (n: the file's place among the arguments, so a/x.jpg and b/x.jpg do not collide)
   --json             one JSON object per line
   --provider P       auto (default), tensorrt, cuda or cpu
   --resize MODE      --no-detect resize: nearest (default, as Keras), bilinear or area
@@ -46,6 +49,8 @@ export interface ScoreLine {
   width?: number;
   height?: number;
   faces?: FaceLine[];
+  /** Faces found beyond --max-faces (not scored); present only when some were cut. */
+  facesCut?: number;
   error?: string;
   code?: string;
 }
@@ -64,6 +69,7 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
       detector: { type: "string", default: DEFAULT_DETECTOR },
       "no-detect": { type: "boolean", default: false },
       "save-crops": { type: "string" },
+      "max-faces": { type: "string" },
       json: { type: "boolean", default: false },
       provider: { type: "string", default: "auto" },
       resize: { type: "string", default: "nearest" },
@@ -83,18 +89,24 @@ export async function runScoreCommand(argv: string[], out: (line: string) => voi
     process.stderr.write("mesoguard score: --save-crops needs face detection (drop --no-detect)\n");
     return 2;
   }
+  const maxFaces = values["max-faces"] === undefined ? undefined : Number(values["max-faces"]);
+  if (maxFaces !== undefined && !(Number.isInteger(maxFaces) && maxFaces >= 1 && maxFaces <= 256)) {
+    process.stderr.write(`mesoguard score: --max-faces must be an integer 1-256, got ${values["max-faces"]}\n`);
+    return 2;
+  }
   const scorer = await MesoNetScorer.create({
     model: values.model,
     provider: values.provider as ProviderRequest,
     resize: values.resize as ResizeMode,
     detector: detect ? (values.detector as DetectorName) : false,
+    maxFaces,
   });
   const options: ScoreCommandOptions = { detect, saveCrops: values["save-crops"] };
   if (options.saveCrops) await mkdir(options.saveCrops, { recursive: true });
   let failures = 0;
   try {
     // All files go to the queue at once so they are batched; lines still come out in argument order.
-    const lines = await Promise.all(positionals.map((file) => scoreFile(scorer, file, options)));
+    const lines = await Promise.all(positionals.map((file, i) => scoreFile(scorer, file, i + 1, options)));
     for (const line of lines) {
       if (line.error) failures++;
       out(values.json ? JSON.stringify(line) : formatLine(line));
@@ -109,7 +121,8 @@ function frameOf(file: string, data: Buffer): FrameInput {
   return { kind: /\.png$/i.test(file) ? "png" : "jpeg", data };
 }
 
-async function scoreFile(scorer: MesoNetScorer, file: string, options: ScoreCommandOptions): Promise<ScoreLine> {
+/** `position`: the file's 1-based place among the arguments; it makes crop names unique. */
+async function scoreFile(scorer: MesoNetScorer, file: string, position: number, options: ScoreCommandOptions): Promise<ScoreLine> {
   const model = scorer.model.name;
   try {
     const frame = frameOf(file, await readFile(file));
@@ -129,12 +142,14 @@ async function scoreFile(scorer: MesoNetScorer, file: string, options: ScoreComm
         fake: face.fake,
       };
       if (options.saveCrops && face.crop.rgb) {
-        line.crop = path.join(options.saveCrops, `${path.basename(file)}.face${line.id}.jpg`);
+        line.crop = path.join(options.saveCrops, `${position}-${path.basename(file)}.face${line.id}.jpg`);
         await writeFile(line.crop, await loadAddon().encodeJpeg(face.crop.rgb, 256, 256, 92));
       }
       faces.push(line);
     }
-    return { file, model, detector: scorer.detectorName!, width: analysis.width, height: analysis.height, faces };
+    const line: ScoreLine = { file, model, detector: scorer.detectorName!, width: analysis.width, height: analysis.height, faces };
+    if (analysis.facesCut > 0) line.facesCut = analysis.facesCut;
+    return line;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     return { file, model, error: e.message, code: e.code };
@@ -151,10 +166,12 @@ function formatLine(line: ScoreLine): string {
     return `${line.file}\t${verdict(line.fake!)}\tfake=${line.fake!.toFixed(4)}\treal=${line.real!.toFixed(4)}\t(${line.model})`;
   }
   if (line.faces.length === 0) return `${line.file}\tno face found\t(${line.model}, ${line.detector})`;
-  return line.faces
-    .map((f) => {
-      const box = f.box.map((v) => Math.round(v)).join(",");
-      return `${line.file}\tface ${f.id} [${box}]\t${verdict(f.fake)}\tfake=${f.fake.toFixed(4)}\tdetector=${f.detectorScore.toFixed(2)}\t(${line.model})`;
-    })
-    .join("\n");
+  const lines = line.faces.map((f) => {
+    const box = f.box.map((v) => Math.round(v)).join(",");
+    return `${line.file}\tface ${f.id} [${box}]\t${verdict(f.fake)}\tfake=${f.fake.toFixed(4)}\tdetector=${f.detectorScore.toFixed(2)}\t(${line.model})`;
+  });
+  if (line.facesCut) {
+    lines.push(`${line.file}\twarning: ${line.facesCut} more face(s) found and not scored (--max-faces ${line.faces.length})`);
+  }
+  return lines.join("\n");
 }

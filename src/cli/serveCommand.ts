@@ -11,7 +11,9 @@ Serves the WebSocket endpoint (/ws), /healthz, /metrics, the dashboard (/), the 
 the RTP ingest control API (/rtp/streams: SFUs forward participants' video as RTP; --rtp-ingest=false to turn off).
 Every option can also be set by environment variable or in a JSON config file (--config FILE or
 MESOGUARD_CONFIG); flags beat environment beats file.
-Without a secret (MESOGUARD_SECRET) the server runs in development mode: anyone can join any room.
+Without a secret (MESOGUARD_SECRET) the server runs in development mode: anyone can join any room; --dev (or
+MESOGUARD_DEV=1) asks for it explicitly and is refused when a secret is set. Give the secret by environment or
+config file rather than --secret: a command line is visible to every local user (ps).
 
 Options (flag, environment variable, meaning [default]):
 ${configHelp()}`;

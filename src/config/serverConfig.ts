@@ -59,6 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "host", kind: "string", default: "127.0.0.1", help: "interface to listen on (0.0.0.0 for all)" },
   { key: "port", kind: "integer", default: 8080, min: 0, max: 65535, help: "TCP port (0 = any free port)" },
   { key: "secret", kind: "string", default: undefined, secret: true, help: "HMAC secret for join tokens; unset = development mode (no tokens)" },
+  { key: "rtpApiKey", kind: "string", default: undefined, secret: true, help: "bearer key of the RTP control API and of /healthz details (16+ chars, not the secret); unset with a secret = both closed" },
   { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
   { key: "detector", path: "scorer.detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
   { key: "provider", path: "scorer.provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
@@ -67,6 +68,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "prepThreads", path: "scorer.prepThreads", kind: "integer", default: SCORER_DEFAULTS.prepThreads, ...SCORER_LIMITS.prepThreads, help: "decode/crop threads" },
   { key: "intraOpThreads", path: "scorer.intraOpThreads", kind: "integer", default: SCORER_DEFAULTS.intraOpThreads, ...SCORER_LIMITS.intraOpThreads, help: "ONNX Runtime intra-op threads (0 = default)" },
   { key: "maxFramePixels", path: "scorer.maxFramePixels", kind: "integer", default: SCORER_DEFAULTS.maxFramePixels, ...SCORER_LIMITS.maxFramePixels, help: "frames (and RTP pictures) declaring more pixels are refused before decoding" },
+  { key: "maxFaces", path: "scorer.maxFaces", kind: "integer", default: SCORER_DEFAULTS.detector.maxFaces, ...SCORER_LIMITS["detector.maxFaces"], help: "faces scored per frame, the detector's most confident; more are counted as cut" },
   { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: DEFAULT_TRACKER_OPTIONS.detectEvery, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
   { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: DEFAULT_TRACKER_OPTIONS.regionSearch, help: "between full detections, search only around tracked faces" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },
@@ -95,7 +97,7 @@ export const SETTINGS: readonly Setting[] = [
 export type ConfigValue = string | number | boolean | undefined;
 
 /** The options MesoNetScorer.create takes that the server sets. */
-export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads" | "maxFramePixels">> & {
+export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads" | "maxFramePixels" | "maxFaces">> & {
   detector: DetectorName;
 };
 
@@ -104,6 +106,8 @@ export interface ServerConfig {
   host: string;
   port: number;
   secret: string | undefined;
+  /** The operator endpoints' bearer key (src/http/ApiKeyGuard.ts). */
+  rtpApiKey: string | undefined;
   devMode: boolean;
   maxMessageBytes: number;
   sendBufferBytes: number;
@@ -273,6 +277,12 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   }
   if (config.secret !== undefined && config.secret.length < 16) {
     throw new Error("mesoguard: the secret must be at least 16 characters");
+  }
+  if (config.rtpApiKey !== undefined && config.rtpApiKey.length < 16) {
+    throw new Error("mesoguard: the RTP API key (rtpApiKey) must be at least 16 characters");
+  }
+  if (config.rtpApiKey !== undefined && config.rtpApiKey === config.secret) {
+    throw new Error("mesoguard: the RTP API key must not be the join-token secret (whoever holds the secret can mint any token)");
   }
   return { config, origins, configFile };
 }

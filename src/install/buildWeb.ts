@@ -1,5 +1,6 @@
 // Builds the browser pages (dashboard at /, participant page at /join) into dist/web with esbuild:
-// dashboard.js and join.js (bundled with the shared protocol types and the client SDK, minified, source maps),
+// dashboard.js and join.js (bundled with the shared protocol types and the client SDK, minified, no source maps:
+// the server does not serve them),
 // styles.css (minified) and the HTML pages. `npm ci` runs it (src/install/main.ts); for development:
 //   npx tsc -p tsconfig.json && node dist/src/install/buildWeb.js
 // The browser code lives in src/web (type-checked with src/web/tsconfig.json: DOM types, no Node types). A
@@ -68,8 +69,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<void> {
       platform: "browser",
       target: ["chrome100", "firefox100", "safari15.4", "edge100"],
       minify: true,
-      sourcemap: "linked",
-      sourcesContent: true,
+      sourcemap: false,
       charset: "utf8",
       legalComments: "none",
       tsconfig: path.join(src, "tsconfig.json"),
@@ -84,9 +84,7 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     const written = readdirSync(staging).sort();
     for (const file of written) renameSync(path.join(staging, file), path.join(outDir, file));
-    const bytes = Object.entries(result.metafile.outputs)
-      .filter(([file]) => !file.endsWith(".map"))
-      .map(([file, out]) => `${path.basename(file)} ${(out.bytes / 1024).toFixed(1)} KiB`);
+    const bytes = Object.entries(result.metafile.outputs).map(([file, out]) => `${path.basename(file)} ${(out.bytes / 1024).toFixed(1)} KiB`);
     log(`mesoguard: built the web pages into ${path.relative(process.cwd(), outDir) || outDir}: ${bytes.join(", ")}`);
   } finally {
     rmSync(staging, { recursive: true, force: true });

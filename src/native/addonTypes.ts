@@ -101,6 +101,8 @@ export interface NativeAnalyzeResult {
   height: number;
   faces: NativeFaceResult[];
   detectorRuns: number;
+  /** Faces the detector found before the maxFaces cap (0 when it did not run). */
+  facesFound: number;
   timings: {
     decodeMs: number;
     detectMs: number;

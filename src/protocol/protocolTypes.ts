@@ -106,8 +106,11 @@ export interface ScoreMessage {
   name?: string;
   /** Server time of this message (ms since epoch). */
   at: number;
-  /** The last scored frame: its sequence number, capture timestamp, and how many faces it had. */
-  lastFrame: { seq: number; capturedAt: number; scoredAt: number; faces: number; latencyMs: number } | null;
+  /**
+   * The last scored frame: its sequence number, capture timestamp, how many faces it had scored and how many more
+   * the detector found beyond maxFaces (cut, not scored).
+   */
+  lastFrame: { seq: number; capturedAt: number; scoredAt: number; faces: number; facesCut: number; latencyMs: number } | null;
   /** The participant's verdict. */
   participant: RollingScore;
   /** Each face track (ids are per participant stream). */

@@ -129,7 +129,8 @@ export class MesoNetScorer {
       logit: f.outputs.logit!,
       crop: f.crop,
     }));
-    return { width: result.width, height: result.height, faces, detectorRuns: result.detectorRuns, timings: result.timings };
+    const facesCut = Math.max(0, result.facesFound - faces.length);
+    return { width: result.width, height: result.height, faces, detectorRuns: result.detectorRuns, facesCut, timings: result.timings };
   }
 
   info(): MesoNetScorerInfo {

@@ -3,7 +3,7 @@
 import { FaceTracker, type FaceTrackerOptions, type FramePlan } from "../faces/FaceTracker.js";
 import { frameSize } from "../faces/frameSize.js";
 import type { MesoNetScorer } from "./MesoNetScorer.js";
-import type { FrameInput, TrackedFaceScore } from "./scoringTypes.js";
+import type { FrameAnalysis, FrameInput, TrackedFaceScore } from "./scoringTypes.js";
 
 export interface StreamFrameResult {
   width: number;
@@ -13,7 +13,10 @@ export interface StreamFrameResult {
   /** What the detector did on this frame. */
   detect: FramePlan["detect"];
   detectorRuns: number;
-  totalMs: number;
+  /** Faces the detector found beyond maxFaces (not scored). */
+  facesCut: number;
+  /** The addon's per-stage times for this frame. */
+  timings: FrameAnalysis["timings"];
 }
 
 function frameError(message: string): Error {
@@ -57,7 +60,8 @@ export class StreamAnalyzer {
           faces: tracked.map((face) => ({ ...byId.get(face.id)!, ...face })),
           detect: plan.detect,
           detectorRuns: 0,
-          totalMs: result.timings.totalMs,
+          facesCut: 0,
+          timings: result.timings,
         };
       }
       const result = await this.#scorer.analyze(frame, {
@@ -74,7 +78,8 @@ export class StreamAnalyzer {
         faces: tracked.map((face) => ({ ...byBox.get(face.box.join(","))!, ...face })),
         detect: plan.detect,
         detectorRuns: result.detectorRuns,
-        totalMs: result.timings.totalMs,
+        facesCut: result.facesCut,
+        timings: result.timings,
       };
     } finally {
       this.#busy = false;

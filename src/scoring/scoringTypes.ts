@@ -65,6 +65,8 @@ export interface FrameAnalysis {
   height: number;
   faces: FaceScore[];
   detectorRuns: number;
+  /** Faces the detector found beyond maxFaces: not cropped, not scored. */
+  facesCut: number;
   timings: NativeAnalyzeResult["timings"];
 }
 

@@ -8,7 +8,8 @@ export interface ConnectionLimits {
   maxErrorsPerMinute: number;
 }
 
-export type CloseReason = "slow-consumer" | "abuse" | "unauthorized" | "full" | "shutdown" | "join-timeout";
+export const CLOSE_REASONS = ["slow-consumer", "abuse", "unauthorized", "full", "shutdown", "join-timeout"] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export class ClientConnection {
   #errorTimes: number[] = [];

@@ -9,6 +9,8 @@ import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
 import { TokenError, verifyToken } from "../auth/tokens.js";
 import type { ServerConfig } from "../config/serverConfig.js";
+import { ApiKeyGuard } from "../http/ApiKeyGuard.js";
+import { requestPath } from "../http/requestPath.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
@@ -46,6 +48,8 @@ export class MesoguardServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly metrics: ServerMetrics;
+  /** Who may use the RTP control API and read /healthz's details. */
+  readonly #operators: ApiKeyGuard;
   #nextConnectionId = 1;
   #draining = false;
   #startedAt = Date.now();
@@ -58,7 +62,11 @@ export class MesoguardServer {
     readonly scorer: MesoNetScorer,
     private readonly log: Logger,
   ) {
-    this.metrics = new ServerMetrics(() => this.scorer.stats().pending);
+    this.metrics = new ServerMetrics({
+      queueDepth: () => this.scorer.stats().pending,
+      participantStates: () => [...this.#rooms.participants()].map((p) => p.state),
+    });
+    this.#operators = new ApiKeyGuard(config.rtpApiKey, config.devMode);
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
       if (!session.connection) this.#rtp?.streams.participantRemoved(session);
@@ -68,9 +76,10 @@ export class MesoguardServer {
     // beyond that ws closes the connection (1009) without buffering the rest.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes * 4 });
     this.#http.on("upgrade", (req, socket, head) => {
-      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const path = requestPath(req);
       if (path !== WS_PATH || this.#draining) {
-        socket.end(this.#draining ? "HTTP/1.1 503 Service Unavailable\r\n\r\n" : "HTTP/1.1 404 Not Found\r\n\r\n");
+        const status = this.#draining ? "503 Service Unavailable" : path === null ? "400 Bad Request" : "404 Not Found";
+        socket.end(`HTTP/1.1 ${status}\r\n\r\n`);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
@@ -88,6 +97,7 @@ export class MesoguardServer {
     server.#tick = setInterval(() => server.#onTick(), 1000);
     server.#tick.unref();
     const info = scorer.info();
+    server.metrics.setInfo({ model: info.model, detector: info.detectorName ?? "none", provider: info.provider });
     log.info(
       {
         url: server.url,
@@ -121,7 +131,7 @@ export class MesoguardServer {
 
   /**
    * Starts the RTP ingest (a UDP port per registered stream) and mounts its control API at /rtp/streams
-   * (Bearer secret when the server has one, open in development mode). Idempotent.
+   * (guarded by the operator key, src/http/ApiKeyGuard.ts). Idempotent.
    */
   enableRtpIngest(): RtpStreamRegistry<ParticipantSession> {
     if (this.#rtp) return this.#rtp.streams;
@@ -131,7 +141,7 @@ export class MesoguardServer {
       this.metrics.registry,
       this.log,
     );
-    const api = new RtpControlApi(streams, this.config.secret);
+    const api = new RtpControlApi(streams, this.#operators);
     this.#rtp = { streams, api };
     this.addRoute((req, res) => api.handleHttp(req, res));
     return streams;
@@ -172,9 +182,20 @@ export class MesoguardServer {
   // ---- HTTP -------------------------------------------------------------------------------------------------
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const path = requestPath(req);
     try {
-      if (path === "/healthz") return this.#json(res, this.#draining ? 503 : 200, this.health());
+      if (path === null) return this.#json(res, 400, { error: "malformed request path" });
+      if ((path === "/healthz" || path === "/metrics") && req.method !== "GET" && req.method !== "HEAD") {
+        res.setHeader("allow", "GET, HEAD");
+        return this.#json(res, 405, { error: `${req.method} is not allowed on ${path}` });
+      }
+      if (path === "/healthz") {
+        // The details (file paths, provider errors) are for operators; anyone may see whether it is up.
+        const body = this.#operators.allows(req)
+          ? this.health()
+          : { status: this.#draining ? "draining" : "ok", devMode: this.config.devMode, details: this.#operators.describe() };
+        return this.#json(res, this.#draining ? 503 : 200, body);
+      }
       if (path === "/metrics") {
         res.writeHead(200, { "content-type": this.metrics.registry.contentType });
         res.end(await this.metrics.registry.metrics());
@@ -216,7 +237,7 @@ export class MesoguardServer {
       participants,
       observers,
       rtp: this.#rtp
-        ? { streams: this.#rtp.streams.size, controlApi: this.#rtp.api.authMode === "open" ? "open (development mode)" : "Authorization: Bearer <secret>" }
+        ? { streams: this.#rtp.streams.size, controlApi: this.#operators.describe() }
         : null,
     };
   }

@@ -9,9 +9,9 @@ import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
 import type { FrameInput, StreamFrame } from "../scoring/scoringTypes.js";
 import { StreamAnalyzer } from "../scoring/StreamAnalyzer.js";
 import { ParticipantVerdict } from "../verdict/ParticipantVerdict.js";
-import type { VerdictConfig } from "../verdict/verdictTypes.js";
+import type { VerdictConfig, VerdictState } from "../verdict/verdictTypes.js";
 import type { ClientConnection } from "./ClientConnection.js";
-import type { ServerMetrics } from "./serverMetrics.js";
+import type { ServerMetrics, Stage } from "./serverMetrics.js";
 
 /** The server's settings for every participant (ServerConfig.session). */
 export interface SessionSettings {
@@ -58,6 +58,8 @@ export class ParticipantSession {
   #lastPush = 0;
   #pushTimer: NodeJS.Timeout | null = null;
   #lastPushedState: string | null = null;
+  /** The verdict state last seen (for mesoguard_state_transitions_total). */
+  #state: VerdictState;
   #closed = false;
   /** Shutting down: no more frames are taken, but the final score can still be pushed. */
   #draining = false;
@@ -77,6 +79,7 @@ export class ParticipantSession {
     this.#scoring = scorer.forGroup(`${options.room}/${options.participantId}`);
     this.#analyzer = new StreamAnalyzer(this.#scoring, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
     this.#verdict = new ParticipantVerdict(options.verdict);
+    this.#state = this.#verdict.snapshot(this.#now()).participant.state;
     this.#tokens = Math.max(1, options.maxFps);
   }
 
@@ -153,6 +156,7 @@ export class ParticipantSession {
             receivedAt,
             result.faces.map((f) => ({ id: f.id, fake: f.fake })),
           );
+          this.#noteState(this.#verdict.snapshot(now).participant.state);
           this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
           this.#counts.scored++;
           this.#scoredTimes.push(now);
@@ -161,10 +165,13 @@ export class ParticipantSession {
             capturedAt: frame.capturedAt,
             scoredAt: now,
             faces: result.faces.length,
+            facesCut: result.facesCut,
             latencyMs: now - receivedAt,
           };
           this.metrics.framesScored.inc();
           this.metrics.facesScored.inc(result.faces.length);
+          this.metrics.facesCut.inc(result.facesCut);
+          for (const [stage, ms] of Object.entries(result.stages) as Array<[Stage, number]>) this.metrics.observeStage(stage, ms);
           this.metrics.observeStage("server_total", now - receivedAt);
           this.#schedulePush();
         },
@@ -186,12 +193,35 @@ export class ParticipantSession {
       });
   }
 
-  /** Scene frames go through detection and tracking; a face-crop frame is one face, always track 1. */
-  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[] }> {
-    if (this.options.frameContent === "scene") return this.#analyzer.analyze(input);
+  /**
+   * Scene frames go through detection and tracking; a face-crop frame is one face, always track 1. `stages`: the
+   * addon's time per stage that ran on this frame (a face crop's decode and resize are one step: not split).
+   */
+  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[]; facesCut: number; stages: Partial<Record<Stage, number>> }> {
+    if (this.options.frameContent === "scene") {
+      const result = await this.#analyzer.analyze(input);
+      const t = result.timings;
+      const stages: Partial<Record<Stage, number>> = { decode: t.decodeMs };
+      if (result.detectorRuns > 0) stages.detect = t.detectMs;
+      if (result.faces.length > 0) Object.assign(stages, { crop: t.renderMs, wait: t.waitMs, mesonet: t.inferenceMs });
+      return { ...result, stages };
+    }
     const size = frameSize(input);
     const score = await this.#scoring.score(input);
-    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }] };
+    const stages = { wait: score.timings.waitMs, mesonet: score.timings.inferenceMs };
+    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }], facesCut: 0, stages };
+  }
+
+  /** The participant's verdict state now. */
+  get state(): VerdictState {
+    return this.#state;
+  }
+
+  /** Counts a change of the verdict state (frames and time both move it). */
+  #noteState(state: VerdictState): void {
+    if (state === this.#state) return;
+    this.metrics.stateTransitions.inc({ from: this.#state, to: state });
+    this.#state = state;
   }
 
   /** Score messages go out at most scoreRateHz times a second; a state change is never held back longer. */
@@ -212,6 +242,7 @@ export class ParticipantSession {
   /** Time moves states too (no-face after a silence): the server calls this every second. */
   tick(): void {
     const state = this.#verdict.snapshot(this.#now()).participant.state;
+    this.#noteState(state);
     if (state !== this.#lastPushedState) this.#schedulePush();
   }
 

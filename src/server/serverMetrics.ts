@@ -1,9 +1,40 @@
 // Prometheus metrics (prom-client), on a registry of the server's own so several servers can share a process.
+// Every labelled counter exports all its label values from the start (at 0), so a dashboard sees zeros rather
+// than missing series.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
-export type DropReason = "superseded" | "rate" | "shutdown";
-export type RejectReason = "malformed" | "too-large" | "decode" | "failed" | "not-participant";
-export type Stage = "decode" | "detect" | "render" | "wait" | "inference" | "scorer_total" | "server_total";
+import { packageRoot } from "../models/paths.js";
+import { VERDICT_STATES, type VerdictState } from "../verdict/verdictTypes.js";
+import { CLOSE_REASONS } from "./ClientConnection.js";
+
+export const DROP_REASONS = ["superseded", "rate", "shutdown"] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+export const REJECT_REASONS = ["malformed", "too-large", "decode", "failed", "not-participant"] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+/**
+ * Per-frame stages: the addon's decode, detect (frames the detector ran on), crop (the face crops) and mesonet
+ * (inference) times, the wait for a batch, and server_total (frame received to scores ready).
+ */
+export const STAGES = ["decode", "detect", "crop", "wait", "mesonet", "server_total"] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** What the info metric names: the models, the provider and mesoguard's version. */
+export interface ServerInfo {
+  model: string;
+  detector: string;
+  provider: string;
+}
+
+/** What the metrics read from the server when scraped. */
+export interface MetricSources {
+  /** Frames queued or in flight in the addon. */
+  queueDepth: () => number;
+  /** Every connected participant's verdict state. */
+  participantStates: () => Iterable<VerdictState>;
+}
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5];
 
@@ -24,6 +55,11 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly facesScored = new Counter({ name: "mesoguard_faces_scored_total", help: "Face crops scored by MesoNet", registers: [this.registry] });
+  readonly facesCut = new Counter({
+    name: "mesoguard_faces_cut_total",
+    help: "Faces the detector found beyond maxFaces in a frame: not scored",
+    registers: [this.registry],
+  });
   readonly stageSeconds = new Histogram({
     name: "mesoguard_stage_seconds",
     help: "Per-frame time in each pipeline stage (server_total: frame received to scores ready)",
@@ -41,17 +77,52 @@ export class ServerMetrics {
     labelNames: ["reason"],
     registers: [this.registry],
   });
+  readonly stateTransitions = new Counter({
+    name: "mesoguard_state_transitions_total",
+    help: "Participants' verdict state changes, by from and to state",
+    labelNames: ["from", "to"],
+    registers: [this.registry],
+  });
+  readonly participantsByState: Gauge<"state">;
+  readonly info = new Gauge({
+    name: "mesoguard_info",
+    help: "The server's models, execution provider and mesoguard version (always 1)",
+    labelNames: ["model", "detector", "provider", "version"],
+    registers: [this.registry],
+  });
 
-  constructor(queueDepth: () => number) {
+  constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: "mesoguard_" });
     this.queueDepth = new Gauge({
       name: "mesoguard_queue_depth",
       help: "Frames queued or in flight in the native pipeline",
       registers: [this.registry],
       collect() {
-        this.set(queueDepth());
+        this.set(sources.queueDepth());
       },
     });
+    this.participantsByState = new Gauge({
+      name: "mesoguard_participants_by_state",
+      help: "Connected participants by verdict state",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        const counts = new Map<VerdictState, number>(VERDICT_STATES.map((s) => [s, 0]));
+        for (const state of sources.participantStates()) counts.set(state, counts.get(state)! + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    for (const reason of DROP_REASONS) this.framesDropped.inc({ reason }, 0);
+    for (const reason of REJECT_REASONS) this.framesRejected.inc({ reason }, 0);
+    for (const reason of CLOSE_REASONS) this.connectionsClosed.inc({ reason }, 0);
+    for (const from of VERDICT_STATES) for (const to of VERDICT_STATES) if (from !== to) this.stateTransitions.inc({ from, to }, 0);
+    for (const stage of STAGES) this.stageSeconds.zero({ stage });
+  }
+
+  /** Sets the info metric (once, when the models are loaded). */
+  setInfo(info: ServerInfo): void {
+    const { version } = JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version: string };
+    this.info.set({ ...info, version }, 1);
   }
 
   observeStage(stage: Stage, ms: number): void {

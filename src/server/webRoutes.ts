@@ -1,7 +1,7 @@
 // HTTP routes for the browser pages built into dist/web (src/install/buildWeb.ts):
-//   /            -> dashboard.html (the live dashboard; ?room=NAME[&token=...])
+//   /            -> dashboard.html (the live dashboard; ?room=NAME[#token=...])
 //   /join        -> join.html      (the participant page; ?room=R&participant=ID...)
-//   /NAME.EXT    -> a built asset in dist/web (js, css, map, html...), nothing else
+//   /NAME.EXT    -> a built asset in dist/web (js, css, html...), nothing else: no source maps
 // Mounted with MesoguardServer.addRoute(). Only single-segment file names of safe characters are looked up,
 // so there is no way out of the folder; unknown paths fall through to the server's 404. When dist/web has not
 // been built the pages answer 500 with the command that builds them.
@@ -11,13 +11,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 
 import { packageRoot } from "../models/paths.js";
+import { requestPath } from "../http/requestPath.js";
 import type { HttpHandler } from "./MesoguardServer.js";
 
 export const WEB_CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
   ".json": "application/json; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
@@ -80,12 +80,8 @@ export function createWebRoutes(options: WebRoutesOptions = {}): HttpHandler {
   const root = path.resolve(options.dir ?? defaultWebRoot());
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? "/", "http://x").pathname;
-    } catch {
-      return false;
-    }
+    const pathname = requestPath(req);
+    if (pathname === null) return false;
     const name = webFileFor(pathname);
     if (!name) return false;
     const file = path.join(root, name);

@@ -6,10 +6,12 @@
 //   GET    /rtp/streams/:id  -> 200 one stream
 //   DELETE /rtp/streams/:id  -> 204
 //
-// With a server secret the API needs `Authorization: Bearer <secret>`; in development mode it is open.
-import { createHash, timingSafeEqual } from "node:crypto";
+// Who may use it is src/http/ApiKeyGuard.ts's call: `Authorization: Bearer <rtpApiKey>`; open in development mode
+// without a key; closed (403) on a server with a join-token secret and no key.
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import type { ApiKeyGuard } from "../http/ApiKeyGuard.js";
+import { decodeSegment, requestPath } from "../http/requestPath.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import { H264ParameterSets } from "./h264.js";
 import type { RtpStreamInfo, RtpStreamSpec } from "./RtpStream.js";
@@ -78,22 +80,13 @@ export function parseStreamSpec(body: unknown): RtpStreamSpec {
   };
 }
 
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
-
 export class RtpControlApi {
   readonly #streams: RtpStreamRegistry;
-  readonly #secret: string | undefined;
+  readonly #guard: ApiKeyGuard;
 
-  /** `secret`: the server's; when set the API needs `Authorization: Bearer <secret>`. */
-  constructor(streams: RtpStreamRegistry, secret: string | undefined) {
+  constructor(streams: RtpStreamRegistry, guard: ApiKeyGuard) {
     this.#streams = streams;
-    this.#secret = secret;
-  }
-
-  get authMode(): "bearer" | "open" {
-    return this.#secret ? "bearer" : "open";
+    this.#guard = guard;
   }
 
   /** Registers a stream; a refusal is 409 (the participant id is taken) or 503. */
@@ -106,24 +99,16 @@ export class RtpControlApi {
     }
   }
 
-  #authorized(req: IncomingMessage): boolean {
-    const secret = this.#secret;
-    if (!secret) return true; // development mode: open, like joins
-    const header = req.headers.authorization ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (!match) return false;
-    return timingSafeEqual(digest(match[1]!), digest(secret));
-  }
-
   /** HTTP handler for MesoguardServer.addRoute: answers /rtp/streams[/:id], passes on anything else. */
   async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
-    if (path !== RTP_STREAMS_PATH && !path.startsWith(RTP_STREAMS_PATH + "/")) return false;
+    const path = requestPath(req);
+    if (path === null || (path !== RTP_STREAMS_PATH && !path.startsWith(RTP_STREAMS_PATH + "/"))) return false;
     try {
-      if (!this.#authorized(req)) {
+      if (!this.#guard.allows(req)) {
         req.resume();
+        if (this.#guard.mode === "closed") throw new HttpError(403, `the RTP control API is ${this.#guard.describe()}`);
         res.setHeader("www-authenticate", 'Bearer realm="mesoguard"');
-        throw new HttpError(401, "the RTP control API needs Authorization: Bearer <server secret>");
+        throw new HttpError(401, `the RTP control API needs ${this.#guard.describe()}`);
       }
       if (path === RTP_STREAMS_PATH || path === RTP_STREAMS_PATH + "/") {
         if (req.method === "GET") return json(res, 200, { streams: this.#streams.list() });
@@ -136,7 +121,8 @@ export class RtpControlApi {
         res.setHeader("allow", "GET, POST");
         throw new HttpError(405, `${req.method} is not allowed on ${RTP_STREAMS_PATH}`);
       }
-      const id = decodeURIComponent(path.slice(RTP_STREAMS_PATH.length + 1));
+      const id = decodeSegment(path.slice(RTP_STREAMS_PATH.length + 1));
+      if (id === null) throw new HttpError(400, "malformed stream id (bad percent escapes)");
       if (req.method === "GET") {
         const info = this.#streams.get(id);
         if (!info) throw new HttpError(404, `no RTP stream ${id}`);

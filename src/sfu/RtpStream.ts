@@ -13,7 +13,8 @@ import { FrameAssembler, type AssembledFrame } from "./frameAssembler.js";
 import { H264ParameterSets, depacketizeH264 } from "./h264.js";
 import { ReorderBuffer, type ReorderEvent } from "./reorderBuffer.js";
 import { buildFir, buildPli, isRtcp, parseRtcpCompound, parseRtp, type RtpPacket } from "./rtp.js";
-import type { FrameResult, PacketResult, RtpMetrics } from "./rtpMetrics.js";
+import { FRAME_RESULTS, PACKET_RESULTS, type FrameResult, type PacketResult, type RtpMetrics } from "./rtpMetrics.js";
+import { SourceLatch } from "./sourceLatch.js";
 import { DepacketizeError, depacketizeVp8, type DepacketizedFrame } from "./vp8.js";
 
 export interface RtpStreamSpec {
@@ -41,6 +42,10 @@ export interface RtpStreamTuning {
   keyframeRequestIntervalMs: number;
   /** Frames waiting for the decoder before new ones are dropped. */
   maxDecodeQueue: number;
+  /** How long the latched sender must be silent before another may take the stream over (src/sfu/sourceLatch.ts). */
+  sourceTimeoutMs: number;
+  /** In-sequence packets that other sender sends before it is believed. */
+  sourceProbationPackets: number;
 }
 
 export const DEFAULT_TUNING: RtpStreamTuning = {
@@ -49,6 +54,8 @@ export const DEFAULT_TUNING: RtpStreamTuning = {
   reorderPackets: 128,
   keyframeRequestIntervalMs: 500,
   maxDecodeQueue: 16,
+  sourceTimeoutMs: 2000,
+  sourceProbationPackets: 3,
 };
 
 export interface RtpStreamCounters {
@@ -98,23 +105,10 @@ export interface RtpStreamOptions {
   now?: () => number;
 }
 
-const ZERO_PACKETS = (): Record<PacketResult, number> => ({
-  ok: 0,
-  rtcp: 0,
-  malformed: 0,
-  "unknown-ssrc": 0,
-  "wrong-payload-type": 0,
-  late: 0,
-  duplicate: 0,
-});
-
-const ZERO_FRAMES = (): Record<FrameResult, number> => ({
-  decoded: 0,
-  incomplete: 0,
-  "waiting-keyframe": 0,
-  "decode-error": 0,
-  overload: 0,
-});
+/** Every result at 0: the counters list them all from the start. */
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
 
 function address(r: { address: string; port: number }): string {
   return r.address.includes(":") ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
@@ -127,9 +121,9 @@ export class RtpStream {
   readonly counters: RtpStreamCounters = {
     datagrams: 0,
     bytes: 0,
-    packets: ZERO_PACKETS(),
+    packets: zeros(PACKET_RESULTS),
     lost: 0,
-    frames: ZERO_FRAMES(),
+    frames: zeros(FRAME_RESULTS),
     keyframes: 0,
     sampled: 0,
     pli: 0,
@@ -145,11 +139,11 @@ export class RtpStream {
   readonly #onPicture: (frame: StreamFrame) => void;
   readonly #now: () => number;
   readonly #reorder: ReorderBuffer<RtpPacket>;
+  readonly #latch: SourceLatch;
   readonly #assembler = new FrameAssembler();
   readonly #parameterSets: H264ParameterSets | undefined;
   /** Our own SSRC as the sender of RTCP feedback. */
   readonly #senderSsrc = randomInt(1, 0xffffffff);
-  #rtpSource: RemoteInfo | null = null;
   #rtcpSource: RemoteInfo | null = null;
   #waitingForKeyframe = true;
   #lastKeyframeRequest = -Infinity;
@@ -174,6 +168,7 @@ export class RtpStream {
     this.#onPicture = options.onPicture;
     this.#now = options.now ?? (() => performance.now());
     this.#reorder = new ReorderBuffer<RtpPacket>({ windowPackets: this.#tuning.reorderPackets, maxDelayMs: this.#tuning.reorderMs });
+    this.#latch = new SourceLatch({ timeoutMs: this.#tuning.sourceTimeoutMs, probationPackets: this.#tuning.sourceProbationPackets });
     this.#parameterSets =
       this.spec.codec === "H264"
         ? this.spec.spropParameterSets
@@ -212,7 +207,7 @@ export class RtpStream {
       fir: this.spec.fir,
       createdAt: this.createdAt,
       lastPacketAt: this.lastPacketAt,
-      source: this.#rtpSource ? address(this.#rtpSource) : null,
+      source: this.#latch.source ? address(this.#latch.source) : null,
       feedbackTo: feedback ? address(feedback) : null,
       waitingForKeyframe: this.#waitingForKeyframe,
       width: this.#width,
@@ -227,18 +222,17 @@ export class RtpStream {
     this.counters.datagrams++;
     this.counters.bytes += datagram.length;
     if (isRtcp(datagram)) {
-      let packets;
       try {
-        packets = parseRtcpCompound(datagram);
+        parseRtcpCompound(datagram);
       } catch {
         return this.#count("malformed");
       }
       this.#count("rtcp");
       // RTCP tells where the sender listens for feedback (it may send RTCP from another port than its RTP, as
-      // ffmpeg does, or send a packet just for that, as Janus does to rtcp_port): reports naming its SSRC, or
-      // any RTCP from the host its RTP comes from.
-      const fromSender = packets.some((p) => p.ssrc === this.spec.ssrc);
-      if (fromSender || !this.#rtpSource || this.#rtpSource.address === rinfo.address) this.#rtcpSource = rinfo;
+      // ffmpeg does, or send a packet just for that, as Janus does to rtcp_port): any RTCP from the host its
+      // latched RTP comes from (another host cannot redirect our keyframe requests).
+      const source = this.#latch.source;
+      if (!source || source.address === rinfo.address) this.#rtcpSource = rinfo;
       return;
     }
     let packet: RtpPacket;
@@ -249,12 +243,14 @@ export class RtpStream {
     }
     if (packet.ssrc !== this.spec.ssrc) return this.#count("unknown-ssrc");
     if (packet.payloadType !== this.spec.payloadType) return this.#count("wrong-payload-type");
-    if (this.#rtpSource && (this.#rtpSource.address !== rinfo.address || this.#rtpSource.port !== rinfo.port)) {
-      this.#rtcpSource = null; // the sender moved: its old RTCP address is stale
-    }
-    this.#rtpSource = rinfo;
-    this.lastPacketAt = Date.now();
     const now = this.#now();
+    const decision = this.#latch.decide(rinfo, packet.sequenceNumber, now);
+    if (decision === "refused") return this.#count("other-source");
+    if (decision === "moved") {
+      this.#rtcpSource = null; // the sender moved: its old RTCP address is stale
+      this.#log?.warn({ stream: this.id, source: address(rinfo) }, "rtp stream: a new sender took over after the old one fell silent");
+    }
+    this.lastPacketAt = Date.now();
     const { events, dropped } = this.#reorder.push(packet, now);
     if (dropped) this.#count(dropped);
     else this.#count("ok");
@@ -403,7 +399,7 @@ export class RtpStream {
 
   /** Where feedback goes: the address the sender's RTCP comes from, else its RTP's (rtcp-mux). */
   #feedbackTarget(): RemoteInfo | null {
-    return this.#rtcpSource ?? this.#rtpSource;
+    return this.#rtcpSource ?? this.#latch.source;
   }
 
   /** Sends a PLI (or FIR) to the sender, at most once per keyframeRequestIntervalMs. */

@@ -16,7 +16,9 @@
 // Clean-up: producer close, the transport's router closing or detach() close the transport (and consumer) and
 // DELETE the stream. A stream mesoguard dropped (no packets for rtpStreamTimeoutSeconds, e.g. while the
 // producer was paused) is registered again, on a new transport, when the producer resumes or the periodic
-// check (`checkIntervalMs`) finds it gone.
+// check (`checkIntervalMs`) finds it gone; one that expired without mesoguard ever hearing its RTP only after a
+// backoff (`retryMinMs` doubling up to `retryMaxMs`, one warning), so the participant does not join and leave
+// every stream timeout.
 //
 // mediasoup is a peer dependency: types only are imported here, so mesoguard does not load mediasoup unless the
 // app hands it a Router. Only the mediasoup 3 public API is used (Router.createPlainTransport, Transport.consume,
@@ -34,10 +36,10 @@ export interface MesoguardParticipant {
   name?: string;
 }
 
-/** A mesoguard server: base URL (http://host:port) and, when it runs with a secret, that secret. */
+/** A mesoguard server: base URL (http://host:port) and its RTP API key (rtpApiKey; never the join-token secret). */
 export interface MesoguardEndpoint {
   url: string;
-  secret?: string;
+  apiKey?: string;
 }
 
 export interface MesoguardLogger {
@@ -46,7 +48,7 @@ export interface MesoguardLogger {
 }
 
 export interface MesoguardMediasoupOptions {
-  /** The mesoguard server (its base URL, or URL and secret). */
+  /** The mesoguard server (its base URL, or URL and API key). */
   mesoguard: string | MesoguardEndpoint;
   /**
    * Maps a producer to its participant; null/undefined skips the producer. Default: `producer.appData.mesoguard`
@@ -63,6 +65,13 @@ export interface MesoguardMediasoupOptions {
   preferredLayers?: (producer: types.Producer, consumer: types.Consumer) => types.ConsumerLayers | undefined;
   /** How often the streams are checked against GET /rtp/streams (0 = never); default 5000 ms. */
   checkIntervalMs?: number;
+  /**
+   * A stream that expired without mesoguard ever receiving its RTP (a firewall, a wrong listenIp) is registered
+   * again after this long, doubling each time up to retryMaxMs; default 10000 ms (a resume retries at once).
+   */
+  retryMinMs?: number;
+  /** Longest wait between two such registrations; default 300000 ms. */
+  retryMaxMs?: number;
   log?: MesoguardLogger;
 }
 
@@ -165,7 +174,21 @@ interface Entry {
   unsupported?: boolean;
   /** An #ensure in progress. */
   ensuring?: boolean;
+  /** A check saw its current stream receive RTP. */
+  heard: boolean;
+  /** Streams in a row that expired unheard: the backoff's exponent. */
+  unheard: number;
+  /** No registration before this time (Date.now() ms). */
+  retryAt: number;
+  /** The unheard warning was given (once until it is heard again). */
+  warned: boolean;
   unsubscribe: () => void;
+}
+
+/** mesoguard's streams as one GET /rtp/streams listed them, and the attachment generation when it was asked. */
+interface KnownStreams {
+  streams: Map<string, RtpStreamInfo>;
+  generation: number;
 }
 
 class ControlApiError extends Error {
@@ -237,7 +260,10 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
     if (!who) return undefined;
 
     const onProducerClose = () => void this.#remove(producer.id, "producer-closed");
-    const onResume = () => void this.#ensure(producer.id);
+    const onResume = () => {
+      entry.retryAt = 0; // the producer sends again: no reason to wait
+      void this.#ensure(producer.id);
+    };
     producer.observer.once("close", onProducerClose);
     producer.observer.on("resume", onResume);
     const entry: Entry = {
@@ -245,6 +271,10 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
       participant: who,
       closed: false,
       generation: 0,
+      heard: false,
+      unheard: 0,
+      retryAt: 0,
+      warned: false,
       unsubscribe: () => {
         producer.observer.off("close", onProducerClose);
         producer.observer.off("resume", onResume);
@@ -342,6 +372,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
       };
       entry.generation = ++this.#generation;
       entry.attachment = attachment;
+      entry.heard = false; // a new stream: not heard yet
       log?.info({ producer: producer.id, stream: created.id, room: participant.room, participant: participant.participantId, target: attachment.target }, "mesoguard: producer attached");
       this.emit("attached", attachment);
     } catch (error) {
@@ -354,7 +385,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
   }
 
   /** Registers the producer again when mesoguard no longer has its stream (or it never attached). */
-  async #ensure(producerId: string, known?: { ids: Set<string>; generation: number }): Promise<void> {
+  async #ensure(producerId: string, known?: KnownStreams): Promise<void> {
     const entry = this.#entries.get(producerId);
     if (!entry || entry.ensuring || entry.unsupported || entry.closed || this.#closed || entry.producer.closed || entry.producer.paused) return;
     entry.ensuring = true;
@@ -365,22 +396,47 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
     }
   }
 
-  async #ensureEntry(entry: Entry, known?: { ids: Set<string>; generation: number }): Promise<void> {
+  async #ensureEntry(entry: Entry, known?: KnownStreams): Promise<void> {
     await entry.pending;
     if (known && entry.generation > known.generation) return; // attached after the list was asked for
     if (entry.attachment) {
+      const stream = known?.streams.get(entry.attachment.streamId);
+      if (stream?.lastPacketAt != null) {
+        entry.heard = true;
+        entry.unheard = 0;
+        entry.warned = false;
+      }
       const gone = known
-        ? !known.ids.has(entry.attachment.streamId)
+        ? !stream
         : await this.#api("GET", `/rtp/streams/${encodeURIComponent(entry.attachment.streamId)}`).then(
             () => false,
             (error: unknown) => error instanceof ControlApiError && error.status === 404,
           );
       if (!gone) return;
+      if (!entry.heard) this.#backOff(entry);
       this.#detachTransport(entry, "expired");
     }
-    if (entry.closed || this.#closed) return;
+    if (entry.closed || this.#closed || Date.now() < entry.retryAt) return;
     entry.pending = this.#attach(entry);
     await entry.pending;
+  }
+
+  /**
+   * Its stream expired without mesoguard hearing any RTP: registering again at once would only repeat that every
+   * stream timeout (the participant joining and leaving), so wait, twice as long each time, and say so once.
+   */
+  #backOff(entry: Entry): void {
+    const min = this.#options.retryMinMs ?? 10_000;
+    const delay = Math.min(this.#options.retryMaxMs ?? 300_000, min * 2 ** entry.unheard);
+    entry.unheard++;
+    entry.retryAt = Date.now() + delay;
+    if (entry.warned) return;
+    entry.warned = true;
+    const { producer, participant } = entry;
+    this.#options.log?.warn(
+      { producer: producer.id, room: participant.room, participant: participant.participantId, retryInMs: delay },
+      "mesoguard: no RTP of this producer reached mesoguard before its stream expired (firewall? listenIp?); registering again with backoff",
+    );
   }
 
   async #check(): Promise<void> {
@@ -394,11 +450,11 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
   }
 
   async #checkAll(): Promise<void> {
-    let known: { ids: Set<string>; generation: number };
+    let known: KnownStreams;
     try {
       const generation = this.#generation;
       const { streams } = (await this.#api("GET", "/rtp/streams")) as { streams: RtpStreamInfo[] };
-      known = { ids: new Set(streams.map((s) => s.id)), generation };
+      known = { streams: new Map(streams.map((s) => [s.id, s])), generation };
     } catch (error) {
       this.emit("error", error as Error, undefined);
       return;
@@ -440,7 +496,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
   async #api(method: string, route: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (this.#endpoint.secret) headers.authorization = `Bearer ${this.#endpoint.secret}`;
+    if (this.#endpoint.apiKey) headers.authorization = `Bearer ${this.#endpoint.apiKey}`;
     const res = await fetch(this.#endpoint.url + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     if (!res.ok) {

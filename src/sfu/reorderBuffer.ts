@@ -21,7 +21,10 @@ export type ReorderEvent<T> = { kind: "packet"; packet: T; extendedSeq: number }
 
 export type PushResult<T> = {
   events: ReorderEvent<T>[];
-  /** Why the packet itself was not taken: it came after its place was passed, or it is a copy of a waiting one. */
+  /**
+   * Why the packet itself was not taken: `late`, it came after its place was given up as lost (or it is a far
+   * jump not yet believed); `duplicate`, it is a copy of a packet waiting or already released.
+   */
   dropped?: "late" | "duplicate";
 };
 
@@ -46,12 +49,18 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
   /** Whether the start-up hold is over (packets are released from #next on). */
   #started = false;
   #firstAt = 0;
+  /**
+   * Extended numbers of the packets released lately, a ring of maxMisorder + 1 slots: every number behind #next
+   * that is not a restart candidate has its own slot, so a copy of a released packet is told from a late one.
+   */
+  readonly #released: Float64Array;
 
   constructor(options: ReorderOptions = {}) {
     this.windowPackets = options.windowPackets ?? 64;
     this.maxDelayMs = options.maxDelayMs ?? 40;
     this.maxDropout = options.maxDropout ?? 3000;
     this.maxMisorder = options.maxMisorder ?? 100;
+    this.#released = new Float64Array(this.maxMisorder + 1).fill(-1);
   }
 
   /** Packets declared lost so far. */
@@ -105,11 +114,11 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
       this.#waiting.set(ext, { packet, at: now });
       return { events: this.#startIfDue(now) };
     }
-    if (ext < this.#next) return { events, dropped: "late" };
+    if (ext < this.#next) return { events, dropped: this.#wasReleased(ext) ? "duplicate" : "late" };
     if (ext > this.#highest) this.#highest = ext;
     if (ext === this.#next) {
       this.#next++;
-      events.push({ kind: "packet", packet, extendedSeq: ext });
+      events.push(this.#release(packet, ext));
       events.push(...this.#advance());
     } else {
       this.#waiting.set(ext, { packet, at: now });
@@ -129,6 +138,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
     this.#waiting.clear();
     this.#badSeq = null;
     this.#started = false;
+    this.#released.fill(-1);
   }
 
   /** Ends the start-up hold once the first packet has waited maxDelayMs (or the window is full). */
@@ -144,12 +154,22 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
     const events: ReorderEvent<T>[] = [{ kind: "loss", count: this.#waiting.size }];
     this.#lost += this.#waiting.size;
     this.#waiting.clear();
+    this.#released.fill(-1); // the old numbering's packets are no copies of the new one's
     this.#started = true;
     const ext = 0x10000 + seq;
     this.#next = ext + 1;
     this.#highest = ext;
-    events.push({ kind: "packet", packet, extendedSeq: ext });
+    events.push(this.#release(packet, ext));
     return events;
+  }
+
+  #release(packet: T, ext: number): ReorderEvent<T> {
+    this.#released[ext % this.#released.length] = ext;
+    return { kind: "packet", packet, extendedSeq: ext };
+  }
+
+  #wasReleased(ext: number): boolean {
+    return this.#released[ext % this.#released.length] === ext;
   }
 
   /** Releases waiting packets that are now in order. */
@@ -160,7 +180,7 @@ export class ReorderBuffer<T extends { sequenceNumber: number }> {
       const w = this.#waiting.get(this.#next);
       if (!w) break;
       this.#waiting.delete(this.#next);
-      events.push({ kind: "packet", packet: w.packet, extendedSeq: this.#next });
+      events.push(this.#release(w.packet, this.#next));
       this.#next++;
     }
     return events;

@@ -4,7 +4,8 @@
  * no-face: no face scored recently; gathering: too few scored faces for any verdict yet;
  * authentic / suspicious / likely-fake: the aggregated fake score against thresholds, with hysteresis.
  */
-export type VerdictState = "no-face" | "gathering" | "authentic" | "suspicious" | "likely-fake";
+export const VERDICT_STATES = ["no-face", "gathering", "authentic", "suspicious", "likely-fake"] as const;
+export type VerdictState = (typeof VERDICT_STATES)[number];
 
 export interface VerdictConfig {
   /** Scores older than this are forgotten (seconds). Default 10. */

@@ -1,7 +1,7 @@
 // The live dashboard (served at /): watches one room as an observer and shows a tile per participant with
 // its verdict (badge with text + icon), latest / rolling / EMA fake scores, a chart of the last minutes,
-// frame rates and faces, plus an alert feed of state changes. Open /?room=NAME (and &token=... when the
-// server needs tokens).
+// frame rates and faces, plus an alert feed of state changes. Open /?room=NAME (and #token=... when the
+// server needs tokens: common/pageToken.ts).
 //
 // Messages only update state; the DOM is touched once per animation frame, and only for the tiles whose data
 // changed (plus a once-a-second pass for durations and the charts' scrolling time axis).
@@ -29,6 +29,7 @@ import {
   lookOf,
   setText,
 } from "./common/format.js";
+import { QUERY_TOKEN_REFUSED, pageToken, withPageToken } from "./common/pageToken.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
 
 /** No score message for this long: the tile is marked idle (the participant is not sending). */
@@ -368,7 +369,7 @@ class Dashboard {
     if (error.code === "unauthorized") {
       this.#showNotice(
         `The server refused the dashboard: ${error.message}. ` +
-          "This server needs a join token: open /?room=ROOM&token=TOKEN with an observer token (mesoguard token --role observer).",
+          "This server needs a join token: open /?room=ROOM#token=TOKEN with an observer token (mesoguard token --role observer).",
       );
     } else {
       this.#showNotice(`Server error (${error.code}): ${error.message}`);
@@ -451,7 +452,7 @@ function joinLink(room: string, participant: string): string {
 function main(): void {
   const params = new URLSearchParams(location.search);
   const room = (params.get("room") ?? "").trim();
-  const token = params.get("token")?.trim() || undefined;
+  const { token, refusedQueryToken } = pageToken();
   const form = byId<HTMLFormElement>("room-form");
   const roomInput = byId<HTMLInputElement>("room-input");
   const tokenInput = byId<HTMLInputElement>("token-input");
@@ -469,10 +470,15 @@ function main(): void {
     const url = new URL(location.href);
     url.search = "";
     url.searchParams.set("room", nextRoom);
-    if (nextToken) url.searchParams.set("token", nextToken);
-    location.assign(url.toString());
+    location.assign(withPageToken(url, nextToken || undefined).toString());
+    if (url.search === location.search) location.reload(); // only the fragment changed: navigate anyway
   });
   roomInput.addEventListener("input", () => roomInput.setCustomValidity(""));
+  if (refusedQueryToken) {
+    const notice = byId("notice");
+    notice.textContent = QUERY_TOKEN_REFUSED;
+    notice.hidden = false;
+  }
 
   if (!room && !token) {
     document.body.classList.add("no-room");

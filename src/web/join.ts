@@ -2,7 +2,7 @@
 // canvas, encodes them as JPEG in the browser and sends them to mesoguard with the client SDK; shows the
 // participant's own verdict from its score messages.
 //
-//   /join?room=R&participant=ID[&name=N][&token=T][&fps=5][&width=640][&content=scene|face-crop][&quality=0.85]
+//   /join?room=R&participant=ID[&name=N][&fps=5][&width=640][&content=scene|face-crop][&quality=0.85][#token=T]
 //
 // It sends nothing while the tab is hidden or the camera track is muted or ended, and skips a frame while the
 // socket still has unsent data (the network is the bottleneck then) or the previous frame is still encoding.
@@ -10,6 +10,7 @@ import { ID_RULE, isValidId } from "../protocol/ids.js";
 import type { FrameContent, ScoreMessage, WelcomeMessage } from "../protocol/protocolTypes.js";
 import { applyVerdictSettings, ScoreChart } from "./common/chart.js";
 import { StateBadge, byId, formatRate, formatScore, isVerdictState, setText } from "./common/format.js";
+import { QUERY_TOKEN_REFUSED, pageToken } from "./common/pageToken.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
 
 /** Face-crop frames are sent at most this size (MesoNet's input is 256x256). */
@@ -32,14 +33,14 @@ function clamp(value: number, min: number, max: number, fallback: number): numbe
   return Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : fallback;
 }
 
-function readConfig(params: URLSearchParams): JoinConfig {
+function readConfig(params: URLSearchParams, token: string | undefined): JoinConfig {
   const text = (key: string) => params.get(key)?.trim() || undefined;
   const content = text("content");
   return {
     room: text("room"),
     participant: text("participant"),
     name: text("name")?.slice(0, 80),
-    token: text("token"),
+    token,
     fps: clamp(Number(params.get("fps") ?? 5), 0.2, 30, 5),
     width: Math.round(clamp(Number(params.get("width") ?? 640), 64, 1920, 640)),
     content: content === "face-crop" ? "face-crop" : "scene",
@@ -418,8 +419,14 @@ function showForm(config: JoinConfig): void {
 }
 
 async function main(): Promise<void> {
-  const config = readConfig(new URLSearchParams(location.search));
+  const { token, refusedQueryToken } = pageToken();
+  const config = readConfig(new URLSearchParams(location.search), token);
   const status = byId("status");
+  if (refusedQueryToken) {
+    const error = byId("error");
+    error.textContent = QUERY_TOKEN_REFUSED;
+    error.hidden = false;
+  }
   if (!config.token && (!config.room || !config.participant)) {
     status.dataset.status = "idle";
     status.textContent = "Not joined";

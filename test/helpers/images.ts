@@ -1,10 +1,14 @@
 // Test images built in TypeScript: the reference PNGs as raw RGB, synthetic frames whose pixels encode
 // their coordinates, constant/checker/block images, and the same pixels as RGBA, I420 and NV12 (BT.601
 // limited range, what webcams and WebRTC decoders produce), with optional padded strides.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import zlib from "node:zlib";
 
 import { PNG } from "pngjs";
+
+import { runFfmpeg } from "./tools.js";
 
 /** A tightly packed 8-bit RGB image. */
 export interface RgbImage {
@@ -360,4 +364,19 @@ export function pngBytes(width: number, height: number, colorType: 0 | 2, raw: B
   ihdr[9] = colorType;
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/**
+ * A 5x4 grid of `photo` (one face each: 20 faces), each tile `tileWidth` wide, as JPEG bytes (made by ffmpeg's
+ * tile filter): more faces than the detector's default maxFaces of 16.
+ */
+export function facesGridJpeg(photo: string, tileWidth = 160): Buffer {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "mesoguard-grid-"));
+  try {
+    const out = path.join(dir, "grid.jpg");
+    runFfmpeg(["-loop", "1", "-i", photo, "-vf", `scale=${tileWidth}:-2,tile=5x4`, "-frames:v", "1", "-q:v", "2", out]);
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

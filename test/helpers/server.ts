@@ -3,6 +3,7 @@
 // HTTP helpers for /healthz and /metrics; the shared images the server tests send.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { request, type IncomingHttpHeaders } from "node:http";
 import path from "node:path";
 
 import { WebSocket } from "ws";
@@ -18,6 +19,11 @@ export const BIN = path.join(ROOT, "dist/src/cli/main.js");
 
 /** A 16+ character secret for the token tests. */
 export const TEST_SECRET = "test-secret-0123456789abcdef";
+
+/** A 16+ character RTP API key (the operator key of /rtp/streams and /healthz details). */
+export const TEST_API_KEY = "test-rtp-api-key-0123456789";
+/** The header that carries it. */
+export const API_KEY_AUTH = { authorization: `Bearer ${TEST_API_KEY}` };
 
 export type LogLine = Record<string, unknown> & { level?: number; msg?: string };
 
@@ -272,9 +278,29 @@ export function closeOf(ws: WebSocket, timeoutMs = 10_000): Promise<{ code: numb
 
 // ---- HTTP ---------------------------------------------------------------------------------------------------
 
-export async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
-  const res = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, any> }> {
+  const res = await fetch(url, { headers });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+/** One request with the path sent exactly as written (fetch normalises paths and refuses TRACE). */
+export function rawHttp(
+  url: string,
+  rawPath: string,
+  method = "GET",
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: rawPath, method, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 export async function getText(url: string): Promise<{ status: number; text: string; contentType: string | null }> {

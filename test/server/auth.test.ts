@@ -1,9 +1,13 @@
 // Joining with tokens on a real server started with MESOGUARD_SECRET, tokens minted by the `mesoguard token`
 // command; and the same server without a secret, in development mode, saying so loudly.
+import { createHmac } from "node:crypto";
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { mintToken } from "../../src/auth/tokens.js";
 import {
+  API_KEY_AUTH,
+  TEST_API_KEY,
   TEST_SECRET,
   closeAllClients,
   dfCrops,
@@ -47,13 +51,13 @@ async function expectUnauthorized(url: string, options: Parameters<typeof makeCl
 describe("with MESOGUARD_SECRET set", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer([], { MESOGUARD_SECRET: TEST_SECRET });
+    server = await startServer([], { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY });
   });
 
   it("/healthz says tokens, and the server logs no development-mode warning", async () => {
     const { status, body } = await getJson(`${server.url}/healthz`);
     expect(status).toBe(200);
-    expect(body.auth).toBe("tokens");
+    expect(body.devMode).toBe(false); // the details need the RTP API key (test/sfu/ingest.test.ts)
     expect(server.logs.find((l) => l.msg === "listening")!.auth).toBe("tokens");
     expect(server.logs.some((l) => /DEVELOPMENT MODE/.test(String(l.msg)))).toBe(false);
     expect(server.stderr()).not.toMatch(/DEVELOPMENT MODE/);
@@ -83,6 +87,13 @@ describe("with MESOGUARD_SECRET set", () => {
     expect(c.events.error[0].message).toMatch(/expired/);
   });
 
+  it("a correctly signed token with exp 1e309 (Infinity) is refused, not taken as one that never expires", async () => {
+    const body = Buffer.from('{"room":"r1","role":"observer","exp":1e309}').toString("base64url");
+    const token = `${body}.${createHmac("sha256", TEST_SECRET).update(body).digest("base64url")}`;
+    const c = await expectUnauthorized(server.url, { token });
+    expect(c.events.error[0].message).toMatch(/finite/);
+  });
+
   it("a valid token with join fields that do not match it (another room, role or id) is refused", async () => {
     const token = mintWithCli(TEST_SECRET, ["--room", "r1", "--role", "participant", "--participant", "alice"]);
     const c = await expectUnauthorized(server.url, { token, room: "r2" });
@@ -107,7 +118,7 @@ describe("with MESOGUARD_SECRET set", () => {
     await waitFor(() => alice.events.score.length > 0 && observer.events.score.length > 0, "scores with token auth");
     expect(alice.events.score[0]).toMatchObject({ room: "standup", participantId: "alice" });
     expect(observer.events.score[0]).toMatchObject({ room: "standup", participantId: "alice" });
-    expect((await getJson(`${server.url}/healthz`)).body).toMatchObject({ participants: 1, observers: 1 });
+    expect((await getJson(`${server.url}/healthz`, API_KEY_AUTH)).body).toMatchObject({ participants: 1, observers: 1 });
     alice.client.close();
     observer.client.close();
   });
@@ -117,8 +128,8 @@ describe("with MESOGUARD_SECRET set", () => {
     const closed = closeOf(ws);
     ws.send(JSON.stringify({ type: "join", room: "r1", role: "observer", token: 42 }));
     expect((await closed).code).toBe(4001);
-    await waitFor(async () => (await getJson(`${server.url}/healthz`)).body.observers === 0, "no observers");
-    const { body } = await getJson(`${server.url}/healthz`);
+    await waitFor(async () => (await getJson(`${server.url}/healthz`, API_KEY_AUTH)).body.observers === 0, "no observers");
+    const { body } = await getJson(`${server.url}/healthz`, API_KEY_AUTH);
     expect(body).toMatchObject({ rooms: 0, participants: 0, observers: 0 });
   });
 });

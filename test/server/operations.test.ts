@@ -1,6 +1,7 @@
 // Running the server: /healthz and /metrics say what an operator needs, and SIGTERM drains (frames in flight
 // are finished, clients get a final score and a 1001 close with a reason, nobody new gets in, exit code 0).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -13,7 +14,9 @@ import {
   makeClient,
   metricValue,
   rawClient,
+  rawHttp,
   graceHopper,
+  ROOT,
   startServer,
   stopAllServers,
   waitFor,
@@ -84,6 +87,49 @@ describe("/healthz", () => {
 });
 
 describe("/metrics", () => {
+  it("every labelled counter is there from the start, at 0; the info metric names the models, provider and version", async () => {
+    const { text } = await getText(`${server.url}/metrics`);
+    for (const reason of ["superseded", "rate", "shutdown"]) expect(metricValue(text, "mesoguard_frames_dropped_total", { reason }), reason).toBe(0);
+    for (const reason of ["malformed", "too-large", "decode", "failed", "not-participant"]) expect(metricValue(text, "mesoguard_frames_rejected_total", { reason }), reason).toBe(0);
+    for (const reason of ["slow-consumer", "abuse", "unauthorized", "full", "shutdown", "join-timeout"]) {
+      expect(metricValue(text, "mesoguard_connections_closed_total", { reason }), reason).toBeGreaterThanOrEqual(0);
+    }
+    for (const result of ["ok", "other-source", "duplicate", "late"]) expect(metricValue(text, "mesoguard_rtp_packets_total", { result }), result).toBe(0);
+    for (const reason of ["deleted", "timeout", "replaced", "shutdown"]) expect(metricValue(text, "mesoguard_rtp_streams_closed_total", { reason }), reason).toBe(0);
+    for (const stage of ["decode", "detect", "crop", "wait", "mesonet", "server_total"]) {
+      expect(metricValue(text, "mesoguard_stage_seconds_count", { stage }), stage).toBe(0);
+    }
+    expect(metricValue(text, "mesoguard_state_transitions_total", { from: "gathering", to: "likely-fake" })).toBe(0);
+    expect(metricValue(text, "mesoguard_faces_cut_total")).toBe(0);
+    const version = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+    const health = (await getJson(`${server.url}/healthz`)).body;
+    expect(metricValue(text, "mesoguard_info", { model: "meso4-df", detector: "blazeface-back", provider: health.provider.chosen, version })).toBe(1);
+  });
+
+  it("per-stage histograms (decode, detect, crop, wait, mesonet), participants per state and state transitions", async () => {
+    const scene = await joinClient(server.url, { room: "stages", role: "participant", participantId: "scene" });
+    const seq = scene.client.sendFrame({ kind: "jpeg", data: graceHopper() });
+    await scene.client.next("score", (s) => s.lastFrame?.seq === seq && s.lastFrame.faces === 1, 20_000);
+    const fake = await joinClient(server.url, { room: "stages", role: "participant", participantId: "fake", frameContent: "face-crop" });
+    const crops = dfCrops();
+    for (let i = 0; i < 10; i++) {
+      const sent = fake.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] });
+      await fake.client.next("score", (s) => s.lastFrame?.seq === sent, 20_000);
+    }
+    const last = fake.events.score.at(-1)!.participant.state;
+    expect(["suspicious", "likely-fake"]).toContain(last);
+    const { text } = await getText(`${server.url}/metrics`);
+    for (const stage of ["decode", "detect", "crop"]) expect(metricValue(text, "mesoguard_stage_seconds_count", { stage }), stage).toBeGreaterThanOrEqual(1);
+    for (const stage of ["wait", "mesonet"]) expect(metricValue(text, "mesoguard_stage_seconds_count", { stage }), stage).toBeGreaterThanOrEqual(11);
+    expect(metricValue(text, "mesoguard_stage_seconds_sum", { stage: "mesonet" })).toBeGreaterThan(0);
+    expect(metricValue(text, "mesoguard_participants_by_state", { state: last })).toBe(1);
+    expect(metricValue(text, "mesoguard_participants_by_state", { state: "gathering" })).toBe(1); // the scene: one face so far
+    expect(metricValue(text, "mesoguard_state_transitions_total", { from: "gathering", to: last })).toBe(1);
+    scene.client.close();
+    fake.client.close();
+    await waitFor(async () => metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_participants_by_state", { state: last }) === 0, "the state gauge back to 0");
+  });
+
   it("exposes frame counters, stage latency buckets, the queue depth and the participants gauge", async () => {
     const p = await joinClient(server.url, { room: "m", role: "participant", participantId: "p", frameContent: "face-crop" });
     const crops = dfCrops();
@@ -116,6 +162,43 @@ describe("/metrics", () => {
 
     p.client.close();
     await waitFor(async () => metricValue((await getText(`${server.url}/metrics`)).text, "mesoguard_participants") === 0, "the participants gauge back to 0");
+  });
+});
+
+describe("HTTP edges", () => {
+  it("/healthz and /metrics answer other methods than GET and HEAD with 405 and Allow", async () => {
+    for (const path of ["/healthz", "/metrics"]) {
+      for (const method of ["PUT", "DELETE", "TRACE", "POST", "PATCH"]) {
+        const res = await rawHttp(server.url, path, method);
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.headers.allow, `${method} ${path}`).toBe("GET, HEAD");
+      }
+      const head = await rawHttp(server.url, path, "HEAD");
+      expect(head.status).toBe(200);
+      expect(head.body).toBe("");
+    }
+  });
+
+  it("malformed paths are a 400, never a 500 with a stack in the log, nor a crash", async () => {
+    const logged = server.logs.length;
+    const rtp = await rawHttp(server.url, "/rtp/streams/%E0%A4%A");
+    expect(rtp.status).toBe(400);
+    expect(JSON.parse(rtp.body).error).toMatch(/malformed/);
+    // "//" and "//[" are no valid URL paths: new URL throws on them.
+    for (const target of ["//", "//[", "http://"]) {
+      expect((await rawHttp(server.url, target)).status, target).toBe(400);
+      const upgrade = await rawHttp(server.url, target, "GET", { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" });
+      expect(upgrade.status, `upgrade ${target}`).toBe(400);
+    }
+    expect((await getJson(`${server.url}/healthz`)).status).toBe(200);
+    expect(server.process.exitCode).toBeNull();
+    const errors = server.logs.slice(logged).filter((l) => (l.level ?? 0) >= 50);
+    expect(errors).toEqual([]);
+  });
+
+  it("source maps are not served (dist/web may still hold them from an older build)", async () => {
+    expect((await rawHttp(server.url, "/dashboard.js")).status).toBe(200);
+    for (const name of ["/dashboard.js.map", "/join.js.map", "/styles.css.map"]) expect((await rawHttp(server.url, name)).status, name).toBe(404);
   });
 });
 

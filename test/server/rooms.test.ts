@@ -4,7 +4,8 @@
 // while a real scene stream stays authentic; score messages are rate-limited; face tracks carry ids and boxes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import type { ScoreMessage, VerdictState } from "../../src/protocol/protocolTypes.js";
+import type { ScoreMessage } from "../../src/protocol/protocolTypes.js";
+import type { VerdictState } from "../../src/verdict/verdictTypes.js";
 import {
   closeAllClients,
   dfCrops,

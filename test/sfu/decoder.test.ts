@@ -203,7 +203,7 @@ describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
   it("bad arguments: unknown codec, not bytes, empty bytes", async () => {
     let thrown: NodeJS.ErrnoException | undefined;
     try {
-      new addon.VideoDecoder({ codec: "VP9" as "VP8" });
+      new addon.VideoDecoder({ codec: "VP9" as "VP8", maxFramePixels: 1 << 20 });
     } catch (error) {
       thrown = error as NodeJS.ErrnoException;
     }

@@ -4,6 +4,7 @@
 // faces found; garbage datagrams counted (per stream and in /metrics) without breaking the stream; DELETE,
 // the idle timeout and a WebSocket participant taking the same id all stop a stream; a lossy UDP relay between
 // ffmpeg and the server gets a PLI back; with a secret the API wants the Bearer secret.
+import { spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import path from "node:path";
 
@@ -13,6 +14,7 @@ import type { ScoreMessage } from "../../src/protocol/protocolTypes.js";
 import { serializeRtp } from "../../src/sfu/rtp.js";
 import { ffmpegProcess } from "../helpers/tools.js";
 import {
+  BIN,
   closeAllClients,
   getText,
   joinClient,
@@ -21,6 +23,7 @@ import {
   sleep,
   startServer,
   stopAllServers,
+  TEST_API_KEY,
   TEST_SECRET,
   waitFor,
   type RunningServer,
@@ -290,26 +293,67 @@ describe("stream lifetime", () => {
 
 describe("with a secret", () => {
   let secured: RunningServer;
+  let keyless: RunningServer;
   beforeAll(async () => {
-    secured = await startServer(["--rtp-port-min", "0", "--rtp-port-max", "0"], { MESOGUARD_SECRET: TEST_SECRET });
+    [secured, keyless] = await Promise.all([
+      startServer(["--rtp-port-min", "0", "--rtp-port-max", "0"], { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY }),
+      startServer(["--rtp-port-min", "0", "--rtp-port-max", "0"], { MESOGUARD_SECRET: TEST_SECRET }),
+    ]);
   });
 
-  it("the control API wants Authorization: Bearer <secret>", async () => {
+  it("the control API wants Authorization: Bearer <rtpApiKey>; the join-token secret does not open it", async () => {
     const body = { ssrc: 9, payloadType: 96, codec: "VP8", room: "sec", participantId: "dave" };
     const none = await api(secured.url, "POST", "/rtp/streams", body);
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
     expect((await api(secured.url, "GET", "/rtp/streams")).status).toBe(401);
     expect((await api(secured.url, "POST", "/rtp/streams", body, { authorization: "Bearer wrong-secret-0123456789" })).status).toBe(401);
-    expect((await api(secured.url, "POST", "/rtp/streams", body, { authorization: `Basic ${TEST_SECRET}` })).status).toBe(401);
-    const auth = { authorization: `Bearer ${TEST_SECRET}` };
+    expect((await api(secured.url, "POST", "/rtp/streams", body, { authorization: `Bearer ${TEST_SECRET}` })).status).toBe(401);
+    expect((await api(secured.url, "POST", "/rtp/streams", body, { authorization: `Basic ${TEST_API_KEY}` })).status).toBe(401);
+    const auth = { authorization: `Bearer ${TEST_API_KEY}` };
     const created = await api(secured.url, "POST", "/rtp/streams", body, auth);
     expect(created.status).toBe(201);
     expect(created.body!.port).toBeGreaterThan(0);
     expect((await api(secured.url, "GET", "/rtp/streams", undefined, auth)).body!.streams).toHaveLength(1);
     expect((await api(secured.url, "DELETE", `/rtp/streams/${created.body!.id}`)).status).toBe(401);
     expect((await api(secured.url, "DELETE", `/rtp/streams/${created.body!.id}`, undefined, auth)).status).toBe(204);
-    expect((await api(secured.url, "GET", "/healthz")).body!.rtp).toEqual({ streams: 0, controlApi: "Authorization: Bearer <secret>" });
+    expect((await api(secured.url, "GET", "/healthz", undefined, auth)).body!.rtp).toEqual({ streams: 0, controlApi: "Authorization: Bearer <rtpApiKey>" });
+  });
+
+  it("a server with a secret and no rtpApiKey keeps the control API closed (403, saying which setting opens it)", async () => {
+    const body = { ssrc: 10, payloadType: 96, codec: "VP8", room: "sec", participantId: "erin" };
+    for (const headers of [{} as Record<string, string>, { authorization: `Bearer ${TEST_SECRET}` }, { authorization: `Bearer ${TEST_API_KEY}` }]) {
+      const refused = await api(keyless.url, "POST", "/rtp/streams", body, headers);
+      expect(refused.status).toBe(403);
+      expect(refused.body!.error).toMatch(/no rtpApiKey \(MESOGUARD_RTP_API_KEY\)/);
+    }
+    expect((await api(keyless.url, "GET", "/rtp/streams")).status).toBe(403);
+  });
+
+  it("/healthz without the key is minimal (status, devMode): no file paths, no provider errors; with it, everything", async () => {
+    const open = await api(secured.url, "GET", "/healthz");
+    expect(open.status).toBe(200);
+    expect(open.body).toEqual({ status: "ok", devMode: false, details: "Authorization: Bearer <rtpApiKey>" });
+    const wrong = await api(secured.url, "GET", "/healthz", undefined, { authorization: `Bearer ${TEST_SECRET}` });
+    expect(Object.keys(wrong.body!).sort()).toEqual(["details", "devMode", "status"]);
+    const full = await api(secured.url, "GET", "/healthz", undefined, { authorization: `Bearer ${TEST_API_KEY}` });
+    expect(full.body).toMatchObject({ status: "ok", auth: "tokens", models: { mesonet: { loaded: true } } });
+    expect(full.body!.models.mesonet.path).toMatch(/\.onnx$/);
+    expect(Object.keys((await api(keyless.url, "GET", "/healthz")).body!).sort()).toEqual(["details", "devMode", "status"]);
+    // The key is never logged.
+    expect(JSON.stringify(secured.logs)).not.toContain(TEST_API_KEY);
+  });
+
+  it("refuses to start with an rtpApiKey equal to the secret, or shorter than 16 characters", () => {
+    for (const key of [TEST_SECRET, "short-key"]) {
+      const run = spawnSync(process.execPath, [BIN, "serve", "--port", "0"], {
+        env: { ...process.env, MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: key },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(run.status, key).not.toBe(0);
+      expect(run.stderr).toMatch(/RTP API key/);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachMesoguard, mesoguardRtpCapabilities, pickSpatialLayer, type MesoguardAttachment, type MesoguardMediasoup } from "../../src/sfu/mediasoup.js";
 import { loadMediasoup, ROUTER_CODECS } from "../helpers/mediasoup.js";
 import { ffmpegProcess } from "../helpers/tools.js";
-import { closeAllClients, joinClient, SHARED, startServer, stopAllServers, waitFor, type RunningServer } from "../helpers/server.js";
+import { closeAllClients, joinClient, SHARED, sleep, startServer, stopAllServers, waitFor, type RunningServer } from "../helpers/server.js";
 
 const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   server = await startServer(["--rtp-port-min", "46200", "--rtp-port-max", "46239"]);
   worker = await mediasoup.createWorker({ logLevel: "warn", rtcMinPort: 46300, rtcMaxPort: 46399 });
   router = await worker.createRouter({ mediaCodecs: ROUTER_CODECS });
-  bridge = attachMesoguard(router, { mesoguard: server.url, checkIntervalMs: 1000 });
+  bridge = attachMesoguard(router, { mesoguard: server.url, checkIntervalMs: 1000, retryMinMs: 1000 });
   bridge.on("detached", (attachment, reason) => detached.push([attachment, reason]));
 }, 30 * 60_000);
 
@@ -155,6 +155,43 @@ describe.each([
       expect(bridge.attachments().some((a) => a.producerId === producer.id)).toBe(false);
     }
   });
+});
+
+describe("a producer whose RTP never reaches mesoguard", () => {
+  it("is registered again with exponential backoff, not every stream timeout, and warned about once", async () => {
+    const quick = await startServer(["--rtp-port-min", "46240", "--rtp-port-max", "46249", "--rtp-stream-timeout-seconds", "1"]);
+    const deafRouter = await worker.createRouter({ mediaCodecs: ROUTER_CODECS });
+    const warnings: Array<Record<string, unknown>> = [];
+    const log = { info: () => undefined, warn: (obj: object, msg: string) => void warnings.push({ ...obj, msg }) };
+    const deaf = attachMesoguard(deafRouter, { mesoguard: quick.url, checkIntervalMs: 200, retryMinMs: 1500, log });
+    const attached: MesoguardAttachment[] = [];
+    deaf.on("attached", (a) => attached.push(a));
+    try {
+      const observer = await joinClient(quick.url, { room: "deaf", role: "observer" });
+      // A producer nobody sends to: its consumer forwards nothing, so mesoguard never hears the stream and
+      // drops it after the 1 s stream timeout.
+      const ingress = await deafRouter.createPlainTransport({ listenIp: "127.0.0.1", rtcpMux: true, comedia: true });
+      await ingress.produce({
+        kind: "video",
+        rtpParameters: { codecs: [{ mimeType: "video/VP8", payloadType: 101, clockRate: 90000 }], encodings: [{ ssrc: 0x0deaf00d }] },
+        appData: { mesoguard: { room: "deaf", participantId: "mute" } },
+      });
+      await sleep(7000);
+      // Registering again at once would repeat every ~1-2 s (timeout + checks): 4 or more joins in 7 s. With the
+      // backoff (1.5 s, then 3 s, ...) after each unheard expiry: 2 or 3.
+      expect(attached.length).toBeGreaterThanOrEqual(2);
+      expect(attached.length).toBeLessThanOrEqual(3);
+      const joins = observer.events["participant-joined"].filter((m) => m.participant.participantId === "mute");
+      expect(joins.length).toBe(attached.length);
+      const unheard = warnings.filter((w) => /no RTP of this producer reached mesoguard/.test(String(w.msg)));
+      expect(unheard).toHaveLength(1);
+      expect(unheard[0]).toMatchObject({ participant: "mute", retryInMs: 1500 });
+    } finally {
+      await deaf.close();
+      deafRouter.close();
+      await quick.stop();
+    }
+  }, 60_000);
 });
 
 describe("clean-up", () => {

@@ -95,12 +95,28 @@ describe("ReorderBuffer", () => {
     expect(feed(b, [15])).toEqual(["15", "16"]);
   });
 
-  it("counts a copy of a waiting packet as duplicate, and a packet behind the released ones as late", () => {
+  it("counts a copy of a waiting or of a released packet as duplicate, and one whose gap was given up as late", () => {
     const b = begun(1);
     feed(b, [2]);
     expect(feed(b, [4, 4])).toEqual(["duplicate:4"]);
-    expect(feed(b, [2])).toEqual(["late:2"]);
+    expect(feed(b, [2])).toEqual(["duplicate:2"]);
     expect(feed(b, [3])).toEqual(["3", "4"]);
+    expect(feed(b, [1, 3])).toEqual(["duplicate:1", "duplicate:3"]);
+    expect(feed(b, [6], 100)).toEqual([]);
+    expect(show(b.expire(140))).toEqual(["loss:1", "6"]);
+    expect(feed(b, [5, 5], 150)).toEqual(["late:5", "late:5"]); // 5 never came: late, each time
+  });
+
+  it("a 5x duplicate storm: every extra copy counts as duplicate, none as late, nothing is lost", () => {
+    const b = begun(65500);
+    const out: string[] = [];
+    for (let i = 1; i <= 100; i++) {
+      const seq = (65500 + i) & 0xffff; // across the wrap
+      for (let copy = 0; copy < 5; copy++) out.push(...feed(b, [seq]));
+    }
+    expect(out.filter((e) => e.startsWith("duplicate:"))).toHaveLength(400);
+    expect(out.filter((e) => !e.startsWith("duplicate:"))).toHaveLength(100); // each packet released once
+    expect(b.lost).toBe(0);
   });
 
   it("follows a sender that restarts with a new sequence number once a second packet confirms it", () => {

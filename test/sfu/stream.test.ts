@@ -281,9 +281,87 @@ describe("RtpStream (real UDP, real decoder)", () => {
       "wrong-payload-type": rounds,
       late: 0,
       duplicate: 0,
+      "other-source": 0,
     });
     expect(c.lost).toBe(0);
     expect(c.datagrams).toBe(packets.flat().length + rounds * 7);
+  });
+
+  it("a 5x duplicate storm: each extra copy counts as duplicate (none as late), every frame is decoded once", async () => {
+    const h = await harness();
+    const packets = packetsOf(65530); // across the 16-bit wrap
+    for (const packet of packets.flat()) {
+      for (let copy = 0; copy < 5; copy++) await h.send(packet);
+      await sleep(1); // let the stream read them: a burst of 5x a key frame overflows the socket's receive buffer
+    }
+    await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
+    await sleep(100);
+    const c = h.stream.info().counters;
+    const n = packets.flat().length;
+    expect(c.packets).toMatchObject({ ok: n, duplicate: 4 * n, late: 0 });
+    expect(c.lost).toBe(0);
+    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0 });
+  });
+
+  it("a second sender with the same SSRC cannot take the stream over: its packets are refused, every honest frame decoded", async () => {
+    const h = await harness();
+    const hostile = await bind();
+    try {
+      const honest = packetsOf(1000);
+      // The attacker replays the same VP8 under the same SSRC with far-off sequence numbers (a "restart"),
+      // packet for packet interleaved with the honest sender, and aims RTCP at the stream too.
+      const forged = packetsOf(30000).flat();
+      const sendHostile = (datagram: Buffer) =>
+        new Promise<void>((resolve, reject) => hostile.send(datagram, h.stream.port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+      const sr = Buffer.alloc(28);
+      sr.set([0x80, 200, 0x00, 0x06]);
+      sr.writeUInt32BE(SSRC, 4);
+      let k = 0;
+      for (const frame of honest) {
+        for (const packet of frame) {
+          await h.send(packet);
+          if (k < forged.length) await sendHostile(forged[k++]!);
+          await sleep(1); // twice the packets: let the stream read them before the socket's buffer overflows
+        }
+        await sendHostile(sr);
+        await sleep(3);
+      }
+      await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
+      const info = h.stream.info();
+      expect(info.counters.packets).toMatchObject({ ok: honest.flat().length, "other-source": k, late: 0, duplicate: 0 });
+      expect(info.counters.lost).toBe(0);
+      expect(info.source).toBe(`127.0.0.1:${h.sender.address().port}`);
+      expect(info.counters.frames).toMatchObject({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0 });
+    } finally {
+      hostile.close();
+    }
+  });
+
+  it("another sender takes over only after the latched one is silent for sourceTimeoutMs and it sent 3 packets in sequence", async () => {
+    const h = await harness({}, { sourceTimeoutMs: 300 });
+    const restarted = await bind();
+    try {
+      const send2 = (datagram: Buffer) =>
+        new Promise<void>((resolve, reject) => restarted.send(datagram, h.stream.port, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+      await h.sendFrames(packetsOf(1000).slice(0, GOP)); // frames 0-4 from the first sender
+      await waitFor(() => decodedOf(h) === GOP, "the first GOP decoded");
+      // Too early: the first sender was heard from moments ago.
+      const second = packetsOf(20000).slice(GOP); // the sender restarted on a new port: frames 5-11, new numbering
+      await send2(second[0]![0]!);
+      await waitFor(() => h.stream.counters.packets["other-source"] === 1, "the early packet refused");
+      await sleep(350);
+      for (const frame of second) {
+        for (const packet of frame) await send2(packet);
+        await sleep(3);
+      }
+      // Its first packets are probation (refused); the key frame they belong to is incomplete, then a PLI goes to
+      // the new sender, and the next key frame (frame 10) decodes.
+      await waitFor(() => decodedOf(h) === GOP + 2, "frames 10 and 11 from the new sender decoded");
+      expect(h.stream.info().source).toBe(`127.0.0.1:${restarted.address().port}`);
+      expect(h.stream.counters.packets["other-source"]).toBe(1 + 2);
+    } finally {
+      restarted.close();
+    }
   });
 
   it("a decoder error resets that stream only: the other stream decodes every frame", async () => {

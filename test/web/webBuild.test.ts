@@ -62,29 +62,16 @@ afterAll(async () => {
 });
 
 describe("buildWeb", () => {
-  it("writes minified bundles with source maps, the CSS and the pages", () => {
+  it("writes minified bundles (no source maps), the CSS and the pages", () => {
     const files = readdirSync(webDir).sort();
-    expect(files).toEqual([
-      "dashboard.html",
-      "dashboard.js",
-      "dashboard.js.map",
-      "join.html",
-      "join.js",
-      "join.js.map",
-      "styles.css",
-      "styles.css.map",
-    ]);
+    expect(files).toEqual(["dashboard.html", "dashboard.js", "join.html", "join.js", "styles.css"]);
     for (const name of ["dashboard.js", "join.js"]) {
       const js = readFileSync(path.join(webDir, name), "utf8");
-      expect(js).toMatch(new RegExp(`//# sourceMappingURL=${name.replace(".", "\\.")}\\.map\\s*$`));
+      expect(js).not.toContain("sourceMappingURL");
       expect(js.split("\n").length).toBeLessThan(10); // minified
       // Bundled: no imports left, no Node modules, the SDK and protocol code inside.
       expect(js).not.toMatch(/\bimport\s*[{*"']|require\(|node:/);
       expect(js).toContain("/ws");
-      const map = JSON.parse(readFileSync(path.join(webDir, `${name}.map`), "utf8")) as { sources: string[] };
-      expect(map.sources.some((s) => s.endsWith("src/client/MesoguardClient.ts"))).toBe(true);
-      expect(map.sources.some((s) => s.endsWith("src/protocol/binaryFrame.ts"))).toBe(true);
-      expect(map.sources.some((s) => s.endsWith(`src/web/${name.replace(".js", ".ts")}`))).toBe(true);
     }
     const css = readFileSync(path.join(webDir, "styles.css"), "utf8");
     expect(css.split("\n").length).toBeLessThan(5);
@@ -128,10 +115,9 @@ describe("web routes", () => {
       ["/", "text/html; charset=utf-8", '<script type="module" src="/dashboard.js">'],
       ["/?room=abc&token=x", "text/html; charset=utf-8", '<script type="module" src="/dashboard.js">'],
       ["/join?room=r&participant=p", "text/html; charset=utf-8", '<script type="module" src="/join.js">'],
-      ["/dashboard.js", "text/javascript; charset=utf-8", "sourceMappingURL"],
-      ["/join.js", "text/javascript; charset=utf-8", "sourceMappingURL"],
+      ["/dashboard.js", "text/javascript; charset=utf-8", "/ws"],
+      ["/join.js", "text/javascript; charset=utf-8", "/ws"],
       ["/styles.css", "text/css; charset=utf-8", ".tile"],
-      ["/join.js.map", "application/json; charset=utf-8", '"sources"'],
     ];
     for (const [url, type, content] of cases) {
       const res = await fetch(base + url);
@@ -151,6 +137,13 @@ describe("web routes", () => {
     expect((await rawGet(base, "/", "POST")).status).toBe(404);
     expect((await rawGet(base, "/nope.js")).status).toBe(404);
     expect((await rawGet(base, "/healthz")).status).toBe(404);
+  });
+
+  it("never serves source maps, even one left in the web folder by an older build", async () => {
+    writeFileSync(path.join(webDir, "join.js.map"), '{"version":3,"sources":["../../src/web/join.ts"]}');
+    const base = await serve(webDir);
+    for (const name of ["/join.js.map", "/dashboard.js.map", "/styles.css.map"]) expect((await rawGet(base, name)).status, name).toBe(404);
+    expect(webFileFor("/join.js.map")).toBeNull();
   });
 
   it("never serves anything outside the web folder", async () => {
