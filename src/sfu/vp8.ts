@@ -101,12 +101,6 @@ export function isVp8Keyframe(frame: Uint8Array): boolean {
   return frame.length >= 10 && (frame[0]! & 1) === 0 && frame[3] === 0x9d && frame[4] === 0x01 && frame[5] === 0x2a;
 }
 
-/** Key frame size from its header (14 bits each; the top 2 bits are the scaling mode). */
-export function vp8KeyframeSize(frame: Uint8Array): { width: number; height: number } | null {
-  if (!isVp8Keyframe(frame)) return null;
-  return { width: (frame[6]! | (frame[7]! << 8)) & 0x3fff, height: (frame[8]! | (frame[9]! << 8)) & 0x3fff };
-}
-
 export interface DepacketizedFrame {
   data: Buffer;
   keyframe: boolean;

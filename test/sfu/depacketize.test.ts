@@ -10,7 +10,13 @@ import {
   NAL_FU_A,
   NAL_STAP_A,
 } from "../../src/sfu/h264.js";
-import { DepacketizeError, depacketizeVp8, isVp8Keyframe, parseVp8Descriptor, vp8KeyframeSize } from "../../src/sfu/vp8.js";
+import { DepacketizeError, depacketizeVp8, isVp8Keyframe, parseVp8Descriptor } from "../../src/sfu/vp8.js";
+
+/** Key frame size from its header (14 bits each; the top 2 bits are the scaling mode). */
+function vp8KeyframeSize(frame: Uint8Array): { width: number; height: number } | null {
+  if (!isVp8Keyframe(frame)) return null;
+  return { width: (frame[6]! | (frame[7]! << 8)) & 0x3fff, height: (frame[8]! | (frame[9]! << 8)) & 0x3fff };
+}
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const SC = "00000001";

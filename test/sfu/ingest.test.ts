@@ -3,7 +3,7 @@
 // grace_hopper.jpg, a real observer (the SDK over `ws`) that must receive the RTP participant's scores with
 // faces found; garbage datagrams counted (per stream and in /metrics) without breaking the stream; DELETE,
 // the idle timeout and a WebSocket participant taking the same id all stop a stream; a lossy UDP relay between
-// ffmpeg and the server gets a PLI back; with a secret the API wants the Bearer secret.
+// ffmpeg and the server gets a PLI back; the API wants its own key (rtpApiKey), never the token secret.
 import { spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import path from "node:path";
@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ScoreMessage } from "../../src/protocol/protocolTypes.js";
-import { serializeRtp } from "../../src/sfu/rtp.js";
+import { serializeRtp } from "../helpers/rtpPackets.js";
 import { ffmpegProcess } from "../helpers/tools.js";
 import {
   BIN,

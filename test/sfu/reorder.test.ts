@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 
 import { FrameAssembler, type AssembledFrame } from "../../src/sfu/frameAssembler.js";
 import { ReorderBuffer, type ReorderEvent } from "../../src/sfu/reorderBuffer.js";
-import { parseRtp, serializeRtp, type RtpPacket } from "../../src/sfu/rtp.js";
+import { parseRtp, type RtpPacket } from "../../src/sfu/rtp.js";
+import { serializeRtp } from "../helpers/rtpPackets.js";
 
 type P = { sequenceNumber: number };
 const p = (sequenceNumber: number): P => ({ sequenceNumber });

@@ -11,8 +11,9 @@ import {
   parseRtp,
   RtpParseError,
   seqDelta,
-  serializeRtp,
 } from "../../src/sfu/rtp.js";
+
+import { serializeRtp } from "../helpers/rtpPackets.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

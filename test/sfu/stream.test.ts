@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 import { loadAddon } from "../../src/native/loadAddon.js";
 import type { StreamFrame } from "../../src/scoring/scoringTypes.js";
-import { serializeRtp } from "../../src/sfu/rtp.js";
+import { serializeRtp } from "../helpers/rtpPackets.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
