@@ -24,13 +24,15 @@
         "native/scorer_options.cc",
         "native/video_decoder.cc",
         "native/video_decoder_js.cc",
+        "native/video_file.cc",
+        "native/video_file_js.cc",
         "native/work_pool.cc",
         "native/cuda/preprocess_cuda_stub.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<(ort_headers_pkg)/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers",
-        "<!@(pkg-config --cflags-only-I libavcodec libavutil 2>/dev/null | sed 's/-I//g')"
+        "<!@(pkg-config --cflags-only-I libavformat libavcodec libswscale libavutil 2>/dev/null | sed 's/-I//g')"
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "MG_BUILD_SYSTEM=\"node-gyp\"", "MG_WITH_CUDA=0"],
       "cflags!": ["-fno-exceptions"],
@@ -40,7 +42,9 @@
         "<(ort_node_dir)/bin/napi-v6/linux/x64/libonnxruntime.so.1",
         "-lturbojpeg",
         "-lpng16",
+        "-lavformat",
         "-lavcodec",
+        "-lswscale",
         "-lavutil"
       ],
       "ldflags": [

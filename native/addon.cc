@@ -1,4 +1,5 @@
 // Module entry: registers the exports. Scorer and createScorer (scorer.h), VideoDecoder (video_decoder_js.h),
+// VideoFile (video_file_js.h),
 // preprocess, encodeJpeg and runtimeInfo (addon_functions.h).
 #include <napi.h>
 
@@ -7,6 +8,7 @@
 #include "ort_runtime.h"
 #include "scorer.h"
 #include "video_decoder_js.h"
+#include "video_file_js.h"
 
 namespace mg {
 
@@ -23,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterScorer(env, exports);
   RegisterAddonFunctions(env, exports);
   RegisterVideoDecoder(env, exports);
+  RegisterVideoFile(env, exports);
   return exports;
 }
 

@@ -36,21 +36,6 @@ void LogCallback(void* avcl, int level, const char* fmt, va_list args) {
   if (!text.empty()) t_last_log = text;
 }
 
-void InstallLogCallback() {
-  static std::once_flag once;
-  std::call_once(once, [] { av_log_set_callback(LogCallback); });
-}
-
-std::string AvError(int code) {
-  char buffer[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buffer, sizeof(buffer));
-  return buffer;
-}
-
-std::string WithDetail(const std::string& message) {
-  if (t_last_log.empty()) return message;
-  return message + " (libavcodec: " + t_last_log + ")";
-}
 
 bool H264HasIdr(const uint8_t* data, size_t size) {
   for (size_t i = 0; i + 3 < size; ++i) {
@@ -67,6 +52,52 @@ void CopyPlane(uint8_t* dst, int dst_stride, const uint8_t* src, int src_stride,
 }
 
 }  // namespace
+
+void InstallAvLogCallback() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(LogCallback); });
+}
+
+void ClearAvDetail() { t_last_log.clear(); }
+
+std::string AvErrorText(int code) {
+  char buffer[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buffer, sizeof(buffer));
+  return buffer;
+}
+
+std::string WithAvDetail(const std::string& message, const char* library) {
+  if (t_last_log.empty()) return message;
+  return message + " (" + library + ": " + t_last_log + ")";
+}
+
+std::string CheckDecodedPicture(const AVFrame* frame, int64_t max_pixels) {
+  if ((frame->flags & AV_FRAME_FLAG_CORRUPT) || frame->decode_error_flags != 0) {
+    return "the decoded picture is corrupt (missing or damaged data)";
+  }
+  const AVPixelFormat format = (AVPixelFormat)frame->format;
+  if (format != AV_PIX_FMT_YUV420P && format != AV_PIX_FMT_YUVJ420P) {
+    const char* name = av_get_pix_fmt_name(format);
+    return std::string("unsupported pixel format ") + (name ? name : "?") + " (only 8-bit 4:2:0 is scored)";
+  }
+  const int w = frame->width, h = frame->height;
+  if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide || (int64_t)w * h > max_pixels) {
+    return "decoded picture size " + std::to_string(w) + "x" + std::to_string(h) + " is out of range";
+  }
+  return "";
+}
+
+void CopyPictureI420(const AVFrame* frame, std::vector<uint8_t>* out) {
+  const int w = frame->width, h = frame->height;
+  const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  out->resize((size_t)w * h + 2 * (size_t)cw * ch);
+  uint8_t* y = out->data();
+  uint8_t* u = y + (size_t)w * h;
+  uint8_t* v = u + (size_t)cw * ch;
+  CopyPlane(y, w, frame->data[0], frame->linesize[0], w, h);
+  CopyPlane(u, cw, frame->data[1], frame->linesize[1], cw, ch);
+  CopyPlane(v, cw, frame->data[2], frame->linesize[2], cw, ch);
+}
 
 VideoCodec ParseVideoCodec(const std::string& name) {
   std::string upper;
@@ -87,7 +118,7 @@ bool IsVideoKeyframe(VideoCodec codec, const uint8_t* data, size_t size) {
 }
 
 VideoDecoder::VideoDecoder(VideoCodec codec, int64_t max_pixels) : codec_(codec), max_pixels_(max_pixels) {
-  InstallLogCallback();
+  InstallAvLogCallback();
   const AVCodec* decoder = avcodec_find_decoder(codec == VideoCodec::VP8 ? AV_CODEC_ID_VP8 : AV_CODEC_ID_H264);
   if (!decoder) {
     throw FrameError("ERR_INVALID_ARG", std::string("this libavcodec has no ") + VideoCodecName(codec) + " decoder");
@@ -124,8 +155,8 @@ void VideoDecoder::Open() {
   const int rc = avcodec_open2(context_, decoder, nullptr);
   if (rc < 0) {
     avcodec_free_context(&context_);
-    throw FrameError("ERR_VIDEO_DECODE", WithDetail("could not open the " + std::string(VideoCodecName(codec_)) +
-                                                    " decoder: " + AvError(rc)));
+    throw FrameError("ERR_VIDEO_DECODE", WithAvDetail("could not open the " + std::string(VideoCodecName(codec_)) +
+                                                    " decoder: " + AvErrorText(rc)));
   }
 }
 
@@ -142,7 +173,7 @@ void VideoDecoder::Reset() {
 }
 
 void VideoDecoder::FailAndReset(const std::string& message) {
-  std::string full = WithDetail(message);
+  std::string full = WithAvDetail(message);
   stats_.failed++;
   Reset();
   throw FrameError("ERR_VIDEO_DECODE", full);
@@ -163,7 +194,7 @@ DecodedVideo VideoDecoder::Decode(const uint8_t* data, size_t size, bool want_pi
   }
   const auto start = std::chrono::steady_clock::now();
   if (!context_) Open();
-  t_last_log.clear();
+  ClearAvDetail();
   av_packet_unref(packet_);
   if (av_new_packet(packet_, (int)size) < 0) FailAndReset("out of memory for a packet");
   std::memcpy(packet_->data, data, size);
@@ -171,29 +202,20 @@ DecodedVideo VideoDecoder::Decode(const uint8_t* data, size_t size, bool want_pi
 
   int rc = avcodec_send_packet(context_, packet_);
   av_packet_unref(packet_);
-  if (rc < 0) FailAndReset("the " + std::string(VideoCodecName(codec_)) + " decoder refused the access unit: " + AvError(rc));
+  if (rc < 0) FailAndReset("the " + std::string(VideoCodecName(codec_)) + " decoder refused the access unit: " + AvErrorText(rc));
   if (keyframe_in) need_keyframe_ = false;
 
   DecodedVideo out;
   for (;;) {
     rc = avcodec_receive_frame(context_, frame_);
     if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) break;
-    if (rc < 0) FailAndReset("decoding failed: " + AvError(rc));
-    if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags != 0) {
+    if (rc < 0) FailAndReset("decoding failed: " + AvErrorText(rc));
+    const std::string bad = CheckDecodedPicture(frame_, max_pixels_);
+    if (!bad.empty()) {
       av_frame_unref(frame_);
-      FailAndReset("the decoded picture is corrupt (missing or damaged data)");
-    }
-    const AVPixelFormat format = (AVPixelFormat)frame_->format;
-    if (format != AV_PIX_FMT_YUV420P && format != AV_PIX_FMT_YUVJ420P) {
-      const char* name = av_get_pix_fmt_name(format);
-      av_frame_unref(frame_);
-      FailAndReset(std::string("unsupported pixel format ") + (name ? name : "?") + " (only 8-bit 4:2:0 is scored)");
+      FailAndReset(bad);
     }
     const int w = frame_->width, h = frame_->height;
-    if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide || (int64_t)w * h > max_pixels_) {
-      av_frame_unref(frame_);
-      FailAndReset("decoded picture size " + std::to_string(w) + "x" + std::to_string(h) + " is out of range");
-    }
     out.decoded = true;
     out.width = w;
     out.height = h;
@@ -203,14 +225,7 @@ DecodedVideo VideoDecoder::Decode(const uint8_t* data, size_t size, bool want_pi
     out.keyframe = frame_->key_frame != 0;
 #endif
     if (want_pixels) {
-      const int cw = (w + 1) / 2, ch = (h + 1) / 2;
-      out.i420.resize((size_t)w * h + 2 * (size_t)cw * ch);
-      uint8_t* y = out.i420.data();
-      uint8_t* u = y + (size_t)w * h;
-      uint8_t* v = u + (size_t)cw * ch;
-      CopyPlane(y, w, frame_->data[0], frame_->linesize[0], w, h);
-      CopyPlane(u, cw, frame_->data[1], frame_->linesize[1], cw, ch);
-      CopyPlane(v, cw, frame_->data[2], frame_->linesize[2], cw, ch);
+      CopyPictureI420(frame_, &out.i420);
     } else {
       out.i420.clear();
     }

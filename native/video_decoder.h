@@ -41,6 +41,17 @@ struct VideoDecoderStats {
   uint64_t resets = 0;
 };
 
+// Shared with the file reader (video_file.h), which decodes with the same checks.
+// Routes libavcodec/libavformat logs to a per-thread "last error" that WithAvDetail appends to a message.
+void InstallAvLogCallback();
+void ClearAvDetail();
+std::string WithAvDetail(const std::string& message, const char* library = "libavcodec");
+std::string AvErrorText(int code);
+// Checks a decoded picture (not corrupt, 8-bit 4:2:0, within the side limit and `max_pixels`); returns why not, or "".
+std::string CheckDecodedPicture(const AVFrame* frame, int64_t max_pixels);
+// Copies a checked picture into tightly packed I420 (strides width and (width+1)/2).
+void CopyPictureI420(const AVFrame* frame, std::vector<uint8_t>* out);
+
 class VideoDecoder {
  public:
   // Throws FrameError ERR_INVALID_ARG when libavcodec has no decoder for the codec.

@@ -14,6 +14,15 @@ export function hasCommand(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
 }
 
+/** An FFmpeg library's headers, where Debian puts them or where pkg-config says. */
+function hasFfmpegLibrary(name: string, header: string): boolean {
+  return (
+    ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include", "/usr/local/include"].some((dir) =>
+      existsSync(`${dir}/${name}/${header}`),
+    ) || spawnSync("pkg-config", ["--exists", name], { stdio: "ignore" }).status === 0
+  );
+}
+
 export const BUILD_REQUIREMENTS: SystemRequirement[] = [
   { aptPackage: "cmake", purpose: "cmake-js builds the addon", present: () => hasCommand("cmake") },
   { aptPackage: "g++", purpose: "C++ compiler", present: () => hasCommand("g++") || hasCommand("c++") },
@@ -31,10 +40,17 @@ export const BUILD_REQUIREMENTS: SystemRequirement[] = [
   {
     aptPackage: "libavcodec-dev",
     purpose: "libavcodec decodes the VP8/H.264 video of the RTP ingest",
-    present: () =>
-      ["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/include", "/usr/local/include"].some((dir) =>
-        existsSync(`${dir}/libavcodec/avcodec.h`),
-      ) || spawnSync("pkg-config", ["--exists", "libavcodec", "libavutil"], { stdio: "ignore" }).status === 0,
+    present: () => hasFfmpegLibrary("libavcodec", "avcodec.h") && hasFfmpegLibrary("libavutil", "avutil.h"),
+  },
+  {
+    aptPackage: "libavformat-dev",
+    purpose: "libavformat reads the video files of mesoguard scan",
+    present: () => hasFfmpegLibrary("libavformat", "avformat.h"),
+  },
+  {
+    aptPackage: "libswscale-dev",
+    purpose: "libswscale converts the pictures of mesoguard scan's videos to 8-bit 4:2:0",
+    present: () => hasFfmpegLibrary("libswscale", "swscale.h"),
   },
 ];
 

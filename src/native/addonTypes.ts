@@ -255,12 +255,64 @@ export interface NativeVideoDecoder {
   close(options?: { drain?: boolean }): Promise<void>;
 }
 
+export interface NativeVideoFileOptions {
+  path: string;
+  /** At most this many frames per second of presentation time are sampled (> 0). */
+  fps: number;
+  /** read() returns null after this many frames (an integer >= 1). */
+  maxFrames: number;
+  /** Pictures larger than this are refused (ERR_VIDEO_DECODE) before they are allocated. */
+  maxFramePixels: number;
+}
+
+export interface NativeVideoFileInfo {
+  /** libavformat's container name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "matroska,webm". */
+  container: string;
+  /** The decoder of the best video stream, e.g. "h264", "vp8". */
+  codec: string;
+  /** As displayed: after the rotation. */
+  width: number;
+  height: number;
+  /** Clockwise degrees (0, 90, 180, 270) each picture is turned, as the container's display matrix says. */
+  rotation: number;
+  /** As the header declares it; 0 when unknown. */
+  durationS: number;
+  /** Average frames/s; 0 when unknown. */
+  frameRate: number;
+}
+
+/** A sampled frame, upright, 8-bit 4:2:0 whatever the stream's format: packed I420 (strides width and (width+1)/2), a FrameInput as it is. */
+export interface NativeVideoFileFrame {
+  kind: "i420";
+  data: Buffer;
+  width: number;
+  height: number;
+  /** Presentation time from the stream's start, seconds. */
+  timeS: number;
+  /** Which decoded picture of the stream it is (0-based). */
+  decodedIndex: number;
+}
+
+/**
+ * A recorded video read front to back (libavformat + libavcodec) on a thread of its own; one frame is held at a
+ * time. open() rejects with ERR_VIDEO_OPEN (unreadable, not a media file), ERR_VIDEO_NO_STREAM, ERR_VIDEO_CODEC
+ * (no decoder); read() with ERR_VIDEO_DECODE (a damaged picture), ERR_VIDEO_READ,
+ * ERR_VIDEO_TRUNCATED (the file ends before its first picture or well before its declared duration).
+ * close() releases the file; steps still queued reject with ERR_CLOSED.
+ */
+export interface NativeVideoFile {
+  open(): Promise<NativeVideoFileInfo>;
+  read(): Promise<NativeVideoFileFrame | null>;
+  close(): Promise<void>;
+}
+
 export interface NativeAddon {
   createScorer(options: NativeScorerOptions): Promise<NativeScorer>;
   preprocess(frame: FrameInput, options?: PreprocessOptions): Promise<Float32Array>;
   encodeJpeg(rgb: Uint8Array, width: number, height: number, quality?: number): Promise<Buffer>;
   runtimeInfo(): RuntimeInfo;
   VideoDecoder: new (options: NativeVideoDecoderOptions) => NativeVideoDecoder;
+  VideoFile: new (options: NativeVideoFileOptions) => NativeVideoFile;
 }
 
 /** Error codes a frame's promise can reject with (error.code). */
@@ -278,4 +330,9 @@ export type MesoguardErrorCode =
   | "ERR_MODEL_LOAD"
   | "ERR_SCORER_CONFIG"
   | "ERR_VIDEO_DECODE"
-  | "ERR_VIDEO_NEED_KEYFRAME";
+  | "ERR_VIDEO_NEED_KEYFRAME"
+  | "ERR_VIDEO_OPEN"
+  | "ERR_VIDEO_NO_STREAM"
+  | "ERR_VIDEO_CODEC"
+  | "ERR_VIDEO_READ"
+  | "ERR_VIDEO_TRUNCATED";
