@@ -14,6 +14,24 @@ function checkTime(name: string, t: number): void {
 }
 
 /**
+ * The track a verdict follows: the most suspicious one with at least minScoredFaces samples; ties go to more
+ * samples, then to the earlier in `tracks` (callers list them by id). Null when no track has enough samples.
+ */
+export function mostSuspiciousTrack<T extends { samples: number; aggregate: number | null }>(
+  tracks: readonly T[],
+  config: Pick<VerdictConfig, "minScoredFaces">,
+): T | null {
+  let chosen: T | null = null;
+  for (const f of tracks) {
+    if (f.samples < config.minScoredFaces || f.aggregate === null) continue;
+    if (chosen === null || f.aggregate > chosen.aggregate! || (f.aggregate === chosen.aggregate && f.samples > chosen.samples)) {
+      chosen = f;
+    }
+  }
+  return chosen;
+}
+
+/**
  * The verdict on one participant's video over a time window.
  *
  * Clock: addFrame() times must be non-decreasing; snapshot() times must be non-decreasing and not before
@@ -113,16 +131,8 @@ export class ParticipantVerdict {
       faces.push({ ...track.verdict.snapshot(now), id, lastSeen: track.lastSeen });
     }
 
-    // The most suspicious track with enough samples; ties go to more samples, then the lower id.
-    let chosen: FaceTrackScore | null = null;
-    let samples = 0;
-    for (const f of faces) {
-      samples += f.samples;
-      if (f.samples < this.config.minScoredFaces || f.aggregate === null) continue;
-      if (chosen === null || f.aggregate > chosen.aggregate! || (f.aggregate === chosen.aggregate && f.samples > chosen.samples)) {
-        chosen = f;
-      }
-    }
+    const chosen = mostSuspiciousTrack(faces, this.config);
+    const samples = faces.reduce((sum, f) => sum + f.samples, 0);
 
     let next: VerdictState;
     if (this.lastScoredTime === -Infinity || now - this.lastScoredTime > this.noFaceMs) next = "no-face";
