@@ -1,0 +1,44 @@
+// Scans many files, at most `concurrency` at a time, all through the one scorer (its queue batches their faces).
+import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import type { MediaFile } from "./mediaFiles.js";
+import { scanFile, type ScanFileOptions, type ScannedFile } from "./scanFile.js";
+
+/** The scan's defaults: 2 frames/s and 32 frames per video, as the DeepfakeBench/DFDC protocols sample; 4 files at once. */
+export const SCAN_DEFAULTS = Object.freeze({ fps: 2, maxFrames: 32, concurrency: 4 });
+
+export interface ScanProgress {
+  filesDone: number;
+  filesTotal: number;
+  frames: number;
+  faces: number;
+}
+
+export interface ScanFilesOptions extends Omit<ScanFileOptions, "onFrame"> {
+  concurrency: number;
+  /** Each file's result as it completes (completion order). */
+  onFile?: (result: ScannedFile, index: number) => void;
+  onProgress?: (progress: ScanProgress) => void;
+}
+
+/** The results in the order of `files`. */
+export async function scanFiles(scorer: MesoNetScorer, files: readonly MediaFile[], options: ScanFilesOptions): Promise<ScannedFile[]> {
+  const { concurrency, onFile, onProgress, ...fileOptions } = options;
+  const results: ScannedFile[] = new Array(files.length);
+  const progress: ScanProgress = { filesDone: 0, filesTotal: files.length, frames: 0, faces: 0 };
+  const onFrame = (faces: number) => {
+    progress.frames++;
+    progress.faces += faces;
+    onProgress?.(progress);
+  };
+  let next = 0;
+  async function worker(): Promise<void> {
+    for (let i = next++; i < files.length; i = next++) {
+      results[i] = await scanFile(scorer, files[i]!, { ...fileOptions, onFrame });
+      progress.filesDone++;
+      onFile?.(results[i]!, i);
+      onProgress?.(progress);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  return results;
+}
