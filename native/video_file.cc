@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include <cmath>
+#include <cstdio>
 #include <utility>
 
 #include "video_decoder.h"
@@ -189,8 +190,10 @@ void VideoFile::CheckComplete() const {
   // containers whose declared duration is rounded) was cut short.
   const double shown_until = last_time_s_ + frame_interval_s_;
   if (duration_s_ > 0 && shown_until + 0.5 < duration_s_) {
-    throw FrameError("ERR_VIDEO_TRUNCATED", "'" + path_ + "' ends at " + std::to_string(shown_until) + " s of the " +
-                                                std::to_string(duration_s_) + " s its header declares: the file is truncated");
+    char detail[128];
+    std::snprintf(detail, sizeof(detail), " ends at %.1f s of the %.1f s its header declares: the file is truncated",
+                  shown_until, duration_s_);
+    throw FrameError("ERR_VIDEO_TRUNCATED", "'" + path_ + "'" + detail);
   }
 }
 

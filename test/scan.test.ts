@@ -33,6 +33,8 @@ beforeAll(() => {
   photoVideo(path.join(media, "nested", "grace.webm"), GRACE, "vp8", 5);
   patternVideo(path.join(media, "pattern.mkv"), "h264", 3);
   truncatedCopy(path.join(media, "nested", "grace.webm"), path.join(media, "cut.webm"), 0.3);
+  // Cut after its first seconds: frames before the cut are scored, then the file fails.
+  truncatedCopy(patternVideo(path.join(dir, "pattern6.mkv"), "h264", 6), path.join(media, "half.mkv"), 0.6);
   writeFileSync(path.join(media, "garbage.mov"), "not a video");
   writeFileSync(path.join(media, "notes.txt"), "not media: skipped in folders");
   copyFileSync(GRACE, path.join(media, "nested", "grace.jpg"));
@@ -58,7 +60,7 @@ describe("mesoguard scan", () => {
 
   it("scans every video and image under a folder, recursively, one JSON line each; exit 1 as some failed", () => {
     expect(run.stderr).toBe(""); // no TTY, --json: no progress bar
-    expect([...scans.keys()].sort()).toEqual(["cut.webm", "garbage.mov", "grace.jpg", "grace.mp4", "grace.webm", "pattern.mkv"]);
+    expect([...scans.keys()].sort()).toEqual(["cut.webm", "garbage.mov", "grace.jpg", "grace.mp4", "grace.webm", "half.mkv", "pattern.mkv"]);
     expect(run.status).toBe(1);
   });
 
@@ -107,12 +109,17 @@ describe("mesoguard scan", () => {
   it("gives a truncated file and a non-video a clear per-file error, and the scan goes on", () => {
     expect(scans.get("cut.webm")!.error).toMatchObject({ code: "ERR_VIDEO_TRUNCATED", message: expect.stringMatching(/truncated/) });
     expect(scans.get("garbage.mov")!.error).toMatchObject({ code: "ERR_VIDEO_OPEN", message: expect.stringContaining("garbage.mov") });
+    // Cut part-way: an error, and the frames before the cut are still reported.
+    const half = scans.get("half.mkv")!;
+    expect(half.error).toMatchObject({ code: "ERR_VIDEO_TRUNCATED", message: expect.stringMatching(/ends at [\d.]+ s of the 6.0 s/) });
+    expect(half.frames).toBeGreaterThan(0);
+    expect(half.timeline).toHaveLength(half.frames);
   });
 
   it("writes a CSV summary, one row per file, errors included", () => {
     const lines = readFileSync(csv(), "utf8").trim().split("\r\n");
     expect(lines[0]).toBe("file,kind,state,fake,aggregate_method,track,tracks,frames,faces_scored,duration_s,codec,model,detector,error_code,error");
-    expect(lines).toHaveLength(7);
+    expect(lines).toHaveLength(8);
     const row = (name: string) => lines.find((l) => l.includes(name))!.split(",");
     const mp4 = scans.get("grace.mp4")!;
     expect(row("grace.mp4").slice(1, 9)).toEqual(["video", mp4.verdict.state, String(Number(mp4.verdict.fake!.toFixed(6))), mp4.verdict.aggregateMethod, "1", "1", "10", "10"]);
