@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { findMediaFiles, MesoNetScorer, scanFiles } from "../src/index.js";
 import type { FileScan } from "../src/scan/scanTypes.js";
 import { ParticipantVerdict } from "../src/verdict/ParticipantVerdict.js";
 import { DEFAULT_VERDICT_CONFIG } from "../src/verdict/verdictConfig.js";
@@ -171,6 +172,23 @@ describe("mesoguard scan", () => {
       o.timeline.forEach((f, i) => f.faces.forEach((face, j) => expect(face.fake).toBeCloseTo(s.timeline[i]!.faces[j]!.fake, 5)));
     }
   }, TEST_TIMEOUT * 2);
+
+  it("is a library too: the package entry's findMediaFiles + scanFiles give what the command prints", async () => {
+    const scorer = await MesoNetScorer.create({ provider: "cpu" });
+    try {
+      const files = await findMediaFiles([media]);
+      const results = await scanFiles(scorer, files);
+      expect(results.map((r) => path.basename(r.scan.file)).sort()).toEqual([...scans.keys()].sort());
+      for (const { scan } of results) {
+        const cli = scans.get(path.basename(scan.file))!;
+        expect(scan.verdict.state).toBe(cli.verdict.state);
+        expect(scan.frames).toBe(cli.frames);
+        expect(scan.error?.code).toBe(cli.error?.code);
+      }
+    } finally {
+      await scorer.close();
+    }
+  }, TEST_TIMEOUT);
 
   it("refuses bad options with exit 2", () => {
     for (const args of [["--fps", "0"], ["--max-frames", "2.5"], ["--concurrency", "x"], []]) {

@@ -1,5 +1,7 @@
 // Scans many files, at most `concurrency` at a time, all through the one scorer (its queue batches their faces).
 import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
+import { resolveVerdictConfig } from "../verdict/verdictConfig.js";
+import type { VerdictConfig } from "../verdict/verdictTypes.js";
 import type { MediaFile } from "./mediaFiles.js";
 import { scanFile, type ScanFileOptions, type ScannedFile } from "./scanFile.js";
 
@@ -13,16 +15,26 @@ export interface ScanProgress {
   faces: number;
 }
 
-export interface ScanFilesOptions extends Omit<ScanFileOptions, "onFrame"> {
-  concurrency: number;
+/** Every field optional: SCAN_DEFAULTS, the verdict's defaults, no crops kept, no explanations. */
+export interface ScanFilesOptions extends Partial<Omit<ScanFileOptions, "onFrame" | "verdict">> {
+  /** The verdict's settings over its defaults (resolveVerdictConfig checks them). */
+  verdict?: Partial<VerdictConfig>;
+  concurrency?: number;
   /** Each file's result as it completes (completion order). */
   onFile?: (result: ScannedFile, index: number) => void;
   onProgress?: (progress: ScanProgress) => void;
 }
 
 /** The results in the order of `files`. */
-export async function scanFiles(scorer: MesoNetScorer, files: readonly MediaFile[], options: ScanFilesOptions): Promise<ScannedFile[]> {
-  const { concurrency, onFile, onProgress, ...fileOptions } = options;
+export async function scanFiles(scorer: MesoNetScorer, files: readonly MediaFile[], options: ScanFilesOptions = {}): Promise<ScannedFile[]> {
+  const { concurrency = SCAN_DEFAULTS.concurrency, onFile, onProgress } = options;
+  const fileOptions: Omit<ScanFileOptions, "onFrame"> = {
+    fps: options.fps ?? SCAN_DEFAULTS.fps,
+    maxFrames: options.maxFrames ?? SCAN_DEFAULTS.maxFrames,
+    verdict: resolveVerdictConfig(options.verdict),
+    keepCrops: options.keepCrops ?? false,
+    explain: options.explain ?? false,
+  };
   const results: ScannedFile[] = new Array(files.length);
   const progress: ScanProgress = { filesDone: 0, filesTotal: files.length, frames: 0, faces: 0 };
   const onFrame = (faces: number) => {
