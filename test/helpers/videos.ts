@@ -1,18 +1,13 @@
 // Test videos made at test time with Debian's ffmpeg from the shared photos and crops (never stored in the repo).
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { SHARED, TEST_IMAGES_DIR } from "./paths.js";
+import { runFfmpeg } from "./tools.js";
 
 export const GRACE = path.join(SHARED, "photos", "grace_hopper.jpg");
 export const DF_CROPS = ["df00204.jpg", "df01254.jpg"].map((f) => path.join(TEST_IMAGES_DIR, "df", f));
 export const REAL_CROPS = ["real00240.jpg", "real00772.jpg"].map((f) => path.join(TEST_IMAGES_DIR, "real", f));
-
-export function ffmpeg(args: string[]): void {
-  const run = spawnSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8" });
-  if (run.status !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed: ${run.stderr}`);
-}
 
 const CODEC_ARGS = {
   h264: ["-c:v", "libx264", "-pix_fmt", "yuv420p"],
@@ -21,13 +16,13 @@ const CODEC_ARGS = {
 
 /** A still photo as a video of `seconds` at 10 frames/s (width 320, aspect kept). */
 export function photoVideo(out: string, photo: string, codec: keyof typeof CODEC_ARGS, seconds: number): string {
-  ffmpeg(["-loop", "1", "-i", photo, "-t", String(seconds), "-r", "10", "-vf", "scale=320:-2", ...CODEC_ARGS[codec], out]);
+  runFfmpeg(["-loop", "1", "-i", photo, "-t", String(seconds), "-r", "10", "-vf", "scale=320:-2", ...CODEC_ARGS[codec], out]);
   return out;
 }
 
 /** A video with no face in it (ffmpeg's test pattern). */
 export function patternVideo(out: string, codec: keyof typeof CODEC_ARGS, seconds: number): string {
-  ffmpeg(["-f", "lavfi", "-i", `testsrc=size=320x240:rate=10`, "-t", String(seconds), ...CODEC_ARGS[codec], out]);
+  runFfmpeg(["-f", "lavfi", "-i", `testsrc=size=320x240:rate=10`, "-t", String(seconds), ...CODEC_ARGS[codec], out]);
   return out;
 }
 
@@ -40,7 +35,7 @@ export function cropsVideo(out: string, crops: string[], seconds: number, perIma
   }
   lines.push(`file '${crops[0]}'`);
   writeFileSync(list, lines.join("\n") + "\n");
-  ffmpeg(["-f", "concat", "-safe", "0", "-i", list, "-r", "10", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", out]);
+  runFfmpeg(["-f", "concat", "-safe", "0", "-i", list, "-r", "10", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", out]);
   return out;
 }
 

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAddon } from "../../src/native/loadAddon.js";
 import { SCORER_DEFAULTS } from "../../src/scoring/scorerOptions.js";
 import { CMAKE_ADDON, TEST_TIMEOUT } from "../helpers/paths.js";
-import { ffmpeg, GRACE, patternVideo, photoVideo, truncatedCopy } from "../helpers/videos.js";
+import { runFfmpeg as ffmpeg } from "../helpers/tools.js";
+import { GRACE, patternVideo, photoVideo, truncatedCopy } from "../helpers/videos.js";
 
 const addon = loadAddon();
 const dir = mkdtempSync(path.join(tmpdir(), "mesoguard-videofile-"));
