@@ -32,6 +32,20 @@ beforeAll(() => {
   run = spawnSync(process.execPath, [bin, "scan", "--explain", "--report", path.join(dir, "report"), ...files], { encoding: "utf8", timeout: 120_000 });
 }, TEST_TIMEOUT * 2);
 
+describe("scan --explain", () => {
+  it("puts the occlusion map of the most suspicious face in the JSON: 8x8 drops from its own score", () => {
+    const json = spawnSync(process.execPath, [bin, "scan", "--json", "--explain", files[4]!, files[1]!], { encoding: "utf8", timeout: 120_000 });
+    expect(json.status).toBe(0);
+    const [crops, pattern] = json.stdout.trim().split("\n").map((l) => JSON.parse(l)).sort((a, b) => a.file.localeCompare(b.file));
+    const peak = Math.max(...crops.tracks.map((t: { peak: number }) => t.peak));
+    expect(crops.explanation).toMatchObject({ grid: 8, faceId: crops.verdict.trackId ?? 1 });
+    expect(crops.explanation.drops).toHaveLength(64);
+    // The explained face is the most suspicious one scored; rescored as its crop it stays close (same pixels, RGB path).
+    expect(crops.explanation.baseFake).toBeCloseTo(peak, 1);
+    expect(pattern.explanation).toBeUndefined(); // no face, nothing to explain
+  }, TEST_TIMEOUT);
+});
+
 describe("scan --report", () => {
   it("is a page Chromium renders without loading anything, one section per file", async () => {
     expect(run.status).toBe(1); // broken.mkv
