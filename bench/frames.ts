@@ -7,6 +7,7 @@ import path from "node:path";
 import { packageRoot } from "../src/models/paths.js";
 import { frameSize } from "../src/faces/frameSize.js";
 import type { NativeAddon } from "../src/native/addonTypes.js";
+import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 
 export const FRAME_SIZES = [
   { name: "640x480", width: 640, height: 480 },
@@ -44,7 +45,7 @@ export async function makeFrames(addon: NativeAddon, photoFile = defaultPhoto())
     // Planar float RGB in [0, 1], 3 x side x side.
     const square = await addon.preprocess(
       { kind, data },
-      { width: side, height: side, resize: "area", region: [0, 0, size.width, size.height] },
+      resolvePreprocessOptions({ width: side, height: side, resize: "area", region: [0, 0, size.width, size.height] }),
     );
     const rgb = Buffer.alloc(width * height * 3); // black
     const left = Math.floor((width - side) / 2);

@@ -6,6 +6,7 @@ import sharp from "sharp";
 import type { DetectorName } from "../src/faces/detectorModels.js";
 import type { NativeAddon, ProviderName } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
+import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 import type { ProviderProbe } from "../src/scoring/providerProbe.js";
 import type { FrameAnalysis } from "../src/scoring/scoringTypes.js";
 import type { BenchFrame, FrameName } from "./frames.js";
@@ -102,7 +103,7 @@ export async function runStages(
   for (const frame of frames) {
     step(`stages: decode ${frame.name}`);
     const input = { kind: "jpeg" as const, data: frame.jpeg };
-    const addonPreprocessMs = summarize(await repeat(async () => void (await addon.preprocess(input)), iterations));
+    const addonPreprocessMs = summarize(await repeat(async () => void (await addon.preprocess(input, resolvePreprocessOptions())), iterations));
     const sharpDecodeMs = summarize(await repeat(async () => void (await sharp(frame.jpeg).raw().toBuffer()), iterations));
     decode.push({ frame: frame.name, addonPreprocessMs, sharpDecodeMs });
   }

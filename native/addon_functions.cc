@@ -18,9 +18,10 @@ namespace mg {
 
 namespace {
 
-// preprocess(frame, {width, height, resize, device, keypoints?, crop?, region?}) -> Promise<Float32Array>:
-// the planar RGB [0,1] tensor the pipeline would feed a model: the whole frame stretched (default), a face crop
-// from keypoints, or a letterboxed region.
+// preprocess(frame, {width, height, resize, device, maxFramePixels, crop: {factor, margin}, keypoints?, region?})
+// -> Promise<Float32Array>: the planar RGB [0,1] tensor the pipeline would feed a model: the whole frame stretched,
+// a face crop from keypoints, or a letterboxed region. Every field but keypoints and region is required:
+// src/scoring/scorerOptions.ts (resolvePreprocessOptions) owns the defaults and the crop's range.
 class PreprocessWorker : public Napi::AsyncWorker {
  public:
   PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, bool cuda)
@@ -71,28 +72,24 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   try {
-    FrameInput frame = ParseFrame(info[0], kMaxDecodePixels);
-    Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-    const int width = GetInt(o, "width", 256);
-    const int height = GetInt(o, "height", 256);
+    if (info.Length() < 2 || !info[1].IsObject()) {
+      throw FrameError("ERR_INVALID_ARG", "preprocess(frame, options): options are required (resolvePreprocessOptions)");
+    }
+    Napi::Object o = info[1].As<Napi::Object>();
+    FrameInput frame = ParseFrame(info[0], RequireInt(o, "maxFramePixels"));
+    const int width = RequireInt(o, "width");
+    const int height = RequireInt(o, "height");
     if (width < 1 || height < 1 || width > 4096 || height > 4096) {
       throw FrameError("ERR_INVALID_ARG", "output width and height must be 1..4096");
     }
-    const ResizeMode mode = ParseResizeMode(GetString(o, "resize", "nearest"));
-    const std::string device = GetString(o, "device", "cpu");
+    const ResizeMode mode = ParseResizeMode(RequireString(o, "resize"));
+    const std::string device = RequireString(o, "device");
     if (device != "cpu" && device != "cuda") throw FrameError("ERR_INVALID_ARG", "device must be cpu or cuda");
+    Napi::Object crop_options = RequireObject(o, "crop");
+    const CropConfig crop{(float)RequireNumber(crop_options, "factor"), (float)RequireNumber(crop_options, "margin"), mode};
     RenderSpec spec = whole_frame_spec(mode, width, height);
     if (!o.Get("keypoints").IsUndefined()) {
       const std::array<float, 2 * kKeypoints> keypoints = ParseKeypoints(o.Get("keypoints"));
-      CropConfig crop;  // preprocess's own defaults: the original pipeline's factor and margin
-      crop.mode = mode;
-      if (o.Get("crop").IsObject()) {
-        crop.factor = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "factor", crop.factor);
-        crop.margin = (float)GetNumber(o.Get("crop").As<Napi::Object>(), "margin", crop.margin);
-        if (!(crop.factor > 0 && crop.factor <= kMaxCropScale) || !(crop.margin > 0 && crop.margin <= kMaxCropScale)) {
-          throw FrameError("ERR_INVALID_ARG", "crop.factor and crop.margin must be positive, at most 100");
-        }
-      }
       if (width != height) throw FrameError("ERR_INVALID_ARG", "face crops are square: width must equal height");
       spec = MakeFaceCrop(keypoints, crop, width).spec;
     } else if (!o.Get("region").IsUndefined()) {
@@ -110,7 +107,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   }
 }
 
-// encodeJpeg(rgb, width, height, quality = 90) -> Promise<Buffer>: for saved crops and thumbnails.
+// encodeJpeg(rgb, width, height, quality) -> Promise<Buffer>: for saved crops and thumbnails (each caller picks its quality).
 class EncodeJpegWorker : public Napi::AsyncWorker {
  public:
   EncodeJpegWorker(Napi::Env env, std::vector<uint8_t> rgb, int width, int height, int quality)
@@ -141,14 +138,14 @@ class EncodeJpegWorker : public Napi::AsyncWorker {
 Napi::Value EncodeJpeg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    deferred.Reject(MakeError(env, "ERR_INVALID_ARG", "encodeJpeg(rgb: Uint8Array, width, height, quality?)").Value());
+  if (info.Length() < 4 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    deferred.Reject(MakeError(env, "ERR_INVALID_ARG", "encodeJpeg(rgb: Uint8Array, width, height, quality)").Value());
     return deferred.Promise();
   }
   Napi::TypedArray array = info[0].As<Napi::TypedArray>();
   const int width = info[1].As<Napi::Number>().Int32Value();
   const int height = info[2].As<Napi::Number>().Int32Value();
-  const int quality = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 90;
+  const int quality = info[3].As<Napi::Number>().Int32Value();
   if (width < 1 || height < 1 || width > kMaxFrameSide || height > kMaxFrameSide || quality < 1 || quality > 100 ||
       array.ByteLength() < (size_t)width * height * 3) {
     deferred.Reject(MakeError(env, "ERR_INVALID_ARG", "encodeJpeg: bad size or quality, or too few bytes for width x height RGB").Value());

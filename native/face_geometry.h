@@ -55,11 +55,10 @@ std::vector<FaceDetection> WeightedNms(std::vector<FaceDetection> detections, fl
 // Keypoints further than this (frame pixels) from the origin are refused: frames are at most 16384 pixels a side,
 // and beyond float range (a finite JS number can be) the crop geometry would turn into inf/NaN.
 constexpr float kMaxKeypointMagnitude = 1e6f;
-// crop.factor and crop.margin must lie in (0, kMaxCropScale].
-constexpr float kMaxCropScale = 100.f;
+// factor and margin come from JS, which owns their defaults and range (src/scoring/scorerOptions.ts).
 struct CropConfig {
-  float factor = 2.2f;
-  float margin = 1.3f;
+  float factor = 0;
+  float margin = 0;
   ResizeMode mode = ResizeMode::Bilinear;
 };
 struct FaceCrop {

@@ -18,10 +18,9 @@ struct FrameError : std::runtime_error {
 
 enum class FrameKind : int { Jpeg = 0, Rgb = 1, Rgba = 2, I420 = 3, Nv12 = 4, Png = 5 };
 
-// Largest side any decoder accepts, and the pixel ceiling of preprocess(). A scorer's or video decoder's frames are
-// capped by its maxFramePixels (src/scoring/scorerOptions.ts owns the default), always before allocating.
+// Largest side any decoder accepts. Frames are also capped by the caller's maxFramePixels, always before allocating
+// (src/scoring/scorerOptions.ts owns its default and its ceiling).
 constexpr int kMaxFrameSide = 16384;
-constexpr int64_t kMaxDecodePixels = 64LL * 1024 * 1024;
 
 // The error for a frame over `max_pixels` (ERR_INVALID_INPUT), saying how to raise the cap.
 [[noreturn]] void ThrowOverPixelCap(int width, int height, int64_t max_pixels);

@@ -31,13 +31,14 @@ Napi::Function VideoDecoderJs::DefineClass(Napi::Env env) {
 VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : JsLifecycle(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
-    Napi::TypeError::New(env, "new VideoDecoder({codec: 'VP8' | 'H264', maxPending?})").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "new VideoDecoder({codec: 'VP8' | 'H264', maxFramePixels, maxPending})").ThrowAsJavaScriptException();
     return;
   }
   try {
     Napi::Object o = info[0].As<Napi::Object>();
-    codec_ = ParseVideoCodec(GetString(o, "codec", ""));
-    max_pending_ = GetInt(o, "maxPending", 64);
+    codec_ = ParseVideoCodec(RequireString(o, "codec"));
+    // Required: src/sfu/RtpStreamRegistry.ts sizes it from the stream's decode queue.
+    max_pending_ = RequireInt(o, "maxPending");
     if (max_pending_ < 1 || max_pending_ > 100000) throw FrameError("ERR_INVALID_ARG", "maxPending must be 1..100000");
     // The scorer's frame-pixel cap: required (src/scoring/scorerOptions.ts owns its default and range).
     decoder_ = std::make_unique<VideoDecoder>(codec_, RequireInt(o, "maxFramePixels"));

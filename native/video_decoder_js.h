@@ -1,4 +1,4 @@
-// The JS-facing VideoDecoder: `new addon.VideoDecoder({codec: "VP8" | "H264", maxFramePixels, maxPending?})`, one
+// The JS-facing VideoDecoder: `new addon.VideoDecoder({codec: "VP8" | "H264", maxFramePixels, maxPending})`, one
 // per stream.
 // decode(accessUnit, {returnPixels}) returns a Promise per access unit; the decoding runs on the decoder's own
 // thread, in call order, and results come back through a thread-safe function. The event loop only copies the

@@ -34,14 +34,11 @@ VideoFileJs::VideoFileJs(const Napi::CallbackInfo& info) : JsLifecycle(info) {
     const std::string path = RequireString(o, "path");
     const double fps = RequireNumber(o, "fps");
     const double max_frames = RequireNumber(o, "maxFrames");
-    const int max_pixels = RequireInt(o, "maxFramePixels");
+    const int max_pixels = RequireInt(o, "maxFramePixels");  // its range: src/scoring/scorerOptions.ts
     if (path.empty()) throw FrameError("ERR_INVALID_ARG", "VideoFile: path is empty");
     if (!(fps > 0 && fps <= 1000)) throw FrameError("ERR_INVALID_ARG", "VideoFile: fps must be in (0, 1000]");
     if (!(max_frames >= 1 && max_frames <= 1e6) || max_frames != (int)max_frames) {
       throw FrameError("ERR_INVALID_ARG", "VideoFile: maxFrames must be an integer 1..1000000");
-    }
-    if (max_pixels < 1 || max_pixels > kMaxDecodePixels) {
-      throw FrameError("ERR_INVALID_ARG", "VideoFile: maxFramePixels must be 1.." + std::to_string(kMaxDecodePixels));
     }
     file_ = std::make_unique<VideoFile>(path, fps, (int)max_frames, max_pixels);
   } catch (const FrameError& e) {

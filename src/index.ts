@@ -1,6 +1,13 @@
 // mesoguard's library entry point.
 export { MesoNetScorer, DEFAULT_GRAPH_OPTIMIZATION } from "./scoring/MesoNetScorer.js";
-export { DEFAULT_MAX_FRAME_PIXELS, SCORER_DEFAULTS, SCORER_LIMITS, resolveScorerOptions } from "./scoring/scorerOptions.js";
+export {
+  DEFAULT_MAX_FRAME_PIXELS,
+  PREPROCESS_DEFAULTS,
+  SCORER_DEFAULTS,
+  SCORER_LIMITS,
+  resolvePreprocessOptions,
+  resolveScorerOptions,
+} from "./scoring/scorerOptions.js";
 export type * from "./scoring/scoringTypes.js";
 export type * from "./native/addonTypes.js";
 export { loadAddon } from "./native/loadAddon.js";

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
+import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 import { boxIou, decodeWithAddon, planarToRgbBytes } from "./helpers/faces.js";
 import { facesGridJpeg, jpegDimensions } from "./helpers/images.js";
 
@@ -150,7 +151,7 @@ describe("mesoguard score", () => {
         const saved = await decodeWithAddon(addon, { kind: "jpeg", data: jpeg }, 256, 256);
         const k = face.keypoints;
         const keypoints = [k.rightEye, k.leftEye, k.noseTip, k.mouth, k.rightEar, k.leftEar].flatMap((p: { x: number; y: number }) => [p.x, p.y]);
-        const crop = await addon.preprocess(photo, { width: 256, height: 256, resize: "bilinear", keypoints });
+        const crop = await addon.preprocess(photo, resolvePreprocessOptions({ width: 256, height: 256, resize: "bilinear", keypoints }));
         const want = planarToRgbBytes(crop, 256, 256);
         expect(meanDiff(saved.data, want), face.crop).toBeLessThan(3);
         decoded.push(saved.data);

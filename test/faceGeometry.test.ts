@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FrameInput, NativeAddon } from "../src/native/addonTypes.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
+import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 import { markedCoordinateImage, planarPixel255, planarPixelBytes } from "./helpers/faces.js";
 import type { RgbImage } from "./helpers/images.js";
 import { TEST_TIMEOUT } from "./helpers/paths.js";
@@ -81,7 +82,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
   const frame = rgb(markedCoordinateImage(256, 256, MARKER));
 
   it("upright face: centred on the nose tip, side = 40 * 2.2 * 1.3, every pixel where the formula puts it", async () => {
-    const t = await addon.preprocess(frame, { width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(UPRIGHT) });
+    const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(UPRIGHT) }));
     expect(t.length).toBe(3 * OUT * OUT);
     const m = cropMapping(UPRIGHT);
     expect(m.side).toBeCloseTo(40 * 2.2 * 1.3, 10);
@@ -113,7 +114,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
   });
 
   it("a face on its side is turned upright: down the crop is +x in the frame, right across it is -y", async () => {
-    const t = await addon.preprocess(frame, { width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(ON_ITS_SIDE) });
+    const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(ON_ITS_SIDE) }));
     const m = cropMapping(ON_ITS_SIDE);
     const top = sampledPoint(t, 128, 10);
     const bottom = sampledPoint(t, 128, 240);
@@ -140,7 +141,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
 
   it("a face at the frame's corner: out-of-frame pixels are black, in-frame ones are not shifted", async () => {
     const corner: Face = { rightEye: [10, 10], leftEye: [30, 10], nose: [20, 20], mouth: [20, 30] };
-    const t = await addon.preprocess(frame, { width: OUT, height: OUT, resize: "nearest", keypoints: keypointsOf(corner) });
+    const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: OUT, height: OUT, resize: "nearest", keypoints: keypointsOf(corner) }));
     const m = cropMapping(corner);
     expect(m.side).toBeCloseTo(57.2, 4); // reaches 8.6 px beyond the top and left edges
     let black = 0;
@@ -171,7 +172,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
 
   it("crop.factor and crop.margin scale the side; the side follows the longer of eye-eye and eyes-mouth", async () => {
     const span = async (face: Face, crop?: { factor?: number; margin?: number }) => {
-      const t = await addon.preprocess(frame, { width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(face), crop });
+      const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: OUT, height: OUT, resize: "bilinear", keypoints: keypointsOf(face), crop }));
       // From the first to the last pixel centre of the middle row: (OUT - 1) * side / OUT.
       return ((sampledPoint(t, OUT - 1, 128)[0] - sampledPoint(t, 0, 128)[0]) * OUT) / (OUT - 1);
     };
@@ -188,8 +189,8 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
   });
 
   it("the ears do not move the crop", async () => {
-    const a = await addon.preprocess(frame, { resize: "bilinear", keypoints: keypointsOf(UPRIGHT, [60, 110, 180, 110]) });
-    const b = await addon.preprocess(frame, { resize: "bilinear", keypoints: keypointsOf(UPRIGHT, [0, 0, 255, 255]) });
+    const a = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear", keypoints: keypointsOf(UPRIGHT, [60, 110, 180, 110]) }));
+    const b = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear", keypoints: keypointsOf(UPRIGHT, [0, 0, 255, 255]) }));
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
   });
 
@@ -216,7 +217,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
     expect(Math.abs(sideways.crop.angle)).toBeCloseTo(Math.PI / 2, 5);
     expect(upright.score).toBeCloseTo(0.9, 6);
     for (const [i, f] of [UPRIGHT, ON_ITS_SIDE].entries()) {
-      const want = await addon.preprocess(frame, { resize: "bilinear", keypoints: keypointsOf(f) });
+      const want = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear", keypoints: keypointsOf(f) }));
       const got = result.faces[i].crop.rgb!;
       expect(got.length).toBe(OUT * OUT * 3);
       let worst = 0;
@@ -231,7 +232,7 @@ describe("MesoNet face crop (preprocess with keypoints)", { timeout: TEST_TIMEOU
 describe("detector letterbox (preprocess with region)", { timeout: TEST_TIMEOUT }, () => {
   it("a 200x100 frame into 128x128 keeps its aspect: 32-px black bars top and bottom, content maps back exactly", async () => {
     const image = markedCoordinateImage(200, 100, MARKER);
-    const t = await addon.preprocess(rgb(image), { width: 128, height: 128, resize: "nearest", region: [0, 0, 200, 100] });
+    const t = await addon.preprocess(rgb(image), resolvePreprocessOptions({ width: 128, height: 128, resize: "nearest", region: [0, 0, 200, 100] }));
     const scale = 128 / 200;
     const wrong: string[] = [];
     for (let oy = 0; oy < 128; oy++) {
@@ -257,7 +258,7 @@ describe("detector letterbox (preprocess with region)", { timeout: TEST_TIMEOUT 
 
   it("a tall region gets its bars left and right", async () => {
     const image = markedCoordinateImage(100, 200, MARKER);
-    const t = await addon.preprocess(rgb(image), { width: 128, height: 128, resize: "nearest", region: [0, 0, 100, 200] });
+    const t = await addon.preprocess(rgb(image), resolvePreprocessOptions({ width: 128, height: 128, resize: "nearest", region: [0, 0, 100, 200] }));
     for (let oy = 0; oy < 128; oy += 7) {
       expect(planarPixelBytes(t, 128, 128, 31, oy)).toEqual([0, 0, 0]);
       expect(planarPixelBytes(t, 128, 128, 96, oy)).toEqual([0, 0, 0]);
@@ -268,7 +269,7 @@ describe("detector letterbox (preprocess with region)", { timeout: TEST_TIMEOUT 
   it("a region inside a larger frame: the region fills the width, and the bars show the frame around it (black only beyond the frame)", async () => {
     const image = markedCoordinateImage(256, 256, MARKER);
     const region = [20, 30, 220, 130] as [number, number, number, number];
-    const t = await addon.preprocess(rgb(image), { width: 128, height: 128, resize: "nearest", region });
+    const t = await addon.preprocess(rgb(image), resolvePreprocessOptions({ width: 128, height: 128, resize: "nearest", region }));
     const scale = 128 / 200;
     const wrong: string[] = [];
     for (let oy = 0; oy < 128; oy++) {

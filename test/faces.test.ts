@@ -10,6 +10,7 @@ import { keypointsToArray } from "../src/faces/keypoints.js";
 import type { FrameInput, NativeAddon, NativeScorer } from "../src/native/addonTypes.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
+import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 import type { FaceScore, FrameAnalysis } from "../src/scoring/scoringTypes.js";
 import { closeAll, openScorer, rejectionOf } from "./helpers/addon.js";
 import { boxIou, decodeWithAddon, photoFrame, type PhotoName } from "./helpers/faces.js";
@@ -159,7 +160,7 @@ describe("each face's score is MesoNet on its crop", { timeout: TEST_TIMEOUT }, 
         const result = await back.analyze(frame, { returnCrops: true });
         expect(result.faces.length).toBe(REFERENCE[photo].length);
         for (const face of result.faces) {
-          const crop = await addon.preprocess(frame, { width: 256, height: 256, resize: "bilinear", keypoints: keypointsToArray(face.keypoints) });
+          const crop = await addon.preprocess(frame, resolvePreprocessOptions({ width: 256, height: 256, resize: "bilinear", keypoints: keypointsToArray(face.keypoints) }));
           const rgb = face.crop.rgb!;
           expect(rgb).toBeInstanceOf(Buffer);
           expect(rgb.length).toBe(256 * 256 * 3);

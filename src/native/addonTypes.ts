@@ -191,14 +191,18 @@ export interface RuntimeInfo {
   buildSystem: "cmake-js" | "node-gyp";
 }
 
-export interface PreprocessOptions {
-  width?: number;
-  height?: number;
-  resize?: ResizeMode;
-  device?: "cpu" | "cuda";
+/** Every field but keypoints and region is required: src/scoring/scorerOptions.ts owns the defaults (resolvePreprocessOptions). */
+export interface NativePreprocessOptions {
+  width: number;
+  height: number;
+  resize: ResizeMode;
+  device: "cpu" | "cuda";
+  /** Frames declaring more pixels are refused (ERR_INVALID_INPUT) before their pixels are allocated. */
+  maxFramePixels: number;
+  /** The face crop's factor and margin, used with `keypoints`. */
+  crop: { factor: number; margin: number };
   /** Render the MesoNet face crop for these keypoints instead of the whole frame (width must equal height). */
   keypoints?: number[];
-  crop?: { factor?: number; margin?: number };
   /** Render this region letterboxed (as the detector sees it) instead of the whole frame. */
   region?: NativeBox;
 }
@@ -209,8 +213,8 @@ export interface NativeVideoDecoderOptions {
   codec: VideoCodecName;
   /** Pictures over this many pixels are refused before libavcodec allocates them (the scorer's cap). */
   maxFramePixels: number;
-  /** Access units queued or being decoded before decode() rejects with ERR_QUEUE_FULL (default 64). */
-  maxPending?: number;
+  /** Access units queued or being decoded before decode() rejects with ERR_QUEUE_FULL (1..100000). */
+  maxPending: number;
 }
 
 export interface NativeDecodedVideoFrame {
@@ -308,8 +312,9 @@ export interface NativeVideoFile {
 
 export interface NativeAddon {
   createScorer(options: NativeScorerOptions): Promise<NativeScorer>;
-  preprocess(frame: FrameInput, options?: PreprocessOptions): Promise<Float32Array>;
-  encodeJpeg(rgb: Uint8Array, width: number, height: number, quality?: number): Promise<Buffer>;
+  preprocess(frame: FrameInput, options: NativePreprocessOptions): Promise<Float32Array>;
+  /** quality: 1..100. */
+  encodeJpeg(rgb: Uint8Array, width: number, height: number, quality: number): Promise<Buffer>;
   runtimeInfo(): RuntimeInfo;
   VideoDecoder: new (options: NativeVideoDecoderOptions) => NativeVideoDecoder;
   VideoFile: new (options: NativeVideoFileOptions) => NativeVideoFile;

@@ -3,7 +3,7 @@
 import path from "node:path";
 
 import { packageRoot } from "../models/paths.js";
-import type { NativeCropOptions, NativeDetectorOptions, NativeScorerOptions } from "../native/addonTypes.js";
+import type { NativeCropOptions, NativeDetectorOptions, NativePreprocessOptions, NativeScorerOptions } from "../native/addonTypes.js";
 
 /** 3840x2160, a 4K video frame. Larger declared sizes are refused before any pixel memory is allocated. */
 export const DEFAULT_MAX_FRAME_PIXELS = 3840 * 2160;
@@ -39,7 +39,7 @@ export const SCORER_LIMITS = {
   prepThreads: { min: 1, max: 64 },
   maxPending: { min: 1, max: 1_000_000 },
   maxPendingPerGroup: { min: 1, max: 1_000_000 },
-  // The addon's ceiling (native/frame_decode.h kMaxDecodePixels): 16384 x 4096.
+  // The ceiling of every frame-pixel cap (16384 x 4096), and preprocess()'s cap; the addon reads the cap as given.
   maxFramePixels: { min: 1, max: 64 * 1024 * 1024 },
   "detector.minScore": { min: 0, max: 1 },
   "detector.nmsIou": { min: 0, max: 1 },
@@ -104,4 +104,31 @@ export function resolveScorerOptions(options: ScorerOptionsInput): NativeScorerO
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** preprocess()'s defaults: the MesoNet input size, nearest resizing on the CPU; its crop is the scorer's. */
+export const PREPROCESS_DEFAULTS = { width: 256, height: 256, resize: "nearest", device: "cpu" } as const;
+
+/** What a caller of the native preprocess() may leave out: everything. */
+export type PreprocessOptionsInput = Partial<Omit<NativePreprocessOptions, "crop">> & {
+  crop?: Partial<NativePreprocessOptions["crop"]>;
+};
+
+/**
+ * The complete options the native preprocess() takes: `options` with every default filled in (the crop's factor
+ * and margin from SCORER_DEFAULTS, the frame-pixel cap at its ceiling) and the cap's and crop's ranges checked (a RangeError
+ * with code ERR_INVALID_ARG). The addon checks the output size, resize and device itself.
+ */
+export function resolvePreprocessOptions(options: PreprocessOptionsInput = {}): NativePreprocessOptions {
+  const { factor, margin } = SCORER_DEFAULTS.crop;
+  const resolved: NativePreprocessOptions = {
+    ...PREPROCESS_DEFAULTS,
+    maxFramePixels: SCORER_LIMITS.maxFramePixels.max,
+    ...withoutUndefined(options),
+    crop: { factor, margin, ...withoutUndefined(options.crop ?? {}) },
+  };
+  checkRange("maxFramePixels", resolved.maxFramePixels);
+  checkRange("crop.factor", resolved.crop.factor);
+  checkRange("crop.margin", resolved.crop.margin);
+  return resolved;
 }

@@ -18,6 +18,14 @@ import { AdmissionError } from "../server/RoomRegistry.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
 import { DEFAULT_TUNING, RtpStream, type RtpStreamInfo, type RtpStreamSpec, type RtpStreamTuning } from "./RtpStream.js";
 
+/**
+ * The decoder's maxPending for a stream with this tuning: a little above the stream's own decode queue, so the
+ * stream's overload drop (which asks for a key frame) comes before the decoder's ERR_QUEUE_FULL.
+ */
+export function decoderMaxPending(tuning?: Partial<RtpStreamTuning>): number {
+  return (tuning?.maxDecodeQueue ?? DEFAULT_TUNING.maxDecodeQueue) + 4;
+}
+
 /** A participant the ingest feeds: MesoguardServer's ParticipantSession. */
 export interface StreamParticipant {
   onFrame(frame: StreamFrame): void;
@@ -143,14 +151,14 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
       throw error;
     }
     const id = randomBytes(8).toString("hex");
-    const maxDecodeQueue = this.#options.tuning?.maxDecodeQueue ?? DEFAULT_TUNING.maxDecodeQueue;
+    const maxPending = decoderMaxPending(this.#options.tuning);
     let decoder: NativeVideoDecoder;
     try {
       decoder = this.#options.createDecoder
-        ? this.#options.createDecoder(spec.codec, maxDecodeQueue + 4)
+        ? this.#options.createDecoder(spec.codec, maxPending)
         : new (loadAddon().VideoDecoder)({
             codec: spec.codec,
-            maxPending: maxDecodeQueue + 4,
+            maxPending,
             maxFramePixels: this.#options.maxFramePixels ?? SCORER_DEFAULTS.maxFramePixels,
           });
     } catch (error) {

@@ -28,7 +28,7 @@ export function runWithAddon(addonFile: string, modelFile: string, body: string,
     "const require = createRequire(import.meta.url);",
     `const addon = require(${JSON.stringify(addonFile)});`,
     `const modelPath = ${JSON.stringify(modelFile)};`,
-    `const { resolveScorerOptions, DEFAULT_MAX_FRAME_PIXELS } = await import(${JSON.stringify(SCORER_OPTIONS_MODULE)});`,
+    `const { resolveScorerOptions, resolvePreprocessOptions, DEFAULT_MAX_FRAME_PIXELS } = await import(${JSON.stringify(SCORER_OPTIONS_MODULE)});`,
     'const scorerOptions = (extra = {}) => resolveScorerOptions({ modelPath, provider: "cpu", ...extra });',
     "const gc = () => globalThis.gc();",
   ].join("\n");

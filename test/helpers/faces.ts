@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import type { FrameInput, NativeAddon } from "../../src/native/addonTypes.js";
+import { resolvePreprocessOptions } from "../../src/scoring/scorerOptions.js";
 import type { RgbImage } from "./images.js";
 import { SHARED } from "./paths.js";
 
@@ -51,7 +52,7 @@ export function planarToRgbBytes(planar: Float32Array, width: number, height: nu
  * identity, so this is exactly the decoded RGB (JPEG/PNG decode included).
  */
 export async function decodeWithAddon(addon: NativeAddon, frame: FrameInput, width: number, height: number): Promise<RgbImage> {
-  const planar = await addon.preprocess(frame, { width, height, resize: "nearest" });
+  const planar = await addon.preprocess(frame, resolvePreprocessOptions({ width, height, resize: "nearest" }));
   return { width, height, data: planarToRgbBytes(planar, width, height) };
 }
 

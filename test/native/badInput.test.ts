@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
 import { SETTINGS } from "../../src/config/serverConfig.js";
-import { DEFAULT_MAX_FRAME_PIXELS, SCORER_DEFAULTS, SCORER_LIMITS, type ScorerOptionsInput } from "../../src/scoring/scorerOptions.js";
+import {
+  DEFAULT_MAX_FRAME_PIXELS,
+  resolvePreprocessOptions,
+  SCORER_DEFAULTS,
+  SCORER_LIMITS,
+  type PreprocessOptionsInput,
+  type ScorerOptionsInput,
+} from "../../src/scoring/scorerOptions.js";
 import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf, thrownBy, type AddonError } from "../helpers/addon.js";
 import { runWithAddon } from "../helpers/child.js";
 import { jpegDimensions, pngBytes, randomBytes, withJpegDimensions } from "../helpers/images.js";
@@ -217,9 +224,9 @@ for (const build of BUILDS) {
     }
 
     it("preprocess() refuses the same frames with the same codes", async () => {
-      const preprocess = addon.preprocess as (frame: unknown, options?: unknown) => Promise<Float32Array>;
+      const preprocess = addon.preprocess as (frame: unknown, options: unknown) => Promise<Float32Array>;
       for (const bad of BAD_FRAMES) {
-        const error = await rejectionOf(preprocess(bad.frame, bad.options));
+        const error = await rejectionOf(preprocess(bad.frame, resolvePreprocessOptions(bad.options as PreprocessOptionsInput)));
         expect(error.code, bad.name).toBe(bad.code);
         expect(error.message.length, bad.name).toBeGreaterThan(0);
       }
@@ -242,9 +249,9 @@ for (const build of BUILDS) {
 
     it("preprocess() refuses bad output options", async () => {
       const frame = { kind: "jpeg" as const, data: goodJpeg };
-      const preprocess = addon.preprocess as (frame: unknown, options?: unknown) => Promise<Float32Array>;
+      const preprocess = addon.preprocess as (frame: unknown, options: unknown) => Promise<Float32Array>;
       for (const options of [{ width: 0 }, { height: -1 }, { width: 5000 }, { width: 1.5 }, { device: "tpu" }, { resize: "box" }]) {
-        const error = await rejectionOf(preprocess(frame, options));
+        const error = await rejectionOf(preprocess(frame, resolvePreprocessOptions(options as PreprocessOptionsInput)));
         expect(error.code, JSON.stringify(options)).toBe("ERR_INVALID_ARG");
       }
     });
@@ -522,5 +529,62 @@ describe("frames over the frame-pixel cap are refused before their pixels are al
     const byDefault = await openScorer(addon, "meso4-df", scorers);
     expect(byDefault.info().maxFramePixels).toBe(DEFAULT_MAX_FRAME_PIXELS);
     expect((await rejectionOf(byDefault.score(frame(3841, 2160)))).message).toMatch(/frame-pixel cap of 8294400/);
+  });
+});
+
+// One owner per default (src/scoring/scorerOptions.ts): the addon's preprocess(), encodeJpeg() and VideoDecoder
+// read every option as required, with no fallback of their own.
+describe("the addon's functions take no defaults of their own", { timeout: TEST_TIMEOUT }, () => {
+  const frame: FrameInput = { kind: "rgb", data: new Uint8Array(65 * 64 * 3), width: 65, height: 64 };
+
+  it("preprocess() refuses options missing any field resolvePreprocessOptions() fills, naming it", async () => {
+    const addon = loadCmakeAddon();
+    const preprocess = addon.preprocess as (frame: unknown, options?: unknown) => Promise<Float32Array>;
+    expect((await rejectionOf(preprocess(frame))).code).toBe("ERR_INVALID_ARG");
+    const full = resolvePreprocessOptions();
+    expect(await preprocess(frame, full)).toHaveLength(3 * full.width * full.height);
+    for (const key of ["width", "height", "resize", "device", "maxFramePixels", "crop"] as const) {
+      const error = await rejectionOf(preprocess(frame, { ...full, [key]: undefined }));
+      expect(error.code, key).toBe("ERR_INVALID_ARG");
+      expect(error.message, key).toContain(`'${key}' is required`);
+    }
+    for (const key of ["factor", "margin"] as const) {
+      const error = await rejectionOf(preprocess(frame, { ...full, crop: { ...full.crop, [key]: undefined } }));
+      expect(error.message, key).toContain(`'${key}' is required`);
+    }
+  });
+
+  it("preprocess() caps frames at the maxFramePixels it is given; by default the ceiling SCORER_LIMITS owns", async () => {
+    const addon = loadCmakeAddon();
+    const capped = await rejectionOf(addon.preprocess(frame, resolvePreprocessOptions({ maxFramePixels: 64 * 64 })));
+    expect(capped.code).toBe("ERR_INVALID_INPUT");
+    expect(capped.message).toMatch(/65x64 \(4160 pixels\) is over the frame-pixel cap of 4096/);
+    expect(resolvePreprocessOptions().maxFramePixels).toBe(SCORER_LIMITS.maxFramePixels.max);
+    const over = pngBytes(16384, 4097, 2, Buffer.alloc(0)); // one row over the ceiling, no pixel data
+    const error = await rejectionOf(addon.preprocess({ kind: "png", data: over }, resolvePreprocessOptions()));
+    expect(error.code).toBe("ERR_INVALID_INPUT");
+    expect(error.message).toContain(`frame-pixel cap of ${SCORER_LIMITS.maxFramePixels.max}`);
+    const refused = thrownBy(() => resolvePreprocessOptions({ maxFramePixels: SCORER_LIMITS.maxFramePixels.max + 1 }));
+    expect(refused).toBeInstanceOf(RangeError);
+    expect(refused.message).toMatch(/maxFramePixels/);
+  });
+
+  it("encodeJpeg() needs its quality", async () => {
+    const addon = loadCmakeAddon();
+    const encode = addon.encodeJpeg as (rgb: Uint8Array, width: number, height: number, quality?: number) => Promise<Buffer>;
+    const rgb = new Uint8Array(8 * 8 * 3);
+    expect((await rejectionOf(encode(rgb, 8, 8))).code).toBe("ERR_INVALID_ARG");
+    expect(jpegDimensions(await encode(rgb, 8, 8, 90))).toEqual({ width: 8, height: 8 });
+  });
+
+  it("a VideoDecoder needs its codec, maxFramePixels and maxPending", () => {
+    const addon = loadCmakeAddon();
+    const options = { codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, maxPending: 4 } as const;
+    for (const key of ["codec", "maxFramePixels", "maxPending"] as const) {
+      const thrown = thrownBy(() => new addon.VideoDecoder({ ...options, [key]: undefined } as never));
+      expect(thrown.code, key).toBe("ERR_INVALID_ARG");
+      expect(thrown.message, key).toContain(`'${key}' is required`);
+    }
+    void new addon.VideoDecoder(options).close();
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { nvccVersion } from "../../src/install/systemPackages.js";
 import type { FrameInput, NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
+import { resolvePreprocessOptions } from "../../src/scoring/scorerOptions.js";
 import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, realOf, rejectionOf } from "../helpers/addon.js";
 import { blockImage, floatMismatch, readPngRgb, toI420, toNv12, toPlanar01 } from "../helpers/images.js";
 import {
@@ -157,7 +158,7 @@ describe("the two builds compute the same thing", { timeout: TEST_TIMEOUT }, () 
     ];
     for (const frame of frames) {
       for (const resize of ["nearest", "bilinear", "area"] as const) {
-        const [pa, pb] = await Promise.all([cmake.preprocess(frame, { resize }), gyp.preprocess(frame, { resize })]);
+        const [pa, pb] = await Promise.all([cmake.preprocess(frame, resolvePreprocessOptions({ resize })), gyp.preprocess(frame, resolvePreprocessOptions({ resize }))]);
         expect(pa.length).toBe(3 * 256 * 256);
         expect(floatMismatch(pa, pb), `${frame.kind} ${resize}`).toBe("");
       }
@@ -220,19 +221,19 @@ describe("execution providers and CUDA fallback", { timeout: TEST_TIMEOUT }, () 
   it("preprocess on device 'cuda' matches the CPU path, or rejects where there is no GPU", async () => {
     const image = blockImage(300, 200, 3);
     const frame = toNv12(image);
-    const cpu = await cmake.preprocess(frame, { resize: "bilinear", device: "cpu" });
+    const cpu = await cmake.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear", device: "cpu" }));
     // The CPU build never has CUDA.
-    const gypError = await rejectionOf(gyp.preprocess(frame, { device: "cuda" }));
+    const gypError = await rejectionOf(gyp.preprocess(frame, resolvePreprocessOptions({ device: "cuda" })));
     expect(gypError.code).toBe("ERR_PREPROCESS");
     expect(gypError.message).toMatch(/CUDA/);
     if (EXPECT_GPU) {
-      const gpu = await cmake.preprocess(frame, { resize: "bilinear", device: "cuda" });
+      const gpu = await cmake.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear", device: "cuda" }));
       expect(gpu.length).toBe(cpu.length);
       let max = 0;
       for (let i = 0; i < cpu.length; i++) max = Math.max(max, Math.abs(cpu[i] - gpu[i]));
       expect(max).toBeLessThanOrEqual(1e-5);
     } else {
-      const error = await rejectionOf(cmake.preprocess(frame, { device: "cuda" }));
+      const error = await rejectionOf(cmake.preprocess(frame, resolvePreprocessOptions({ device: "cuda" })));
       expect(error.code).toBe("ERR_PREPROCESS");
       expect(error.message.length).toBeGreaterThan(0);
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { FrameInput, NativeAddon, NativeScorer, ResizeMode } from "../../src/native/addonTypes.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
+import { resolvePreprocessOptions } from "../../src/scoring/scorerOptions.js";
 import { closeAll, logitOf, openScorer, realOf } from "../helpers/addon.js";
 import {
   blockImage,
@@ -93,7 +94,7 @@ describe("scores match the Keras reference", { timeout: TEST_TIMEOUT }, () => {
 
   it("JPEG decode + nearest resize reproduces the reference input exactly (as Keras load_img)", async () => {
     for (const ref of REFERENCE_IMAGES) {
-      const tensor = await addon.preprocess({ kind: "jpeg", data: readTestJpeg(ref.jpeg) });
+      const tensor = await addon.preprocess({ kind: "jpeg", data: readTestJpeg(ref.jpeg) }, resolvePreprocessOptions());
       expect(floatMismatch(tensor, toPlanar01(readPngRgb(referencePng(ref.png)))), ref.jpeg).toBe("");
     }
   });
@@ -117,7 +118,7 @@ describe("scores match the Keras reference", { timeout: TEST_TIMEOUT }, () => {
       for (const frame of frames) {
         const byMode: number[] = [];
         for (const resize of MODES) {
-          const tensor = await addon.preprocess(frame, { resize });
+          const tensor = await addon.preprocess(frame, resolvePreprocessOptions({ resize }));
           const out = await session.run({ input: new ort.Tensor("float32", tensor, [1, 3, 256, 256]) });
           const real = realOf(await scorer.score(frame, { resize }));
           expect(Math.abs(real - (out.real.data as Float32Array)[0]), resize).toBeLessThanOrEqual(1e-6);
@@ -138,7 +139,7 @@ describe("preprocess: nearest resize", { timeout: TEST_TIMEOUT }, () => {
   it("256 -> 256 is the identity x/255, exactly, for every byte value", async () => {
     const image: RgbImage = { width: 256, height: 256, data: randomBytes(256 * 256 * 3, 1) };
     for (let v = 0; v < 256; v++) image.data[v] = v; // every value appears at least once
-    const tensor = await addon.preprocess(rgb(image), { resize: "nearest" });
+    const tensor = await addon.preprocess(rgb(image), resolvePreprocessOptions({ resize: "nearest" }));
     expect(tensor).toBeInstanceOf(Float32Array);
     expect(floatMismatch(tensor, toPlanar01(image))).toBe("");
   });
@@ -155,7 +156,7 @@ describe("preprocess: nearest resize", { timeout: TEST_TIMEOUT }, () => {
       const [w, h] = src;
       const [ow, oh] = out;
       const image = coordinateImage(w, h);
-      const tensor = await addon.preprocess(rgb(image), { width: ow, height: oh, resize: "nearest" });
+      const tensor = await addon.preprocess(rgb(image), resolvePreprocessOptions({ width: ow, height: oh, resize: "nearest" }));
       expect(tensor.length).toBe(3 * ow * oh);
       let wrong = 0;
       for (let oy = 0; oy < oh; oy++) {
@@ -186,41 +187,41 @@ describe("preprocess: pixel formats and strides", { timeout: TEST_TIMEOUT }, () 
   const image = coordinateImage(300, 200);
 
   it("RGBA equals RGB (alpha ignored)", async () => {
-    const want = await addon.preprocess(rgb(image));
-    const got = await addon.preprocess({ kind: "rgba", data: toRgba(image), width: 300, height: 200 });
+    const want = await addon.preprocess(rgb(image), resolvePreprocessOptions());
+    const got = await addon.preprocess({ kind: "rgba", data: toRgba(image), width: 300, height: 200 }, resolvePreprocessOptions());
     expect(floatMismatch(got, want)).toBe("");
   });
 
   it("RGB and RGBA with padded strides (garbage in the padding) equal tight packing", async () => {
     for (const mode of MODES) {
-      const want = await addon.preprocess(rgb(image), { resize: mode });
+      const want = await addon.preprocess(rgb(image), resolvePreprocessOptions({ resize: mode }));
       for (const [stride, trim] of [
         [300 * 3 + 1, false],
         [300 * 3 + 64, false],
         [300 * 3 + 7, true],
       ] as const) {
         const data = padRows(image.data, 900, 200, stride, stride, trim);
-        const got = await addon.preprocess({ kind: "rgb", data, width: 300, height: 200, stride }, { resize: mode });
+        const got = await addon.preprocess({ kind: "rgb", data, width: 300, height: 200, stride }, resolvePreprocessOptions({ resize: mode }));
         expect(floatMismatch(got, want), `rgb stride ${stride} ${mode}`).toBe("");
       }
       const rgba = toRgba(image);
       const strideA = 300 * 4 + 12;
       const got = await addon.preprocess(
         { kind: "rgba", data: padRows(rgba, 1200, 200, strideA, 3), width: 300, height: 200, stride: strideA },
-        { resize: mode },
+        resolvePreprocessOptions({ resize: mode }),
       );
       expect(floatMismatch(got, want), `rgba stride ${strideA} ${mode}`).toBe("");
     }
   });
 
   it("reads a view at a byte offset into a larger buffer, and a bare ArrayBuffer", async () => {
-    const want = await addon.preprocess(rgb(image));
+    const want = await addon.preprocess(rgb(image), resolvePreprocessOptions());
     const big = randomBytes(image.data.length + 1000, 77);
     big.set(image.data, 333);
     const view = big.subarray(333, 333 + image.data.length);
-    expect(floatMismatch(await addon.preprocess({ kind: "rgb", data: view, width: 300, height: 200 }), want)).toBe("");
+    expect(floatMismatch(await addon.preprocess({ kind: "rgb", data: view, width: 300, height: 200 }, resolvePreprocessOptions()), want)).toBe("");
     const own = image.data.slice().buffer;
-    expect(floatMismatch(await addon.preprocess({ kind: "rgb", data: own, width: 300, height: 200 }), want)).toBe("");
+    expect(floatMismatch(await addon.preprocess({ kind: "rgb", data: own, width: 300, height: 200 }, resolvePreprocessOptions()), want)).toBe("");
   });
 
   for (const [w, h] of [
@@ -232,9 +233,9 @@ describe("preprocess: pixel formats and strides", { timeout: TEST_TIMEOUT }, () 
       const i420 = toI420(blocks);
       const nv12 = toNv12(blocks);
       const cw = Math.ceil(w / 2);
-      const fromRgb = await addon.preprocess(rgb(blocks), { resize: "nearest" });
+      const fromRgb = await addon.preprocess(rgb(blocks), resolvePreprocessOptions({ resize: "nearest" }));
       for (const frame of [i420, nv12]) {
-        const got = await addon.preprocess(frame, { resize: "nearest" });
+        const got = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "nearest" }));
         // Close to the RGB the YUV was made from: only 8-bit rounding of Y/U/V separates them.
         expect(maxAbsDiff(got, fromRgb), frame.kind).toBeLessThanOrEqual(2 / 255 + 1e-6);
         // And exactly the BT.601 limited-range decode of the bytes we wrote.
@@ -266,13 +267,13 @@ describe("preprocess: pixel formats and strides", { timeout: TEST_TIMEOUT }, () 
       const blocks = blockImage(w, h, 4242 + w);
       const cw = Math.ceil(w / 2);
       for (const mode of MODES) {
-        const tightI420 = await addon.preprocess(toI420(blocks), { resize: mode });
-        const paddedI420 = await addon.preprocess(toI420(blocks, { strideY: w + 5, strideU: cw + 3, strideV: cw + 17 }), {
+        const tightI420 = await addon.preprocess(toI420(blocks), resolvePreprocessOptions({ resize: mode }));
+        const paddedI420 = await addon.preprocess(toI420(blocks, { strideY: w + 5, strideU: cw + 3, strideV: cw + 17 }), resolvePreprocessOptions({
           resize: mode,
-        });
+        }));
         expect(floatMismatch(paddedI420, tightI420), `i420 ${mode}`).toBe("");
-        const tightNv12 = await addon.preprocess(toNv12(blocks), { resize: mode });
-        const paddedNv12 = await addon.preprocess(toNv12(blocks, { strideY: w + 32, strideUV: 2 * cw + 9 }), { resize: mode });
+        const tightNv12 = await addon.preprocess(toNv12(blocks), resolvePreprocessOptions({ resize: mode }));
+        const paddedNv12 = await addon.preprocess(toNv12(blocks, { strideY: w + 32, strideUV: 2 * cw + 9 }), resolvePreprocessOptions({ resize: mode }));
         expect(floatMismatch(paddedNv12, tightNv12), `nv12 ${mode}`).toBe("");
         // The same 4:2:0 content in both layouts.
         expect(floatMismatch(tightNv12, tightI420), `i420 vs nv12 ${mode}`).toBe("");
@@ -288,7 +289,7 @@ describe("preprocess: bilinear and area", { timeout: TEST_TIMEOUT }, () => {
     for (const frame of frames) {
       for (const mode of ["bilinear", "area"] as const) {
         for (const size of [64, 256, 700]) {
-          const t = await addon.preprocess(frame, { resize: mode, width: size, height: size });
+          const t = await addon.preprocess(frame, resolvePreprocessOptions({ resize: mode, width: size, height: size }));
           expect(t.length).toBe(3 * size * size);
           let bad = 0;
           for (const v of t) if (!(v >= 0 && v <= 1)) bad++;
@@ -306,12 +307,12 @@ describe("preprocess: bilinear and area", { timeout: TEST_TIMEOUT }, () => {
       [1, 1],
     ] as const) {
       const frame = rgb(constantImage(w, h, colour));
-      const nearest = await addon.preprocess(frame, { resize: "nearest" });
+      const nearest = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "nearest" }));
       expect(nearest.subarray(0, 3)).toEqual(new Float32Array([200 / 255, 200 / 255, 200 / 255]));
       expect(nearest[65536]).toBe(Math.fround(17 / 255));
       expect(nearest[2 * 65536]).toBe(Math.fround(99 / 255));
       for (const mode of ["bilinear", "area"] as const) {
-        const t = await addon.preprocess(frame, { resize: mode });
+        const t = await addon.preprocess(frame, resolvePreprocessOptions({ resize: mode }));
         expect(maxAbsDiff(t, nearest), `${w}x${h} ${mode}`).toBeLessThanOrEqual(1e-6);
       }
     }
@@ -321,24 +322,24 @@ describe("preprocess: bilinear and area", { timeout: TEST_TIMEOUT }, () => {
     const image: RgbImage = { width: 256, height: 256, data: randomBytes(256 * 256 * 3, 2) };
     const want = toPlanar01(image);
     for (const mode of ["bilinear", "area"] as const) {
-      expect(maxAbsDiff(await addon.preprocess(rgb(image), { resize: mode }), want), mode).toBeLessThanOrEqual(1e-6);
+      expect(maxAbsDiff(await addon.preprocess(rgb(image), resolvePreprocessOptions({ resize: mode })), want), mode).toBeLessThanOrEqual(1e-6);
     }
   });
 
   it("area (and bilinear) halve a 512x512 one-pixel checkerboard to 0.5 grey; nearest sees one colour", async () => {
     const frame = rgb(checkerImage(512, 512));
-    const area = await addon.preprocess(frame, { resize: "area" });
+    const area = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "area" }));
     expect(maxAbsDiff(area, new Float32Array(area.length).fill(0.5))).toBeLessThanOrEqual(1e-6);
-    const bilinear = await addon.preprocess(frame, { resize: "bilinear" });
+    const bilinear = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "bilinear" }));
     expect(maxAbsDiff(bilinear, new Float32Array(bilinear.length).fill(0.5))).toBeLessThanOrEqual(1e-6);
-    const nearest = await addon.preprocess(frame, { resize: "nearest" });
+    const nearest = await addon.preprocess(frame, resolvePreprocessOptions({ resize: "nearest" }));
     // floor((2i + 1) * 512 / 512) = 2i + 1: always an odd/odd pixel, i.e. always black.
     expect(floatMismatch(nearest, new Float32Array(nearest.length))).toBe("");
   });
 
   it("area of a 2:1 downscale is the mean of each 2x2 block", async () => {
     const image: RgbImage = { width: 512, height: 256, data: randomBytes(512 * 256 * 3, 3) };
-    const t = await addon.preprocess(rgb(image), { resize: "area", width: 256, height: 128 });
+    const t = await addon.preprocess(rgb(image), resolvePreprocessOptions({ resize: "area", width: 256, height: 128 }));
     const want = new Float32Array(3 * 256 * 128);
     for (let oy = 0; oy < 128; oy++) {
       for (let ox = 0; ox < 256; ox++) {

@@ -10,6 +10,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { NativeAddon, NativeScorer } from "../../src/native/addonTypes.js";
+import { resolvePreprocessOptions } from "../../src/scoring/scorerOptions.js";
 import { closeAll, cpuScorerOptions, loadCmakeAddon, loadGypAddon, openScorer, rejectionOf, thrownBy } from "../helpers/addon.js";
 import { detectorModelPath } from "../../src/faces/detectorModels.js";
 import { runWithAddon } from "../helpers/child.js";
@@ -45,7 +46,7 @@ for (const build of BUILDS) {
         `
         const frame = ${FRAME_SRC};
         const started = Date.now();
-        const t = await addon.preprocess(frame, { width: 256, height: 256, resize: "area", keypoints: ${JSON.stringify(HUGE_FACE)} });
+        const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: 256, height: 256, resize: "area", keypoints: ${JSON.stringify(HUGE_FACE)} }));
         console.log("MS", Date.now() - started);
         console.log("FINITE", t.every(Number.isFinite), t.length);
         `,
@@ -63,7 +64,7 @@ for (const build of BUILDS) {
         model,
         `
         const frame = ${FRAME_SRC};
-        const t = await addon.preprocess(frame, { width: 256, height: 256, resize: "area", region: [0, 0, 1e6, 1e6] });
+        const t = await addon.preprocess(frame, resolvePreprocessOptions({ width: 256, height: 256, resize: "area", region: [0, 0, 1e6, 1e6] }));
         console.log("FINITE", t.every(Number.isFinite));
         // The frame's corner averaged into the first output pixel (1e6/256 source pixels a side, mostly black).
         console.log("FIRST", t[0] > 0 && t[0] < 1e-3);
@@ -130,7 +131,7 @@ for (const build of BUILDS) {
 
     it("preprocess() rejects them too", async () => {
       for (const keypoints of OVERFLOWING) {
-        const error = await rejectionOf(addon.preprocess(frame, { width: 256, height: 256, keypoints }));
+        const error = await rejectionOf(addon.preprocess(frame, resolvePreprocessOptions({ width: 256, height: 256, keypoints })));
         expect(error.code).toBe("ERR_INVALID_ARG");
       }
     });
@@ -140,10 +141,11 @@ for (const build of BUILDS) {
         const thrown = thrownBy(() => cpuScorerOptions(modelPath("meso4-df"), { crop }));
         expect(thrown).toBeInstanceOf(RangeError);
         expect(thrown.message).toMatch(/crop\.(factor|margin)/);
-        const error = await rejectionOf(
-          addon.preprocess(frame, { width: 256, height: 256, keypoints: [10, 10, 20, 10, 15, 15, 15, 20, 5, 12, 25, 12], crop }),
-        );
-        expect(error.code).toBe("ERR_INVALID_ARG");
+        // preprocess()'s options are checked by the same owner, before the addon sees them.
+        const refused = thrownBy(() => resolvePreprocessOptions({ width: 256, height: 256, keypoints: [10, 10, 20, 10, 15, 15, 15, 20, 5, 12, 25, 12], crop }));
+        expect(refused).toBeInstanceOf(RangeError);
+        expect(refused.code).toBe("ERR_INVALID_ARG");
+        expect(refused.message).toMatch(/crop\.(factor|margin)/);
       }
     });
 
@@ -255,7 +257,7 @@ describe.runIf(process.platform === "linux")("a VP8 key frame over the frame lim
         `
         const { readFileSync } = await import("node:fs");
         const peak = () => Number(/VmPeak:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]);
-        const decoder = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
+        const decoder = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, maxPending: 4 });
         const frame = readFileSync(${JSON.stringify(keyframeFile)});
         // A real 64x64 key frame first: the decoder thread's malloc arena and the codec are set up before measuring.
         await decoder.decode(readFileSync(${JSON.stringify(keyframeFile.replace(/huge\.vp8$/, "small.vp8"))}));
@@ -277,13 +279,13 @@ describe.runIf(process.platform === "linux")("a VP8 key frame over the frame lim
   it("the decoder takes the scorer's frame-pixel cap: one just below 64x64 refuses a 64x64 key frame", async () => {
     const addon = loadCmakeAddon();
     const small = readFileSync(keyframeFile.replace(/huge\.vp8$/, "small.vp8"));
-    const capped = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64 - 1 });
+    const capped = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64 - 1, maxPending: 4 });
     const error = await rejectionOf(capped.decode(small));
     expect(error.code).toBe("ERR_VIDEO_DECODE");
     await capped.close();
-    const fits = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64 });
+    const fits = new addon.VideoDecoder({ codec: "VP8", maxFramePixels: 64 * 64, maxPending: 4 });
     expect(await fits.decode(small)).toMatchObject({ decoded: true, width: 64, height: 64 });
     await fits.close();
-    expect(() => new addon.VideoDecoder({ codec: "VP8" } as never)).toThrow(/maxFramePixels/);
+    expect(() => new addon.VideoDecoder({ codec: "VP8", maxPending: 4 } as never)).toThrow(/maxFramePixels/);
   });
 });

@@ -87,7 +87,8 @@ const BUILDS: Array<[string, string]> = [
 describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
   let addon: NativeAddon;
   const open: NativeVideoDecoder[] = [];
-  const make = (codec: "VP8" | "H264", maxPending?: number) => {
+  // 64: room for every access unit a test queues at once.
+  const make = (codec: "VP8" | "H264", maxPending = 64) => {
     const d = new addon.VideoDecoder({ codec, maxPending, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
     open.push(d);
     return d;
@@ -203,7 +204,7 @@ describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
   it("bad arguments: unknown codec, not bytes, empty bytes", async () => {
     let thrown: NodeJS.ErrnoException | undefined;
     try {
-      new addon.VideoDecoder({ codec: "VP9" as "VP8", maxFramePixels: 1 << 20 });
+      new addon.VideoDecoder({ codec: "VP9" as "VP8", maxFramePixels: 1 << 20, maxPending: 4 });
     } catch (error) {
       thrown = error as NodeJS.ErrnoException;
     }

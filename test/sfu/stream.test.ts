@@ -14,6 +14,7 @@ import { loadAddon } from "../../src/native/loadAddon.js";
 import type { StreamFrame } from "../../src/scoring/scoringTypes.js";
 import { serializeRtp } from "../helpers/rtpPackets.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
+import { decoderMaxPending } from "../../src/sfu/RtpStreamRegistry.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
 import { runFfmpeg } from "../helpers/tools.js";
@@ -116,7 +117,7 @@ async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStr
     spec: { ssrc: SSRC, payloadType: PT, codec: "VP8", clockRate: 90000, room: "r", participantId: "p", fir: false, ...spec },
     socket,
     advertisedHost: "127.0.0.1",
-    decoder: new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS }),
+    decoder: new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, maxPending: decoderMaxPending(tuning) }),
     tuning: { scoreFps: 5, reorderMs: 30, ...tuning },
     onPicture: (frame) => pictures.push(frame),
   });
