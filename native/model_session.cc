@@ -86,9 +86,6 @@ ModelSession::ModelSession(const SessionConfig& config) : config_(config) {
     throw std::runtime_error("model file not found: " + config_.model_path +
                              " (build the models with `npm run models`, or reinstall with `npm ci`)");
   }
-  if (config_.max_batch < 1 || config_.max_batch > 1024) {
-    throw std::invalid_argument("maxBatch must be between 1 and 1024, got " + std::to_string(config_.max_batch));
-  }
   ParseOptimization(config_.graph_optimization);  // reject a bad level before trying any provider
   const std::vector<std::string> order = ProviderOrder(config_.provider);
   std::string failures;

@@ -10,15 +10,16 @@
 
 namespace mg {
 
+// Filled from the scorer's options (scorer_options.cc), whose defaults and ranges src/scoring/scorerOptions.ts owns.
 struct SessionConfig {
   std::string model_path;
-  std::string provider = "auto";           // auto (TensorRT -> CUDA -> CPU) | tensorrt | cuda | cpu
-  std::string graph_optimization = "all";  // disabled | basic | extended | all
+  std::string provider;            // auto (TensorRT -> CUDA -> CPU) | tensorrt | cuda | cpu
+  std::string graph_optimization;  // disabled | basic | extended | all
   int device_id = 0;
   int intra_op_threads = 0;  // 0 = ORT's default (one per physical core)
-  int max_batch = 32;        // TensorRT optimisation profile covers batch 1..max_batch
+  int max_batch = 0;         // TensorRT optimisation profile covers batch 1..max_batch
   std::string cache_dir;     // TensorRT engine and timing caches
-  bool fp16 = true;          // TensorRT only
+  bool fp16 = false;         // TensorRT only
 };
 
 // What happened when one provider was tried: chosen, or why not.
