@@ -132,13 +132,10 @@ export interface ProviderAttempt {
   reason: string;
 }
 
-export interface NativeScorerInfo extends NativeSessionInfo {
-  maxBatch: number;
-  maxWaitMs: number;
-  prepThreads: number;
-  maxPending: number;
-  maxPendingPerGroup: number;
-  maxFramePixels: number;
+/** The queue settings the scorer was created with, as it reports them back. */
+type NativeQueueSettings = Pick<NativeScorerOptions, "maxBatch" | "maxWaitMs" | "prepThreads" | "maxPending" | "maxPendingPerGroup" | "maxFramePixels">;
+
+export interface NativeScorerInfo extends NativeSessionInfo, NativeQueueSettings {
   preprocess?: "cpu" | "cuda";
   preprocessReason?: string;
   detector: (NativeSessionInfo & { inputSize: number; minScore: number; nmsIou: number; maxFaces: number }) | null;
