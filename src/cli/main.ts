@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // mesoguard's command line: one subcommand per module.
 import { runDoctorCommand } from "./doctorCommand.js";
+import { runEvaluateCommand } from "./evaluateCommand.js";
 import { runScanCommand } from "./scanCommand.js";
 import { runScoreCommand } from "./scoreCommand.js";
 import { runServeCommand } from "./serveCommand.js";
@@ -13,6 +14,7 @@ Commands:
   token             mint a join token (mesoguard token --help)
   score FILE...     find and score the faces in images (mesoguard score --help)
   scan PATH...      videos and images: a verdict per file, JSON/CSV/HTML reports (mesoguard scan --help)
+  evaluate          AUC, EER, TPR at low FPR on your own real and fake files (mesoguard evaluate --help)
   doctor            what this machine runs on, and why not the GPU (mesoguard doctor --help)
 
 Set-up: npm ci (builds the addon and the models); tests: npm test.`;
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return runScoreCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "scan":
       return runScanCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "evaluate":
+      return runEvaluateCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "serve":
       return runServeCommand(rest);
     case "token":

@@ -287,6 +287,23 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   return { config, origins, configFile };
 }
 
+/** What the offline commands (`scan --config`, `evaluate --config`) take from a config file. */
+export interface ScoringConfigFile {
+  model: string;
+  /** Whether the file names the model (else `model` is the default). */
+  modelFromFile: boolean;
+  verdict: VerdictConfig;
+}
+
+/**
+ * The model and verdict of a config file, read and checked by the server's own loader: a file `serve --config`
+ * refuses is refused here too. Only the file counts (no environment variables, no flags).
+ */
+export function loadScoringConfigFile(file: string): ScoringConfigFile {
+  const { config, origins } = loadServerConfig({ argv: ["--config", file], env: {} });
+  return { model: config.scorer.model, modelFromFile: origins.model === "file", verdict: config.verdict };
+}
+
 /** The configuration as printed at start: every setting with its origin; secrets masked. */
 export function describeConfig(loaded: LoadedConfig): Record<string, string> {
   const lines: Record<string, string> = {};

@@ -8,6 +8,7 @@ import zlib from "node:zlib";
 
 import { PNG } from "pngjs";
 
+import { seededRandom } from "../../src/evaluate/metrics.js";
 import { runFfmpeg } from "./tools.js";
 
 /** A tightly packed 8-bit RGB image. */
@@ -17,17 +18,8 @@ export interface RgbImage {
   data: Uint8Array; // width * height * 3
 }
 
-/** Deterministic PRNG (mulberry32): tests must be reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): tests must be reproducible. The bootstrap's generator, one implementation. */
+export const rng = seededRandom;
 
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
   const out = items.slice();

@@ -1,0 +1,109 @@
+// The evaluation's charts as self-contained SVG files (no scripts, fonts or links): the ROC curves of both levels,
+// and per level a histogram of the fake scores of real and of fake samples with the verdict's thresholds.
+import type { Evaluation, LevelMetrics } from "./evaluation.js";
+
+const W = 480;
+const H = 360;
+const LEFT = 50;
+const RIGHT = 15;
+const TOP = 30;
+const BOTTOM = 45;
+const PLOT_W = W - LEFT - RIGHT;
+const PLOT_H = H - TOP - BOTTOM;
+
+const COLOURS = { file: "#1f77b4", frame: "#ff7f0e", real: "#2ca02c", fake: "#d62728", threshold: "#555" } as const;
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+const x = (v: number) => (LEFT + v * PLOT_W).toFixed(1);
+const y = (v: number) => (TOP + (1 - v) * PLOT_H).toFixed(1);
+
+function svg(title: string, body: string[]): string {
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<title>${esc(title)}</title>`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+    `<rect x="${LEFT}" y="${TOP}" width="${PLOT_W}" height="${PLOT_H}" fill="none" stroke="#999"/>`,
+    ...body,
+    `</svg>`,
+    "",
+  ].join("\n");
+}
+
+/** Tick labels 0, 0.5, 1 on both axes and the axis titles. */
+function axes(xTitle: string, yTitle: string, yMax: number): string[] {
+  const out: string[] = [];
+  for (const v of [0, 0.5, 1]) {
+    out.push(`<text x="${x(v)}" y="${TOP + PLOT_H + 14}" text-anchor="middle">${v}</text>`);
+    const label = yMax === 1 ? String(v) : (v * yMax).toFixed(2);
+    out.push(`<text x="${LEFT - 5}" y="${Number(y(v)) + 4}" text-anchor="end">${label}</text>`);
+  }
+  out.push(`<text x="${LEFT + PLOT_W / 2}" y="${H - 12}" text-anchor="middle">${esc(xTitle)}</text>`);
+  out.push(`<text transform="translate(14 ${TOP + PLOT_H / 2}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>`);
+  return out;
+}
+
+function curveLabel(m: LevelMetrics): string {
+  return `${m.level} level: AUC ${m.auc.toFixed(3)} [${m.aucInterval.low.toFixed(3)}, ${m.aucInterval.high.toFixed(3)}]`;
+}
+
+/** ROC curves (file and frame level) with the chance diagonal; each curve is a <polyline class="roc roc-LEVEL">. */
+export function rocSvg(evaluation: Evaluation): string {
+  const body = [`<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#bbb" stroke-dasharray="4 3"/>`];
+  body.push(...axes("false-positive rate (real called fake)", "true-positive rate (fake called fake)", 1));
+  [evaluation.fileLevel, evaluation.frameLevel].forEach((m, i) => {
+    const points = m.roc.map((p) => `${x(p.fpr)},${y(p.tpr)}`).join(" ");
+    body.push(`<polyline class="roc roc-${m.level}" fill="none" stroke="${COLOURS[m.level]}" stroke-width="2" points="${points}"/>`);
+    const ly = TOP + PLOT_H - 30 + i * 15;
+    body.push(`<line x1="${LEFT + PLOT_W - 250}" x2="${LEFT + PLOT_W - 235}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLOURS[m.level]}" stroke-width="2"/>`);
+    body.push(`<text x="${LEFT + PLOT_W - 230}" y="${ly}">${esc(curveLabel(m))}</text>`);
+  });
+  return svg(`ROC, ${evaluation.model}`, body);
+}
+
+/** Bins of width 1/bins over [0, 1] (1 itself in the last bin): each bin's share of the scores. */
+export function histogramShares(scores: readonly number[], bins: number): number[] {
+  const counts = new Array<number>(bins).fill(0);
+  for (const s of scores) counts[Math.min(bins - 1, Math.max(0, Math.floor(s * bins)))]!++;
+  return counts.map((c) => (scores.length === 0 ? 0 : c / scores.length));
+}
+
+const BINS = 20;
+
+/**
+ * The fake scores of real and of fake samples of one level, as the share of each class per bin (classes of
+ * different sizes stay comparable), side by side in each bin (<rect class="bar bar-real|bar-fake">), with the
+ * verdict's two thresholds drawn.
+ */
+export function histogramSvg(evaluation: Evaluation, level: "file" | "frame"): string {
+  const scoresOf = (label: "real" | "fake") =>
+    evaluation.files.filter((f) => f.label === label && f.score !== null).flatMap((f) => (level === "file" ? [f.score!] : f.faces));
+  const shares = { real: histogramShares(scoresOf("real"), BINS), fake: histogramShares(scoresOf("fake"), BINS) };
+  const yMax = Math.max(...shares.real, ...shares.fake, 1e-9);
+  const body = axes(`P(fake), ${level} level`, "share of the class", yMax);
+  const barW = PLOT_W / BINS / 2;
+  (["real", "fake"] as const).forEach((label, k) => {
+    shares[label].forEach((share, bin) => {
+      if (share === 0) return;
+      const left = LEFT + (bin / BINS) * PLOT_W + k * barW;
+      const top = Number(y(share / yMax));
+      body.push(
+        `<rect class="bar bar-${label}" x="${left.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" height="${(TOP + PLOT_H - top).toFixed(1)}" fill="${COLOURS[label]}"><title>${label}: ${(share * 100).toFixed(1)}% in [${(bin / BINS).toFixed(2)}, ${((bin + 1) / BINS).toFixed(2)})</title></rect>`,
+      );
+    });
+    body.push(`<rect x="${LEFT + 10}" y="${TOP + 8 + k * 15}" width="10" height="10" fill="${COLOURS[label]}"/>`);
+    body.push(`<text x="${LEFT + 25}" y="${TOP + 17 + k * 15}">${label} (${level === "file" ? "files" : "faces"}: ${scoresOf(label).length})</text>`);
+  });
+  for (const [name, value] of [
+    ["suspicious", evaluation.thresholds.suspiciousAt],
+    ["likely fake", evaluation.thresholds.likelyFakeAt],
+  ] as const) {
+    body.push(`<line class="threshold" x1="${x(value)}" x2="${x(value)}" y1="${TOP}" y2="${TOP + PLOT_H}" stroke="${COLOURS.threshold}" stroke-dasharray="4 3"/>`);
+    body.push(`<text x="${Number(x(value)) - 3}" y="${TOP + 12 + (name === "suspicious" ? 15 : 0)}" text-anchor="end" fill="${COLOURS.threshold}">${name} ${value.toFixed(3)}</text>`);
+  }
+  return svg(`Fake scores of real and fake ${level === "file" ? "files" : "faces"}, ${evaluation.model}`, body);
+}
