@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // mesoguard's command line: one subcommand per module.
+import { runCalibrateCommand } from "./calibrateCommand.js";
 import { runDoctorCommand } from "./doctorCommand.js";
 import { runEvaluateCommand } from "./evaluateCommand.js";
 import { runScanCommand } from "./scanCommand.js";
@@ -15,6 +16,7 @@ Commands:
   score FILE...     find and score the faces in images (mesoguard score --help)
   scan PATH...      videos and images: a verdict per file, JSON/CSV/HTML reports (mesoguard scan --help)
   evaluate          AUC, EER, TPR at low FPR on your own real and fake files (mesoguard evaluate --help)
+  calibrate         verdict thresholds from your own files: a config file and a model card (mesoguard calibrate --help)
   doctor            what this machine runs on, and why not the GPU (mesoguard doctor --help)
 
 Set-up: npm ci (builds the addon and the models); tests: npm test.`;
@@ -28,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       return runScanCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "evaluate":
       return runEvaluateCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "calibrate":
+      return runCalibrateCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "serve":
       return runServeCommand(rest);
     case "token":

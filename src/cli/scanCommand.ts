@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
+import { loadScoringConfigFile } from "../config/serverConfig.js";
 import { DEFAULT_DETECTOR, detectorNames, type DetectorName } from "../faces/detectorModels.js";
 import { DEFAULT_MODEL, modelNames } from "../models/manifest.js";
 import type { ProviderRequest } from "../native/addonTypes.js";
@@ -31,7 +32,9 @@ Options:
   --fps N            frames sampled per second of video (default ${SCAN_DEFAULTS.fps})
   --max-frames N     most frames per video (default ${SCAN_DEFAULTS.maxFrames})
   --concurrency N    files scanned at once (default ${SCAN_DEFAULTS.concurrency})
-  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL})
+  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL}, or the --config file's)
+  --config FILE      a config file in serve's format (e.g. calibrate's config.json): its model and verdict
+                     thresholds are used (its other settings are the server's)
   --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR})
   --no-detect        every frame is a face crop already (no detector)
   --provider P       auto (default), tensorrt, cuda or cpu
@@ -81,7 +84,8 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
         fps: { type: "string", default: String(SCAN_DEFAULTS.fps) },
         "max-frames": { type: "string", default: String(SCAN_DEFAULTS.maxFrames) },
         concurrency: { type: "string", default: String(SCAN_DEFAULTS.concurrency) },
-        model: { type: "string", default: DEFAULT_MODEL },
+        model: { type: "string" },
+        config: { type: "string" },
         detector: { type: "string", default: DEFAULT_DETECTOR },
         "no-detect": { type: "boolean", default: false },
         provider: { type: "string", default: "auto" },
@@ -103,10 +107,11 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
     return 2;
   }
 
+  const configFile = values.config ? loadScoringConfigFile(values.config) : null;
   const files = await findMediaFiles(positionals);
-  const verdict = resolveVerdictConfig();
+  const verdict = configFile?.verdict ?? resolveVerdictConfig();
   const scorer = await MesoNetScorer.create({
-    model: values.model,
+    model: values.model ?? configFile?.model ?? DEFAULT_MODEL,
     provider: values.provider as ProviderRequest,
     detector: values["no-detect"] ? false : (values.detector as DetectorName),
   });

@@ -8,7 +8,7 @@ import type { ScannedFile, EvidenceCrop } from "./scanFile.js";
 import type { FileScan, ScanSettings } from "./scanTypes.js";
 
 /** What the model can and cannot tell, as the README says it; printed in every report. */
-const MODEL_LIMITS = [
+export const MODEL_LIMITS = [
   "MesoNet's official weights were trained on one 2018 data set (Deepfake or Face2Face faces). Out of that distribution they are worth little: DeepfakeBench measured Meso4 at AUC 0.61 on FaceForensics++ c23.",
   "A single frame's score is a weak, noisy signal; it moves with crop framing and resampling too (the data set's own deepfake crops score about 0.96 fake as given, about 0.5 when re-detected and re-cropped).",
   "So a file is judged only from a face track with enough scored frames, by the same aggregation and thresholds as the live server; 'suspicious' means 'look at this', not 'fake'.",
