@@ -3,11 +3,11 @@
 import type { Evaluation, LevelMetrics } from "./evaluation.js";
 
 const W = 480;
-const H = 360;
+const H = 400;
 const LEFT = 50;
 const RIGHT = 15;
-const TOP = 30;
-const BOTTOM = 45;
+const TOP = 40;
+const BOTTOM = 80;
 const PLOT_W = W - LEFT - RIGHT;
 const PLOT_H = H - TOP - BOTTOM;
 
@@ -26,7 +26,7 @@ function svg(title: string, body: string[]): string {
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+    `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${esc(title)}</text>`,
     `<rect x="${LEFT}" y="${TOP}" width="${PLOT_W}" height="${PLOT_H}" fill="none" stroke="#999"/>`,
     ...body,
     `</svg>`,
@@ -42,7 +42,7 @@ function axes(xTitle: string, yTitle: string, yMax: number): string[] {
     const label = yMax === 1 ? String(v) : (v * yMax).toFixed(2);
     out.push(`<text x="${LEFT - 5}" y="${Number(y(v)) + 4}" text-anchor="end">${label}</text>`);
   }
-  out.push(`<text x="${LEFT + PLOT_W / 2}" y="${H - 12}" text-anchor="middle">${esc(xTitle)}</text>`);
+  out.push(`<text x="${LEFT + PLOT_W / 2}" y="${TOP + PLOT_H + 30}" text-anchor="middle">${esc(xTitle)}</text>`);
   out.push(`<text transform="translate(14 ${TOP + PLOT_H / 2}) rotate(-90)" text-anchor="middle">${esc(yTitle)}</text>`);
   return out;
 }
@@ -51,16 +51,28 @@ function curveLabel(m: LevelMetrics): string {
   return `${m.level} level: AUC ${m.auc.toFixed(3)} [${m.aucInterval.low.toFixed(3)}, ${m.aucInterval.high.toFixed(3)}]`;
 }
 
-/** ROC curves (file and frame level) with the chance diagonal; each curve is a <polyline class="roc roc-LEVEL">. */
+/** A legend row under the plot (row 0 or 1): a swatch drawn like its bars or its line, and its text. */
+function legendRow(row: number, colour: string, text: string, swatch: "bar" | "line" | "dashed"): string[] {
+  const ly = TOP + PLOT_H + 50 + row * 16;
+  const dash = swatch === "dashed" ? ` stroke-dasharray="6 3"` : "";
+  return [
+    `<line x1="${LEFT}" x2="${LEFT + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${colour}" stroke-width="${swatch === "bar" ? 8 : 2}"${dash}/>`,
+    `<text x="${LEFT + 26}" y="${ly}">${esc(text)}</text>`,
+  ];
+}
+
+/**
+ * ROC curves (file and frame level) with the chance diagonal; each curve is a <polyline class="roc roc-LEVEL">.
+ * The frame curve is dashed, so a file curve under it still shows.
+ */
 export function rocSvg(evaluation: Evaluation): string {
   const body = [`<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#bbb" stroke-dasharray="4 3"/>`];
   body.push(...axes("false-positive rate (real called fake)", "true-positive rate (fake called fake)", 1));
   [evaluation.fileLevel, evaluation.frameLevel].forEach((m, i) => {
     const points = m.roc.map((p) => `${x(p.fpr)},${y(p.tpr)}`).join(" ");
-    body.push(`<polyline class="roc roc-${m.level}" fill="none" stroke="${COLOURS[m.level]}" stroke-width="2" points="${points}"/>`);
-    const ly = TOP + PLOT_H - 30 + i * 15;
-    body.push(`<line x1="${LEFT + PLOT_W - 250}" x2="${LEFT + PLOT_W - 235}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLOURS[m.level]}" stroke-width="2"/>`);
-    body.push(`<text x="${LEFT + PLOT_W - 230}" y="${ly}">${esc(curveLabel(m))}</text>`);
+    const dash = m.level === "frame" ? ` stroke-dasharray="6 3"` : "";
+    body.push(`<polyline class="roc roc-${m.level}" fill="none" stroke="${COLOURS[m.level]}" stroke-width="2"${dash} points="${points}"/>`);
+    body.push(...legendRow(i, COLOURS[m.level], curveLabel(m), m.level === "frame" ? "dashed" : "line"));
   });
   return svg(`ROC, ${evaluation.model}`, body);
 }
@@ -95,15 +107,16 @@ export function histogramSvg(evaluation: Evaluation, level: "file" | "frame"): s
         `<rect class="bar bar-${label}" x="${left.toFixed(1)}" y="${top.toFixed(1)}" width="${barW.toFixed(1)}" height="${(TOP + PLOT_H - top).toFixed(1)}" fill="${COLOURS[label]}"><title>${label}: ${(share * 100).toFixed(1)}% in [${(bin / BINS).toFixed(2)}, ${((bin + 1) / BINS).toFixed(2)})</title></rect>`,
       );
     });
-    body.push(`<rect x="${LEFT + 10}" y="${TOP + 8 + k * 15}" width="10" height="10" fill="${COLOURS[label]}"/>`);
-    body.push(`<text x="${LEFT + 25}" y="${TOP + 17 + k * 15}">${label} (${level === "file" ? "files" : "faces"}: ${scoresOf(label).length})</text>`);
+    body.push(...legendRow(k, COLOURS[label], `${label} (${level === "file" ? "files" : "faces"}: ${scoresOf(label).length})`, "bar"));
   });
   for (const [name, value] of [
     ["suspicious", evaluation.thresholds.suspiciousAt],
     ["likely fake", evaluation.thresholds.likelyFakeAt],
   ] as const) {
     body.push(`<line class="threshold" x1="${x(value)}" x2="${x(value)}" y1="${TOP}" y2="${TOP + PLOT_H}" stroke="${COLOURS.threshold}" stroke-dasharray="4 3"/>`);
-    body.push(`<text x="${Number(x(value)) - 3}" y="${TOP + 12 + (name === "suspicious" ? 15 : 0)}" text-anchor="end" fill="${COLOURS.threshold}">${name} ${value.toFixed(3)}</text>`);
+    // Above the plot: suspicious to the left of its line, likely fake to the right, so close thresholds stay legible.
+    const anchor = name === "suspicious" ? `x="${Number(x(value)) - 3}" text-anchor="end"` : `x="${Number(x(value)) + 3}"`;
+    body.push(`<text ${anchor} y="${TOP - 5}" fill="${COLOURS.threshold}">${name} ${value.toFixed(3)}</text>`);
   }
   return svg(`Fake scores of real and fake ${level === "file" ? "files" : "faces"}, ${evaluation.model}`, body);
 }
