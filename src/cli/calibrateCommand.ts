@@ -56,7 +56,8 @@ export async function runCalibrateCommand(argv: string[], out: (line: string) =>
 
     const evaluation = await evaluateDataset(args, err);
     const calibration = calibrateThresholds(evaluation, targetFpr);
-    const calibrated = { ...evaluation, thresholds: { suspiciousAt: calibration.verdict.suspiciousAt, likelyFakeAt: calibration.verdict.likelyFakeAt } };
+    const { suspiciousAt, likelyFakeAt } = calibration.verdict;
+    const calibrated = { ...evaluation, thresholds: { ...evaluation.thresholds, suspiciousAt, likelyFakeAt } };
     const json = JSON.stringify({ ...evaluation, calibration });
     const config = calibratedConfigJson(evaluation.model, calibration);
     const files = {

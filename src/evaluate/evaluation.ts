@@ -26,6 +26,8 @@ export const REPORTED_FPRS = [0.01, 0.05, 0.1] as const;
 
 export type Level = "file" | "frame";
 
+export type EvaluatedVerdict = Pick<VerdictConfig, "suspiciousAt" | "likelyFakeAt" | "minScoredFaces">;
+
 export interface LevelMetrics {
   level: Level;
   /** Scores per class: files (file level) or faces (frame level). */
@@ -54,7 +56,8 @@ export interface Evaluation {
   model: string;
   /** The face detector, null with --no-detect. */
   detector: string | null;
-  thresholds: Pick<VerdictConfig, "suspiciousAt" | "likelyFakeAt">;
+  /** The verdict settings the confusion and the file states used. */
+  thresholds: EvaluatedVerdict;
   data: Record<Label, ClassCounts>;
   fileLevel: LevelMetrics;
   frameLevel: LevelMetrics;
@@ -64,7 +67,7 @@ export interface Evaluation {
 export interface EvaluationSettings {
   model: string;
   detector: string | null;
-  verdict: Pick<VerdictConfig, "suspiciousAt" | "likelyFakeAt">;
+  verdict: EvaluatedVerdict;
   bootstrap?: Partial<BootstrapOptions>;
 }
 
@@ -126,7 +129,11 @@ export function evaluateScores(files: readonly FileScore[], settings: Evaluation
   return {
     model: settings.model,
     detector: settings.detector,
-    thresholds: { suspiciousAt: settings.verdict.suspiciousAt, likelyFakeAt: settings.verdict.likelyFakeAt },
+    thresholds: {
+      suspiciousAt: settings.verdict.suspiciousAt,
+      likelyFakeAt: settings.verdict.likelyFakeAt,
+      minScoredFaces: settings.verdict.minScoredFaces,
+    },
     data: { real: counts(files.filter((f) => f.label === "real")), fake: counts(files.filter((f) => f.label === "fake")) },
     fileLevel: levelMetrics("file", fake.map((f) => [f.score!]), real.map((f) => [f.score!]), settings),
     frameLevel: levelMetrics("frame", fake.map((f) => f.faces), real.map((f) => f.faces), settings),

@@ -104,7 +104,7 @@ export function modelCardMarkdown({ evaluation: e, calibration: c, realDir, fake
       ? [
           "",
           "An image is one frame: its score here is its most suspicious face's P(fake), and `scan` gives it no verdict " +
-            `(a verdict needs a face track of ${"`minScoredFaces`"} frames); the thresholds act on videos and live calls.`,
+            `(a verdict needs a face track of \`minScoredFaces\` frames, ${e.thresholds.minScoredFaces} here); the thresholds act on videos and live calls.`,
         ]
       : []),
     "",
