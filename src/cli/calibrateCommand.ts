@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 
 import { loadScoringConfigFile } from "../config/serverConfig.js";
-import { calibrateThresholds, calibratedConfigJson, CALIBRATION_RULE, checkTargetFpr, MAX_TARGET_FPR } from "../evaluate/calibration.js";
+import { calibrateThresholds, calibratedConfigJson, checkTargetFpr, MAX_TARGET_FPR, SUSPICIOUS_FPR_FACTOR } from "../evaluate/calibration.js";
 import { evaluationLines } from "../evaluate/evaluationText.js";
 import { modelCardMarkdown } from "../evaluate/modelCard.js";
 import { writeFilesAtomically } from "../evaluate/outputFiles.js";
@@ -21,8 +21,9 @@ import {
 export const CALIBRATE_USAGE = `Usage: mesoguard calibrate --real DIR --fake DIR --target-fpr F --out DIR [options]
 
 Scores the data as \`mesoguard evaluate\` does, then chooses the verdict's thresholds from the real files'
-file-level scores (the aggregate the verdict judges) so that at most F of them would be flagged:
-${CALIBRATION_RULE}.
+file-level scores (the aggregate the verdict judges): likelyFakeAt so that at most F of them reach it,
+suspiciousAt the same at ${SUSPICIOUS_FPR_FACTOR} x F (at most ${MAX_TARGET_FPR}), each placed in a gap between the real files' scores (the model
+card states the rule in full).
 Writes DIR/config.json (the server's config file format: {"model", "verdict": {"suspiciousAt", "likelyFakeAt"}};
 for serve --config and scan --config), DIR/MODEL_CARD.md (data, metrics with intervals, operating point, limits,
 provenance), and evaluate's DIR/evaluation.json (with the calibration), roc.svg, histogram-*.svg. Nothing is
@@ -32,6 +33,7 @@ Options:
 ${DATASET_USAGE}
   --target-fpr F     the largest fraction of real files flagged likely-fake, in (0, ${MAX_TARGET_FPR}] (e.g. 0.01)
   --out DIR          where the files go (created when missing)
+  -h, --help         this text
 
 Exit code: 0 done, 1 bad data (nothing written), 2 bad usage.`;
 

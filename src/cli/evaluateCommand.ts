@@ -25,8 +25,7 @@ export const DATASET_USAGE = `  --real DIR         folder of real videos (${VIDE
   --no-detect        every frame is a face crop already (no detector)
   --provider P       auto (default), tensorrt, cuda or cpu
   --config FILE      a config file (serve's format, e.g. calibrate's config.json): its model and verdict settings
-  --json             print the JSON instead of the table (no progress bar)
-  -h, --help         this text`;
+  --json             print the JSON instead of the table (no progress bar)`;
 
 export const EVALUATE_USAGE = `Usage: mesoguard evaluate --real DIR --fake DIR [options]
 
@@ -39,6 +38,7 @@ ${MIN_FILES_PER_CLASS} files with a face per class; a file that cannot be read s
 Options:
 ${DATASET_USAGE}
   --out DIR          also write DIR/evaluation.json, DIR/roc.svg, DIR/histogram-file.svg, DIR/histogram-frame.svg
+  -h, --help         this text
 
 Exit code: 0 done, 1 bad data (nothing written), 2 bad usage.`;
 
