@@ -400,6 +400,7 @@ export async function runEndToEnd(
     "--score-rate-hz", "1000",
     "--detect-every", String(options.detectEvery),
     "--log-level", "info",
+    "--participant-sees-verdict", // the simulated participants time their frames by their own score messages
   ];
   step("end to end: starting mesoguard serve");
   const server = await startServer(serverArgs);

@@ -120,10 +120,12 @@ describe("precedence: defaults < config file < environment < flags", () => {
 
   it("every setting can be set by its flag and by its environment variable", () => {
     for (const setting of SETTINGS) {
-      const value = setting.key === "secret" ? SECRET : setting.key === "rtpApiKey" ? "an-rtp-api-key-of-16+" : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : String(setting.default);
-      const fromFlag = load([flagName(setting.key), value]);
+      const value = setting.key === "secret" ? SECRET : setting.key === "rtpApiKey" ? "an-rtp-api-key-of-16+" : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : setting.kind === "list" ? "http://127.0.0.1:9/hook" : String(setting.default);
+      // Webhook URLs need the webhook secret beside them.
+      const needs = setting.key === "webhooks.urls" ? { MESOGUARD_WEBHOOKS_SECRET: "a-webhook-secret-16+" } : {};
+      const fromFlag = load([flagName(setting.key), value], needs);
       expect(fromFlag.origins[setting.key], setting.key).toBe("flag");
-      const fromEnv = load([], { [envName(setting.key)]: value });
+      const fromEnv = load([], { ...needs, [envName(setting.key)]: value });
       expect(fromEnv.origins[setting.key], setting.key).toBe("env");
     }
   });

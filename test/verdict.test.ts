@@ -518,13 +518,13 @@ describe("ParticipantVerdict", () => {
     expect(pv.snapshot(12_100).faces[1]).toMatchObject({ id: 2, total: 1, samples: 1, state: "gathering", stateSince: 12_100 });
   });
 
-  it("drops tracks on snapshot too, when no frames arrive", () => {
+  it("drops tracks on snapshot too, when no frames arrive (the participant is paused by the silence)", () => {
     const pv = new ParticipantVerdict();
     for (let i = 0; i < 10; i++) pv.addFrame(i * 100, [{ id: 3, fake: 0.9 }]);
     expect(pv.snapshot(900 + 10_000).faces).toHaveLength(1);
     const snap = pv.snapshot(900 + 10_001);
     expect(snap.faces).toEqual([]);
-    expect(snap.participant).toMatchObject({ state: "no-face", samples: 0, total: 10, aggregate: null, latest: 0.9 });
+    expect(snap.participant).toMatchObject({ state: "paused", samples: 0, total: 10, aggregate: null, latest: 0.9 });
   });
 
   it("keeps its own hysteresis", () => {
@@ -552,5 +552,93 @@ describe("ParticipantVerdict", () => {
     expect(() => pv.snapshot(999)).toThrow(RangeError);
     pv.addFrame(1000, [{ id: 1, fake: 0.4 }]); // same time as the last frame: fine
     expect(pv.snapshot(1000).faces[0].total).toBe(2);
+  });
+});
+
+describe("ParticipantVerdict: pauses and flags", () => {
+  /** Frames every 100 ms from `from` (inclusive) to `to` (exclusive), one face with this fake score. */
+  const feed = (pv: ParticipantVerdict, from: number, to: number, fake: number) => {
+    for (let t = from; t < to; t += 100) pv.addFrame(t, [{ id: 1, fake }]);
+  };
+
+  it("a participant that stops sending is paused after noFaceSeconds, since its last frame, with its state before", () => {
+    const pv = new ParticipantVerdict();
+    expect(pv.snapshot(5000).participant).toMatchObject({ state: "no-face", paused: null }); // never sent: not paused
+    feed(pv, 5000, 6000, 0.1);
+    expect(pv.snapshot(5900).participant).toMatchObject({ state: "authentic", paused: null, flag: null });
+    expect(pv.snapshot(8900).participant.state).toBe("authentic");
+    const p = pv.snapshot(8901).participant;
+    expect(p).toMatchObject({ state: "paused", stateSince: 8901, paused: { since: 5900, reason: "silence", lastState: "authentic" } });
+    expect(p.paused!.lastAggregate).toBeCloseTo(0.1, 12);
+    // Frames again: the pause ends with the first one.
+    pv.addFrame(20_000, [{ id: 1, fake: 0.1 }]);
+    expect(pv.snapshot(20_000).participant).toMatchObject({ state: "gathering", paused: null });
+  });
+
+  it("an announced pause is paused at once; a frame or resume ends it, and silence counts from the resume", () => {
+    const pv = new ParticipantVerdict();
+    feed(pv, 0, 1000, 0.1);
+    let p = pv.pauseSending(1000, "hidden").participant;
+    expect(p).toMatchObject({ state: "paused", stateSince: 1000, paused: { since: 1000, reason: "hidden", lastState: "authentic" } });
+    // A second pause keeps the first one's time and reason.
+    expect(pv.pauseSending(1500, "user").participant.paused).toMatchObject({ since: 1000, reason: "hidden" });
+    p = pv.resumeSending(2000).participant;
+    expect(p).toMatchObject({ state: "authentic", paused: null });
+    expect(pv.snapshot(5000).participant.state).toBe("authentic");
+    expect(pv.snapshot(5001).participant).toMatchObject({ state: "paused", paused: { since: 2000, reason: "silence" } });
+    // A frame ends an announced pause: sending while "paused" must not hide the verdict.
+    pv.pauseSending(6000, "user");
+    feed(pv, 6100, 7100, 0.1);
+    expect(pv.snapshot(7000).participant).toMatchObject({ state: "authentic", paused: null });
+  });
+
+  it("a flag raised while suspicious stays through a pause and a lost face, and clears when authentic again", () => {
+    const pv = new ParticipantVerdict();
+    feed(pv, 0, 1000, 0.6);
+    let p = pv.snapshot(900).participant;
+    expect(p).toMatchObject({ state: "suspicious", flag: { state: "suspicious", since: 700 } });
+    expect(p.flag!.peak).toBeCloseTo(0.6, 12);
+    // Paused by the participant: still flagged, and the pause says what the verdict was.
+    p = pv.pauseSending(1000, "user").participant;
+    expect(p).toMatchObject({ state: "paused", paused: { lastState: "suspicious" }, flag: { state: "suspicious", since: 700 } });
+    expect(pv.snapshot(30_000).participant).toMatchObject({ state: "paused", flag: { state: "suspicious" } });
+    // Back with frames but no face: no-face, still flagged; then gathering, still flagged.
+    pv.resumeSending(30_000);
+    for (let t = 30_100; t < 34_000; t += 100) pv.addFrame(t, []);
+    expect(pv.snapshot(34_000).participant).toMatchObject({ state: "no-face", flag: { state: "suspicious" } });
+    feed(pv, 34_000, 34_500, 0.05);
+    expect(pv.snapshot(34_400).participant).toMatchObject({ state: "gathering", flag: { state: "suspicious" } });
+    // Authentic again: the flag is gone.
+    feed(pv, 34_500, 35_000, 0.05);
+    expect(pv.snapshot(34_900).participant).toMatchObject({ state: "authentic", flag: null });
+  });
+
+  it("a flag rises to likely-fake with the peak; dismissFlag clears it until a more severe or a new flagged state", () => {
+    const pv = new ParticipantVerdict();
+    expect(pv.dismissFlag(0)).toBeNull();
+    feed(pv, 0, 1000, 0.6);
+    feed(pv, 1000, 3000, 0.9);
+    let p = pv.snapshot(2900).participant;
+    expect(p).toMatchObject({ state: "likely-fake", flag: { state: "likely-fake", since: 700 } });
+    expect(p.flag!.peak).toBeGreaterThan(0.85);
+    const dismissed = pv.dismissFlag(3000);
+    expect(dismissed).toMatchObject({ state: "likely-fake", since: 700 });
+    expect(pv.snapshot(3000).participant).toMatchObject({ state: "likely-fake", flag: null });
+    // Still likely-fake: dismissed stays dismissed.
+    feed(pv, 3000, 4000, 0.9);
+    expect(pv.snapshot(3900).participant.flag).toBeNull();
+    // Dismissed while paused, then back suspicious: a new flag.
+    pv.pauseSending(4000, "camera-muted");
+    expect(pv.snapshot(4000).participant).toMatchObject({ state: "paused", flag: null });
+    feed(pv, 20_000, 21_000, 0.9);
+    expect(pv.snapshot(20_900).participant).toMatchObject({ state: "likely-fake", flag: { state: "likely-fake", since: 20_700 } });
+  });
+
+  it("pause, resume and dismissFlag refuse a time before the latest", () => {
+    const pv = new ParticipantVerdict();
+    pv.addFrame(1000, []);
+    expect(() => pv.pauseSending(999, "user")).toThrow(RangeError);
+    expect(() => pv.resumeSending(999)).toThrow(RangeError);
+    expect(() => pv.dismissFlag(Number.NaN)).toThrow(RangeError);
   });
 });

@@ -8,6 +8,9 @@ import {
   type FrameContent,
   type ParticipantJoinedMessage,
   type ParticipantLeftMessage,
+  type PauseMessage,
+  type ReceiptMessage,
+  type ResumeMessage,
   type Role,
   type RoomStateMessage,
   type ScoreMessage,
@@ -45,6 +48,7 @@ export interface ClientOptions {
 
 export interface ClientEvents {
   score: ScoreMessage;
+  receipt: ReceiptMessage;
   error: ErrorMessage;
   "room-state": RoomStateMessage;
   "participant-joined": ParticipantJoinedMessage;
@@ -177,6 +181,24 @@ export class MesoguardClient {
       }),
     );
     return seq;
+  }
+
+  /**
+   * Tells the server this participant stopped sending frames (and why): it shows as "paused" rather than as a
+   * participant without a face. A frame, or resume(), ends the pause.
+   */
+  pause(reason: PauseMessage["reason"] = "user"): void {
+    this.#sendMessage({ type: "pause", reason });
+  }
+
+  resume(): void {
+    this.#sendMessage({ type: "resume" });
+  }
+
+  #sendMessage(message: PauseMessage | ResumeMessage): void {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== 1) throw new Error("mesoguard client: not connected");
+    socket.send(JSON.stringify(message));
   }
 
   /** Bytes queued for sending: a sender should skip frames while this grows. */

@@ -12,11 +12,13 @@ import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
 import type { RoomLimits } from "../server/RoomRegistry.js";
 import type { RtpIngestSettings } from "../sfu/RtpStreamRegistry.js";
+import { WEBHOOK_DEFAULTS, webhookSettingsProblem, type WebhookSettings } from "../server/webhooks.js";
 import { DEFAULT_TUNING } from "../sfu/RtpStream.js";
 import { DEFAULT_VERDICT_CONFIG, VERDICT_RANGES, resolveVerdictConfig } from "../verdict/verdictConfig.js";
 import type { VerdictConfig } from "../verdict/verdictTypes.js";
 
-type Kind = "string" | "number" | "integer" | "boolean";
+/** "list": strings, comma-separated in the environment and on the command line, an array or that in the file. */
+type Kind = "string" | "number" | "integer" | "boolean" | "list";
 
 export interface Setting {
   /** The name users see: the flag, the environment variable and the config file's path are made from it. */
@@ -24,7 +26,7 @@ export interface Setting {
   /** Where the value lands in ServerConfig (dot-separated), when not at `key`. */
   path?: string;
   kind: Kind;
-  default: string | number | boolean | undefined;
+  default: ConfigValue;
   help: string;
   secret?: boolean;
   choices?: readonly string[];
@@ -90,11 +92,18 @@ export const SETTINGS: readonly Setting[] = [
   { key: "rtpStreamTimeoutSeconds", path: "rtp.streamTimeoutSeconds", kind: "number", default: 10, min: 1, max: 86400, help: "an RTP stream without packets this long is removed" },
   { key: "rtpReorderMs", path: "rtp.tuning.reorderMs", kind: "integer", default: DEFAULT_TUNING.reorderMs, min: 0, max: 2000, help: "longest wait for a missing RTP packet before it counts as lost (keyframe request)" },
   { key: "rtpKeyframeIntervalMs", path: "rtp.tuning.keyframeRequestIntervalMs", kind: "integer", default: DEFAULT_TUNING.keyframeRequestIntervalMs, min: 50, max: 60000, help: "least time between two keyframe requests (RTCP PLI/FIR) to one sender" },
+  { key: "participantSeesVerdict", path: "session.participantSeesVerdict", kind: "boolean", default: false, help: "send participants their own scores (default: only that their frames are received)" },
+  { key: "webhooks.urls", kind: "list", default: [], help: "comma-separated http(s) URLs that get every verdict state change, pause and dismissed flag as a signed POST" },
+  { key: "webhooks.secret", kind: "string", default: undefined, secret: true, help: "HMAC-SHA256 key signing webhook bodies (16+ chars; required with webhooks.urls)" },
+  { key: "webhooks.timeoutMs", kind: "integer", default: WEBHOOK_DEFAULTS.timeoutMs, min: 100, max: 120_000, help: "one webhook attempt's time limit" },
+  { key: "webhooks.retries", kind: "integer", default: WEBHOOK_DEFAULTS.retries, min: 0, max: 100, help: "webhook retries after the first attempt (exponential backoff with jitter)" },
+  { key: "webhooks.backoffMs", kind: "integer", default: WEBHOOK_DEFAULTS.backoffMs, min: 1, max: 60_000, help: "first webhook retry's delay; doubles per retry" },
+  { key: "webhooks.queueSize", kind: "integer", default: WEBHOOK_DEFAULTS.queueSize, min: 1, max: 1_000_000, help: "webhook events waiting per URL; when full the oldest is dropped" },
   { key: "logLevel", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "log level" },
   ...(Object.keys(VERDICT_HELP) as Array<keyof typeof VERDICT_HELP>).map(verdictSetting),
 ];
 
-export type ConfigValue = string | number | boolean | undefined;
+export type ConfigValue = string | number | boolean | readonly string[] | undefined;
 
 /** The options MesoNetScorer.create takes that the server sets. */
 export type ScorerSettings = Required<Pick<MesoNetScorerOptions, "model" | "provider" | "maxBatch" | "maxWaitMs" | "prepThreads" | "intraOpThreads" | "maxFramePixels" | "maxFaces">> & {
@@ -125,6 +134,8 @@ export interface ServerConfig {
   rtp: RtpIngestSettings;
   /** The rolling verdict: the exposed settings over the verdict module's defaults, validated as a whole. */
   verdict: VerdictConfig;
+  /** The webhooks (src/server/webhooks.ts). */
+  webhooks: WebhookSettings;
 }
 
 export function envName(key: string): string {
@@ -143,6 +154,12 @@ function parseValue(setting: Setting, raw: unknown, source: string): ConfigValue
     else if (raw === "true" || raw === "1" || raw === "") value = true;
     else if (raw === "false" || raw === "0") value = false;
     else throw new Error(`mesoguard: ${where} must be true or false, got ${JSON.stringify(raw)}`);
+  } else if (setting.kind === "list") {
+    const items = typeof raw === "string" ? raw.split(",") : raw;
+    if (!Array.isArray(items) || items.some((item) => typeof item !== "string")) {
+      throw new Error(`mesoguard: ${where} must be a comma-separated string or an array of strings`);
+    }
+    value = (items as string[]).map((item) => item.trim()).filter((item) => item !== "");
   } else if (setting.kind === "string") {
     if (typeof raw !== "string") throw new Error(`mesoguard: ${where} must be a string`);
     value = raw;
@@ -281,6 +298,8 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   if (config.rtpApiKey !== undefined && config.rtpApiKey.length < 16) {
     throw new Error("mesoguard: the RTP API key (rtpApiKey) must be at least 16 characters");
   }
+  const webhookProblem = webhookSettingsProblem(config.webhooks);
+  if (webhookProblem) throw new Error(`mesoguard: ${webhookProblem}`);
   if (config.rtpApiKey !== undefined && config.rtpApiKey === config.secret) {
     throw new Error("mesoguard: the RTP API key must not be the join-token secret (whoever holds the secret can mint any token)");
   }
@@ -309,7 +328,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, string> {
   const lines: Record<string, string> = {};
   for (const setting of SETTINGS) {
     const value = settingValue(loaded.config, setting);
-    const shown = setting.secret ? (value ? "********" : "(not set)") : String(value);
+    const shown = setting.secret ? (value ? "********" : "(not set)") : Array.isArray(value) ? value.join(",") : String(value);
     lines[setting.key] = `${shown} (${loaded.origins[setting.key]})`;
   }
   return lines;

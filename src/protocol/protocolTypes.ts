@@ -2,9 +2,19 @@
 //
 // One WebSocket per client at ws(s)://HOST:PORT/ws. Text messages are JSON objects with a `type`; binary
 // messages are frames (see binaryFrame.ts). A client first sends `join`; the server answers `welcome` or
-// `error` + close. Participants then send binary frames and receive `score` messages about themselves;
-// observers receive every participant's `score`s in the room plus `participant-joined` / `participant-left`.
-import type { FaceTrackScore, RollingScore, VerdictState } from "../verdict/verdictTypes.js";
+// `error` + close. Participants then send binary frames (and `pause` / `resume` when they stop and start) and
+// receive `receipt` messages (what the server received), or `score` messages about themselves when the server lets
+// participants see their verdict (participantSeesVerdict); observers receive every participant's `score`s in the
+// room plus `participant-joined` / `participant-left`.
+import type {
+  AggregateMethod,
+  FaceTrackScore,
+  ParticipantScore,
+  PauseInfo,
+  PauseReason,
+  VerdictFlag,
+  VerdictState,
+} from "../verdict/verdictTypes.js";
 
 export const PROTOCOL_VERSION = 1;
 export const WS_PATH = "/ws";
@@ -36,7 +46,18 @@ export interface LeaveMessage {
   type: "leave";
 }
 
-export type ClientMessage = JoinMessage | LeaveMessage;
+/** A participant stopped sending frames (its page: paused by the user, tab hidden, camera muted or ended). */
+export interface PauseMessage {
+  type: "pause";
+  reason: Exclude<PauseReason, "silence">;
+}
+
+/** A participant sends frames again (a frame does too). */
+export interface ResumeMessage {
+  type: "resume";
+}
+
+export type ClientMessage = JoinMessage | LeaveMessage | PauseMessage | ResumeMessage;
 
 // ---- server -> client ---------------------------------------------------------------------------------------
 
@@ -59,6 +80,8 @@ export interface WelcomeMessage {
   model: { name: string; detector: string | null; provider: string };
   /** True when the server accepts joins without tokens (development mode). */
   devMode: boolean;
+  /** Participants: true when they get `score` messages about themselves, false when only `receipt`s. */
+  participantSeesVerdict?: boolean;
   /** The verdict settings the states are based on (pages show the real thresholds, not the defaults). */
   verdict: { suspiciousAt: number; likelyFakeAt: number; windowSeconds: number; minScoredFaces: number; noFaceSeconds: number };
 }
@@ -111,11 +134,24 @@ export interface ScoreMessage {
    * the detector found beyond maxFaces (cut, not scored).
    */
   lastFrame: { seq: number; capturedAt: number; scoredAt: number; faces: number; facesCut: number; latencyMs: number } | null;
-  /** The participant's verdict. */
-  participant: RollingScore;
+  /** The participant's verdict, its pause and its flag. */
+  participant: ParticipantScore;
   /** Each face track (ids are per participant stream). */
   faces: Array<FaceTrackScore & { box: [number, number, number, number] | null }>;
   frames: FrameCounts;
+}
+
+/**
+ * What a participant gets instead of `score` when it may not see its verdict (the default): that the server is
+ * receiving its frames, and whether it counts as paused. Nothing of the scores or faces.
+ */
+export interface ReceiptMessage {
+  type: "receipt";
+  room: string;
+  participantId: string;
+  at: number;
+  frames: FrameCounts;
+  paused: boolean;
 }
 
 export interface ParticipantSummary {
@@ -123,6 +159,8 @@ export interface ParticipantSummary {
   name?: string;
   joinedAt: number;
   state: VerdictState;
+  paused: PauseInfo | null;
+  flag: VerdictFlag | null;
 }
 
 export interface RoomStateMessage {
@@ -147,6 +185,7 @@ export type ServerMessage =
   | WelcomeMessage
   | ErrorMessage
   | ScoreMessage
+  | ReceiptMessage
   | RoomStateMessage
   | ParticipantJoinedMessage
   | ParticipantLeftMessage;
@@ -162,3 +201,44 @@ export const CLOSE_CODES = {
   abuse: 4008,
   slowConsumer: 4009,
 } as const;
+
+// ---- webhooks (server -> the platform's own HTTP endpoints) ---------------------------------------------------
+
+/** What every webhook event and audit log line says about the participant. */
+interface ParticipantEventBase {
+  /** Unique per event; retries of one event keep it (receivers deduplicate by it). */
+  id: string;
+  /** When it happened, ISO 8601. */
+  at: string;
+  room: string;
+  participantId: string;
+  name?: string;
+}
+
+/** The verdict state changed (paused included): from, to, and the aggregate it was based on. */
+export interface StateChangedEvent extends ParticipantEventBase {
+  type: "verdict.state-changed";
+  from: VerdictState;
+  to: VerdictState;
+  aggregate: number | null;
+  aggregateMethod: AggregateMethod | null;
+  flag: VerdictFlag | null;
+  paused: PauseInfo | null;
+}
+
+/** The participant said it stopped sending, or sends again. */
+export interface PauseEvent extends ParticipantEventBase {
+  type: "participant.paused" | "participant.resumed";
+  reason: PauseReason | null;
+  state: VerdictState;
+  flag: VerdictFlag | null;
+}
+
+/** An operator dismissed the participant's flag. */
+export interface FlagDismissedEvent extends ParticipantEventBase {
+  type: "flag.dismissed";
+  by: string;
+  flag: VerdictFlag;
+}
+
+export type ParticipantEvent = StateChangedEvent | PauseEvent | FlagDismissedEvent;

@@ -22,14 +22,17 @@ import {
   type Role,
   type WelcomeMessage,
 } from "../protocol/protocolTypes.js";
+import { PAUSE_REASONS, type PauseReason, type VerdictFlag } from "../verdict/verdictTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
 import { RtpControlApi } from "../sfu/RtpControlApi.js";
 import { RtpStreamRegistry } from "../sfu/RtpStreamRegistry.js";
+import { AuditTrail } from "./auditTrail.js";
 import { ClientConnection, type CloseReason } from "./ClientConnection.js";
 import { ParticipantSession, type ParticipantSessionOptions } from "./ParticipantSession.js";
 import type { Room } from "./Room.js";
 import { AdmissionError, RoomRegistry } from "./RoomRegistry.js";
 import { ServerMetrics } from "./serverMetrics.js";
+import { WebhookSender } from "./webhooks.js";
 import { toFrameInput } from "./wireFrame.js";
 
 /** Extra HTTP routes (the dashboard) mounted beside /healthz and /metrics. */
@@ -56,6 +59,8 @@ export class MesoguardServer {
   #tick: NodeJS.Timeout | null = null;
   readonly #extraRoutes: HttpHandler[] = [];
   #rtp: { streams: RtpStreamRegistry<ParticipantSession>; api: RtpControlApi } | null = null;
+  readonly #webhooks: WebhookSender | null;
+  readonly #audit: AuditTrail;
 
   private constructor(
     readonly config: ServerConfig,
@@ -67,6 +72,10 @@ export class MesoguardServer {
       participantStates: () => [...this.#rooms.participants()].map((p) => p.state),
     });
     this.#operators = new ApiKeyGuard(config.rtpApiKey, config.devMode);
+    this.#webhooks = config.webhooks.urls.length > 0
+      ? new WebhookSender(config.webhooks, { outcome: (o) => this.metrics.webhookEvents.inc({ outcome: o }), retry: () => this.metrics.webhookRetries.inc() }, log)
+      : null;
+    this.#audit = new AuditTrail(log, this.#webhooks);
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
       if (!session.connection) this.#rtp?.streams.participantRemoved(session);
@@ -176,7 +185,16 @@ export class MesoguardServer {
     connection: ClientConnection | null,
   ): ParticipantSession {
     const options = { room: room.name, ...who, ...this.config.session, verdict: this.config.verdict };
-    return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, (score) => room.toObservers(score));
+    return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, this.#audit, (score) => room.toObservers(score));
+  }
+
+  /**
+   * An operator dismissed a participant's flag (`by` names the operator; it goes to the audit trail and the
+   * webhooks): the participant stops counting as flagged until it reaches a flagged state again. Returns the flag
+   * dismissed, or null when the participant is not in the room or has no flag.
+   */
+  dismissFlag(room: string, participantId: string, by: string): VerdictFlag | null {
+    return this.#rooms.participant(room, participantId)?.dismissFlag(by) ?? null;
   }
 
   // ---- HTTP -------------------------------------------------------------------------------------------------
@@ -299,6 +317,17 @@ export class MesoguardServer {
         connection.close(CLOSE_CODES.normal, "left");
         return;
       }
+      if (message.type === "pause" || message.type === "resume") {
+        if (!joined) return connection.error("not-joined", "send join first");
+        if (!joined.participant) return connection.error("not-participant", "only participants pause and resume");
+        if (message.type === "resume") return joined.participant.resumeSending();
+        const reason: string = message.reason ?? "user";
+        if (reason === "silence" || !(PAUSE_REASONS as readonly string[]).includes(reason)) {
+          const reasons = PAUSE_REASONS.filter((r) => r !== "silence").join(", ");
+          return connection.error("bad-message", `pause reason must be one of ${reasons}`);
+        }
+        return joined.participant.pauseSending(reason as Exclude<PauseReason, "silence">);
+      }
       connection.error("bad-message", `unknown message type "${String((message as { type: unknown }).type)}"`);
     });
     ws.on("close", () => {
@@ -355,6 +384,7 @@ export class MesoguardServer {
       limits: { maxMessageBytes: this.config.maxMessageBytes, maxFps: this.config.session.maxFps, scoreRateHz: this.config.session.scoreRateHz },
       model: { name: this.scorer.model.name, detector: this.scorer.detectorName, provider: this.scorer.info().provider },
       devMode: this.config.devMode,
+      ...(role === "participant" && { participantSeesVerdict: this.config.session.participantSeesVerdict }),
       verdict: {
         suspiciousAt: this.config.verdict.suspiciousAt,
         likelyFakeAt: this.config.verdict.likelyFakeAt,
@@ -422,6 +452,7 @@ export class MesoguardServer {
     for (const ws of this.#wss.clients) ws.close(CLOSE_CODES.goingAway, reason);
     this.#http.closeAllConnections?.();
     await Promise.race([closed, timeout]);
+    this.#webhooks?.close();
     await this.scorer.close();
     this.log.info("stopped");
   }

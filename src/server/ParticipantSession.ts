@@ -1,15 +1,16 @@
 // One participant's video: rate limit, at most one frame waiting (newest wins), the face stream analyser and
-// the rolling verdict. Pushes score messages to the participant and the room's observers, at most
-// scoreRateHz times a second.
+// the rolling verdict. Pushes score messages to the room's observers (and to the participant when it may see its
+// verdict, else receipts), at most scoreRateHz times a second; records its events in the audit trail.
 import type { Logger } from "pino";
 
 import { frameSize } from "../faces/frameSize.js";
-import type { FrameContent, FrameCounts, ParticipantSummary, ScoreMessage } from "../protocol/protocolTypes.js";
+import type { FrameContent, FrameCounts, ParticipantSummary, ReceiptMessage, ScoreMessage } from "../protocol/protocolTypes.js";
 import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
 import type { FrameInput, StreamFrame } from "../scoring/scoringTypes.js";
 import { StreamAnalyzer } from "../scoring/StreamAnalyzer.js";
 import { ParticipantVerdict } from "../verdict/ParticipantVerdict.js";
-import type { VerdictConfig, VerdictState } from "../verdict/verdictTypes.js";
+import type { ParticipantVerdictSnapshot, PauseReason, VerdictConfig, VerdictFlag, VerdictState } from "../verdict/verdictTypes.js";
+import type { AuditTrail } from "./auditTrail.js";
 import type { ClientConnection } from "./ClientConnection.js";
 import type { ServerMetrics, Stage } from "./serverMetrics.js";
 
@@ -22,6 +23,8 @@ export interface SessionSettings {
   /** StreamAnalyzer: run the detector every k frames, and search only around tracked faces in between. */
   detectEvery: number;
   regionSearch: boolean;
+  /** Send the participant its own scores; false: only receipts (no feedback for someone tuning a fake). */
+  participantSeesVerdict: boolean;
 }
 
 export interface ParticipantSessionOptions extends SessionSettings {
@@ -74,6 +77,7 @@ export class ParticipantSession {
     scorer: MesoNetScorer,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
+    private readonly audit: AuditTrail,
     private readonly broadcast: (message: ScoreMessage) => void,
   ) {
     this.#scoring = scorer.forGroup(`${options.room}/${options.participantId}`);
@@ -94,12 +98,49 @@ export class ParticipantSession {
   }
 
   summary(): ParticipantSummary {
-    return {
-      participantId: this.id,
-      name: this.options.name,
-      joinedAt: this.joinedAt,
-      state: this.#verdict.snapshot(this.#now()).participant.state,
-    };
+    const { state, paused, flag } = this.#verdict.snapshot(this.#now()).participant;
+    return { participantId: this.id, name: this.options.name, joinedAt: this.joinedAt, state, paused, flag };
+  }
+
+  /** The participant said it stopped sending (its page: paused, tab hidden, camera muted or ended). */
+  pauseSending(reason: Exclude<PauseReason, "silence">): void {
+    if (this.#closed) return;
+    const snapshot = this.#verdict.pauseSending(this.#now(), reason);
+    this.#record("participant.paused", reason, snapshot);
+    this.#noteState(snapshot);
+    this.#schedulePush();
+  }
+
+  /** The participant said it sends again. */
+  resumeSending(): void {
+    if (this.#closed) return;
+    const snapshot = this.#verdict.resumeSending(this.#now());
+    this.#record("participant.resumed", null, snapshot);
+    this.#noteState(snapshot);
+    this.#schedulePush();
+  }
+
+  /**
+   * An operator dismissed this participant's flag (`by` names the operator for the audit trail). Returns the flag
+   * dismissed, or null when none was raised.
+   */
+  dismissFlag(by: string): VerdictFlag | null {
+    const now = this.#now();
+    const flag = this.#verdict.dismissFlag(now);
+    if (!flag) return null;
+    this.audit.record({ type: "flag.dismissed", at: new Date(now).toISOString(), ...this.#who(), by, flag });
+    this.#noteState(this.#verdict.snapshot(now));
+    this.push();
+    return flag;
+  }
+
+  #who(): { room: string; participantId: string; name?: string } {
+    return { room: this.options.room, participantId: this.id, ...(this.options.name !== undefined && { name: this.options.name }) };
+  }
+
+  #record(type: "participant.paused" | "participant.resumed", reason: PauseReason | null, snapshot: ParticipantVerdictSnapshot): void {
+    const { state, flag } = snapshot.participant;
+    this.audit.record({ type, at: new Date(this.#now()).toISOString(), ...this.#who(), reason, state, flag });
   }
 
   /** A frame arrived: rate-limit it, then score it now or let it wait (replacing an older waiting frame). */
@@ -156,7 +197,7 @@ export class ParticipantSession {
             receivedAt,
             result.faces.map((f) => ({ id: f.id, fake: f.fake })),
           );
-          this.#noteState(this.#verdict.snapshot(now).participant.state);
+          this.#noteState(this.#verdict.snapshot(now));
           this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
           this.#counts.scored++;
           this.#scoredTimes.push(now);
@@ -217,11 +258,23 @@ export class ParticipantSession {
     return this.#state;
   }
 
-  /** Counts a change of the verdict state (frames and time both move it). */
-  #noteState(state: VerdictState): void {
-    if (state === this.#state) return;
-    this.metrics.stateTransitions.inc({ from: this.#state, to: state });
-    this.#state = state;
+  /** Counts and records a change of the verdict state (frames, time and pauses move it). */
+  #noteState(snapshot: ParticipantVerdictSnapshot): void {
+    const p = snapshot.participant;
+    if (p.state === this.#state) return;
+    this.metrics.stateTransitions.inc({ from: this.#state, to: p.state });
+    this.audit.record({
+      type: "verdict.state-changed",
+      at: new Date(p.stateSince).toISOString(),
+      ...this.#who(),
+      from: this.#state,
+      to: p.state,
+      aggregate: p.aggregate,
+      aggregateMethod: p.aggregateMethod,
+      flag: p.flag,
+      paused: p.paused,
+    });
+    this.#state = p.state;
   }
 
   /** Score messages go out at most scoreRateHz times a second; a state change is never held back longer. */
@@ -241,9 +294,9 @@ export class ParticipantSession {
 
   /** Time moves states too (no-face after a silence): the server calls this every second. */
   tick(): void {
-    const state = this.#verdict.snapshot(this.#now()).participant.state;
-    this.#noteState(state);
-    if (state !== this.#lastPushedState) this.#schedulePush();
+    const snapshot = this.#verdict.snapshot(this.#now());
+    this.#noteState(snapshot);
+    if (snapshot.participant.state !== this.#lastPushedState) this.#schedulePush();
   }
 
   scoreMessage(): ScoreMessage {
@@ -268,8 +321,14 @@ export class ParticipantSession {
     const message = this.scoreMessage();
     this.#lastPush = Date.now();
     this.#lastPushedState = message.participant.state;
-    this.connection?.send(message);
+    this.connection?.send(this.options.participantSeesVerdict ? message : this.#receipt(message));
     this.broadcast(message);
+  }
+
+  /** What the participant gets when it may not see its verdict: the frame counts and whether it is paused. */
+  #receipt(score: ScoreMessage): ReceiptMessage {
+    const { room, participantId, at, frames } = score;
+    return { type: "receipt", room, participantId, at, frames, paused: score.participant.state === "paused" };
   }
 
   /** Stop taking frames; resolves when the frame in flight (if any) is scored. A waiting frame is dropped. */

@@ -60,6 +60,11 @@ export class RoomRegistry {
     return { rooms: this.#rooms.size, participants, observers };
   }
 
+  /** The participant with this id in this room, if any. */
+  participant(room: string, participantId: string): ParticipantSession | undefined {
+    return this.#rooms.get(room)?.participants.get(participantId);
+  }
+
   *participants(): IterableIterator<ParticipantSession> {
     for (const room of this.#rooms.values()) yield* room.participants.values();
   }

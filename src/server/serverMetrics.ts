@@ -18,6 +18,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
  * Per-frame stages: the addon's decode, detect (frames the detector ran on), crop (the face crops) and mesonet
  * (inference) times, the wait for a batch, and server_total (frame received to scores ready).
  */
+export const WEBHOOK_OUTCOMES = ["sent", "failed", "dropped"] as const;
 export const STAGES = ["decode", "detect", "crop", "wait", "mesonet", "server_total"] as const;
 export type Stage = (typeof STAGES)[number];
 
@@ -84,6 +85,17 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly participantsByState: Gauge<"state">;
+  readonly webhookEvents = new Counter({
+    name: "mesoguard_webhook_events_total",
+    help: "Webhook events per URL by outcome: sent (2xx), failed (every attempt failed), dropped (the URL's queue was full)",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
+  readonly webhookRetries = new Counter({
+    name: "mesoguard_webhook_retries_total",
+    help: "Failed webhook attempts that were retried",
+    registers: [this.registry],
+  });
   readonly info = new Gauge({
     name: "mesoguard_info",
     help: "The server's models, execution provider and mesoguard version (always 1)",
@@ -117,6 +129,7 @@ export class ServerMetrics {
     for (const reason of CLOSE_REASONS) this.connectionsClosed.inc({ reason }, 0);
     for (const from of VERDICT_STATES) for (const to of VERDICT_STATES) if (from !== to) this.stateTransitions.inc({ from, to }, 0);
     for (const stage of STAGES) this.stageSeconds.zero({ stage });
+    for (const outcome of WEBHOOK_OUTCOMES) this.webhookEvents.inc({ outcome }, 0);
   }
 
   /** Sets the info metric (once, when the models are loaded). */

@@ -1,10 +1,11 @@
 // The rolling verdict on a participant's faces over time (seconds, not frames).
 
 /**
- * no-face: no face scored recently; gathering: too few scored faces for any verdict yet;
+ * no-face: frames arrive but no face was scored recently; paused: the participant stopped sending (said so, or
+ * no frame for noFaceSeconds; participants only); gathering: too few scored faces for any verdict yet;
  * authentic / suspicious / likely-fake: the aggregated fake score against thresholds, with hysteresis.
  */
-export const VERDICT_STATES = ["no-face", "gathering", "authentic", "suspicious", "likely-fake"] as const;
+export const VERDICT_STATES = ["no-face", "paused", "gathering", "authentic", "suspicious", "likely-fake"] as const;
 export type VerdictState = (typeof VERDICT_STATES)[number];
 
 export interface VerdictConfig {
@@ -14,7 +15,7 @@ export interface VerdictConfig {
   emaSeconds: number;
   /** Scored faces needed in the window before any verdict (otherwise "gathering"). Default 8. */
   minScoredFaces: number;
-  /** No face scored for this long -> "no-face" (seconds). Default 3. */
+  /** No face scored for this long -> "no-face"; no frame at all for this long -> "paused" (seconds). Default 3. */
   noFaceSeconds: number;
   /** Aggregate fake score at which "suspicious" starts. Default 0.5. */
   suspiciousAt: number;
@@ -63,9 +64,42 @@ export interface FaceTrackScore extends RollingScore {
   lastSeen: number;
 }
 
+/** Why a participant stopped sending: it said so (the reasons its page knows), or it went silent. */
+export const PAUSE_REASONS = ["user", "hidden", "camera-muted", "camera-ended", "silence"] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
+
+/** A paused participant: since when (the pause message, or the last frame before a silence), why, and its state before. */
+export interface PauseInfo {
+  since: number;
+  reason: PauseReason;
+  lastState: VerdictState;
+  /** The aggregate when it paused (null when there was none). */
+  lastAggregate: number | null;
+}
+
+/** The states that flag a participant for an operator. */
+export type FlaggedState = "suspicious" | "likely-fake";
+
+/**
+ * A raised flag: it stays through pauses, lost faces and gathering until the participant is authentic again or an
+ * operator dismisses it. `state` is the most severe state reached since it was raised, `peak` the highest aggregate.
+ */
+export interface VerdictFlag {
+  state: FlaggedState;
+  since: number;
+  peak: number;
+}
+
+/** A participant's rolling score, its pause and its flag. */
+export interface ParticipantScore extends RollingScore {
+  /** Set while the state is "paused". */
+  paused: PauseInfo | null;
+  flag: VerdictFlag | null;
+}
+
 export interface ParticipantVerdictSnapshot {
   /** The participant's verdict: driven by its most suspicious face track with enough samples. */
-  participant: RollingScore;
+  participant: ParticipantScore;
   /** Face tracks seen within the window, by id. */
   faces: FaceTrackScore[];
 }

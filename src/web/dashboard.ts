@@ -162,9 +162,13 @@ class Tile {
     this.element.classList.toggle("idle", idle);
     // stateSince is on the server's clock, like `at`: the time in state is at - stateSince plus the time since.
     const inState = m.at - p.stateSince + (now - this.receivedAt);
+    // A pause says for how long and what the verdict was; a raised flag shows until dismissed or authentic again.
+    const paused = p.paused ? `paused ${formatDuration(m.at - p.paused.since + (now - this.receivedAt))}, was ${lookOf(p.paused.lastState).label}` : null;
+    const flag = p.flag ? ` · flagged ${lookOf(p.flag.state).label}` : "";
+    this.element.dataset.flag = p.flag?.state ?? "";
     setText(
       this.#since,
-      idle ? `idle ${formatDuration(now - this.receivedAt)}` : `${p.samples} samples · ${formatDuration(inState)} in state`,
+      (idle ? `idle ${formatDuration(now - this.receivedAt)}` : (paused ?? `${p.samples} samples · ${formatDuration(inState)} in state`)) + flag,
     );
   }
 }
@@ -331,7 +335,10 @@ class Dashboard {
 
   #order(tile: Tile): void {
     // CSS order sorts without moving DOM nodes: most alarming first, then join order.
-    tile.element.style.order = this.#flaggedFirst.checked ? String(4 - lookOf(tile.state).severity) : "0";
+    // A flag raised before a pause or a lost face keeps the tile among the flagged.
+    const flag = tile.message?.participant.flag;
+    const severity = Math.max(lookOf(tile.state).severity, flag ? lookOf(flag.state).severity : 0);
+    tile.element.style.order = this.#flaggedFirst.checked ? String(4 - severity) : "0";
   }
 
   #alert(

@@ -1,13 +1,14 @@
 // The participant page (served at /join): takes the camera, samples frames at a fixed rate and size onto a
-// canvas, encodes them as JPEG in the browser and sends them to mesoguard with the client SDK; shows the
-// participant's own verdict from its score messages.
+// canvas, encodes them as JPEG in the browser and sends them to mesoguard with the client SDK; shows that it is
+// connected and sending (receipts), and its own verdict only when the server sends it (participantSeesVerdict).
 //
 //   /join?room=R&participant=ID[&name=N][&fps=5][&width=640][&content=scene|face-crop][&quality=0.85][#token=T]
 //
-// It sends nothing while the tab is hidden or the camera track is muted or ended, and skips a frame while the
-// socket still has unsent data (the network is the bottleneck then) or the previous frame is still encoding.
+// It sends nothing while the tab is hidden or the camera track is muted or ended (and tells the server why, so the
+// participant shows as paused), and skips a frame while the socket still has unsent data (the network is the
+// bottleneck then) or the previous frame is still encoding.
 import { ID_RULE, isValidId } from "../protocol/ids.js";
-import type { FrameContent, ScoreMessage, WelcomeMessage } from "../protocol/protocolTypes.js";
+import type { FrameContent, FrameCounts, PauseMessage, ReceiptMessage, ScoreMessage, WelcomeMessage } from "../protocol/protocolTypes.js";
 import { applyVerdictSettings, ScoreChart } from "./common/chart.js";
 import { StateBadge, byId, formatRate, formatScore, isVerdictState, setText } from "./common/format.js";
 import { QUERY_TOKEN_REFUSED, pageToken } from "./common/pageToken.js";
@@ -50,6 +51,17 @@ function readConfig(params: URLSearchParams, token: string | undefined): JoinCon
 
 type Pause = "hidden" | "muted" | "ended" | "user" | "camera" | "nocamera" | "offline";
 
+/** What the server is told for each pause with a connection (null: nothing to tell, the link is down). */
+const PAUSE_REASON: Record<Pause, PauseMessage["reason"] | null> = {
+  hidden: "hidden",
+  muted: "camera-muted",
+  ended: "camera-ended",
+  user: "user",
+  camera: "camera-ended",
+  nocamera: "camera-ended",
+  offline: null,
+};
+
 const PAUSE_TEXT: Record<Pause, string> = {
   hidden: "Paused: this tab is hidden (sending resumes when it is visible)",
   muted: "Paused: the camera is muted",
@@ -83,6 +95,8 @@ class ParticipantPage {
   #canvas: OffscreenCanvas | HTMLCanvasElement | null = null;
   #cameraFailed = false;
   #serverErrors = 0;
+  /** The pause reason the server was last told on this connection (null: sending). */
+  #announced: PauseMessage["reason"] | null = null;
 
   constructor(readonly config: JoinConfig) {
     byId("badge-slot").append(this.#badge.element);
@@ -172,7 +186,10 @@ class ParticipantPage {
         joined: (client, welcome) => {
           this.#hideWarning();
           this.#welcome(welcome);
+          this.#announced = null; // a new connection starts unpaused on the server
           client.on("score", (m) => this.#score(m));
+          client.on("receipt", (m) => this.#receipt(m));
+          this.#renderSending();
         },
         serverError: (error) => {
           this.#serverErrors++;
@@ -190,6 +207,7 @@ class ParticipantPage {
 
   #welcome(welcome: WelcomeMessage): void {
     applyVerdictSettings(welcome.verdict);
+    document.body.dataset.verdict = welcome.participantSeesVerdict ? "shown" : "hidden";
     setText(byId("who"), `${this.config.name ?? welcome.participantId ?? ""} in ${welcome.room}`);
     setText(byId("model"), `${welcome.model.name} on ${welcome.model.provider}${welcome.devMode ? " · development mode" : ""}`);
     if (this.config.fps > welcome.limits.maxFps) {
@@ -212,20 +230,35 @@ class ParticipantPage {
     this.#renderSending();
   }
 
+  /** What the server received, with or without a verdict. */
+  #serverCounts(frames: FrameCounts, paused: boolean): void {
+    setText(
+      byId("server-link"),
+      paused ? "Connected: the server counts you as paused (no frames)" : `Connected: the server has received ${frames.received} frames`,
+    );
+    setText(byId("received"), String(frames.received));
+    setText(byId("server-fps"), formatRate(frames.fps));
+    setText(byId("server-drops"), String(frames.droppedRate + frames.droppedSuperseded + frames.rejected));
+  }
+
+  #receipt(message: ReceiptMessage): void {
+    this.#serverCounts(message.frames, message.paused);
+  }
+
   #score(message: ScoreMessage): void {
     const p = message.participant;
     const state = isVerdictState(p.state) ? p.state : "no-face";
     this.#badge.set(state);
     document.body.dataset.state = state;
+    this.#serverCounts(message.frames, state === "paused");
     setText(byId("latest"), formatScore(p.latest));
     setText(byId("rolling"), formatScore(p.aggregate));
     setText(byId("ema"), formatScore(p.ema));
-    setText(byId("server-fps"), formatRate(message.frames.fps));
-    setText(byId("faces"), message.lastFrame ? String(message.lastFrame.faces) : "–");
+    // The state and the face count agree: while paused the count is the last frame's, before the pause.
+    const faces = message.lastFrame ? String(message.lastFrame.faces) : "–";
+    setText(byId("faces"), state === "paused" && message.lastFrame ? `${faces} (before the pause)` : faces);
     setText(byId("latency"), message.lastFrame ? `${Math.round(message.lastFrame.latencyMs)} ms` : "–");
     setText(byId("samples"), `${p.samples} in window, ${p.total} total`);
-    const drops = message.frames.droppedRate + message.frames.droppedSuperseded + message.frames.rejected;
-    setText(byId("server-drops"), String(drops));
     this.#chart.push({ t: Date.now(), aggregate: p.aggregate, ema: p.ema, latest: message.lastFrame?.faces ? p.latest : null });
     this.#chart.draw();
   }
@@ -241,8 +274,19 @@ class ParticipantPage {
     return null;
   }
 
+  /** Tells the server when sending stops or starts again, so that it shows this participant as paused. */
+  #announce(pause: Pause | null): void {
+    const client = this.#link?.client;
+    const reason = pause === null ? null : PAUSE_REASON[pause];
+    if (!client?.connected || (pause !== null && reason === null) || reason === this.#announced) return;
+    if (reason === null) client.resume();
+    else client.pause(reason);
+    this.#announced = reason;
+  }
+
   #renderSending(): void {
     const pause = this.#pause();
+    this.#announce(pause);
     this.#sending.dataset.sending = pause === null ? "yes" : "no";
     setText(
       this.#sending,

@@ -51,7 +51,7 @@ async function expectUnauthorized(url: string, options: Parameters<typeof makeCl
 describe("with MESOGUARD_SECRET set", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer([], { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY });
+    server = await startServer(["--participant-sees-verdict"], { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY });
   });
 
   it("/healthz says tokens, and the server logs no development-mode warning", async () => {

@@ -35,7 +35,7 @@ const accounted = (f: FrameCounts) => f.scored + f.droppedSuperseded + f.dropped
 describe("superseded frames and slow consumers (maxFps 1000, sendBufferBytes 64 KiB)", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(["--max-fps", "1000", "--send-buffer-bytes", "65536", "--max-errors-per-minute", "100000"]);
+    server = await startServer(["--participant-sees-verdict", "--max-fps", "1000", "--send-buffer-bytes", "65536", "--max-errors-per-minute", "100000"]);
   });
 
   it("200 large frames sent at once: most are superseded, every one is accounted for, another participant keeps up", async () => {
@@ -139,7 +139,7 @@ describe("superseded frames and slow consumers (maxFps 1000, sendBufferBytes 64 
 describe("maxFps", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(["--max-fps", "5"]);
+    server = await startServer(["--participant-sees-verdict", "--max-fps", "5"]);
   });
 
   it("frames sent at ~20 fps to a server taking 5 are dropped for rate, and counted", async () => {

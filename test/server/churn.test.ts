@@ -35,7 +35,7 @@ afterAll(async () => {
 describe("join / one frame / disconnect churn from 100 lanes", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer(["--max-rooms", "1000", "--max-errors-per-minute", "100000"]);
+    server = await startServer(["--participant-sees-verdict", "--max-rooms", "1000", "--max-errors-per-minute", "100000"]);
   });
 
   it("an honest participant keeps its score rate, and the queue drains once the churn stops", { timeout: 120_000 }, async () => {

@@ -9,7 +9,7 @@ import { SHARED, closeAllClients, getText, joinClient, metricValue, startServer,
 
 let server: RunningServer;
 beforeAll(async () => {
-  server = await startServer(["--max-faces", "18"]);
+  server = await startServer(["--participant-sees-verdict", "--max-faces", "18"]);
 });
 afterAll(async () => {
   closeAllClients();

@@ -28,7 +28,7 @@ const EXPECT_GPU = process.env.MESOGUARD_EXPECT_GPU === "1";
 
 let server: RunningServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer(["--participant-sees-verdict"]);
 });
 afterAll(async () => {
   closeAllClients();

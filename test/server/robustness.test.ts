@@ -28,6 +28,7 @@ const crop = dfCrops()[0];
 
 beforeAll(async () => {
   server = await startServer([
+    "--participant-sees-verdict",
     "--max-message-bytes", String(MAX_MESSAGE_BYTES),
     "--max-errors-per-minute", String(MAX_ERRORS),
     "--max-participants-per-room", "2",

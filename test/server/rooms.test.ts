@@ -34,7 +34,7 @@ let streamStartedAt = 0;
 let streamStoppedAt = 0;
 
 beforeAll(async () => {
-  server = await startServer(["--score-rate-hz", "5"]);
+  server = await startServer(["--participant-sees-verdict", "--score-rate-hz", "5"]);
   obsA = await joinClient(server.url, { room: "a", role: "observer" });
   obsB = await joinClient(server.url, { room: "b", role: "observer" });
   fake = await joinClient(server.url, { room: "a", role: "participant", participantId: "fake", name: "Fake Fiona", frameContent: "face-crop" });
