@@ -17,6 +17,7 @@ export { FaceTracker } from "./faces/FaceTracker.js";
 export { MesoguardClient } from "./client/MesoguardClient.js";
 export { MesoguardServer } from "./server/MesoguardServer.js";
 export { mintToken, verifyToken } from "./auth/tokens.js";
+export { signWebhook, verifyWebhook, WEBHOOK_HEADERS } from "./server/webhooks.js";
 export type * from "./protocol/protocolTypes.js";
 export type * from "./faces/faceTypes.js";
 export type * from "./verdict/verdictTypes.js";

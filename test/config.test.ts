@@ -208,6 +208,39 @@ describe("development mode and secrets", () => {
   });
 });
 
+describe("participant privacy and webhooks", () => {
+  it("participants do not see their verdict unless turned on", () => {
+    expect(load().config.session.participantSeesVerdict).toBe(false);
+    expect(load(["--participant-sees-verdict"]).config.session.participantSeesVerdict).toBe(true);
+    expect(load([], { MESOGUARD_PARTICIPANT_SEES_VERDICT: "1" }).config.session.participantSeesVerdict).toBe(true);
+  });
+
+  it("webhook URLs come comma-separated from a flag or the environment, as an array from the file", () => {
+    const secret = { MESOGUARD_WEBHOOKS_SECRET: "a-webhook-secret-16+" };
+    expect(load().config.webhooks).toMatchObject({ urls: [], secret: undefined });
+    expect(load(["--webhooks-urls", "http://a.example/h, https://b.example/h"], secret).config.webhooks.urls).toEqual(["http://a.example/h", "https://b.example/h"]);
+    const file = configFile({ webhooks: { urls: ["https://c.example/h"], secret: "file-webhook-secret-16", retries: 2, queueSize: 10 } });
+    const { config, origins } = load(["--config", file]);
+    expect(config.webhooks).toMatchObject({ urls: ["https://c.example/h"], secret: "file-webhook-secret-16", retries: 2, queueSize: 10 });
+    expect(origins["webhooks.urls"]).toBe("file");
+    expect(describeConfig(load(["--config", file]))["webhooks.secret"]).toBe("******** (file)");
+  });
+
+  it.each<[string, string[], NodeJS.ProcessEnv, RegExp]>([
+    ["a URL without a secret", ["--webhooks-urls", "https://a.example/h"], {}, /webhooks\.secret \(16\+ characters\) is required when webhooks\.urls is set/],
+    ["a short secret", ["--webhooks-urls", "https://a.example/h"], { MESOGUARD_WEBHOOKS_SECRET: "short" }, /webhooks\.secret \(16\+ characters\) is required/],
+    ["not a URL", ["--webhooks-urls", "not a url"], { MESOGUARD_WEBHOOKS_SECRET: "a-webhook-secret-16+" }, /webhooks\.urls: "not a url" is not a URL/],
+    ["not http", ["--webhooks-urls", "ftp://a.example/h"], { MESOGUARD_WEBHOOKS_SECRET: "a-webhook-secret-16+" }, /webhooks\.urls: "ftp:\/\/a\.example\/h" is not http or https/],
+    ["a queue of 0", ["--webhooks-queue-size", "0"], {}, /webhooks\.queueSize \(from --webhooks-queue-size\) must be between 1 and/],
+  ])("refuses %s", (_, argv, env, message) => {
+    expect(loadError(argv, env)).toMatch(message);
+  });
+
+  it("a list in the file must hold strings", () => {
+    expect(loadError(["--config", configFile({ webhooks: { urls: [1] } })])).toMatch(/webhooks\.urls \(from config file .*\) must be a comma-separated string or an array of strings/);
+  });
+});
+
 describe("describeConfig", () => {
   it("lists every setting with its value and origin, the secret masked", () => {
     const loaded = load(["--max-fps", "12"], { MESOGUARD_SECRET: SECRET });

@@ -184,6 +184,23 @@ export function joinUrl(base: string, params: Record<string, string | number>): 
   return url.toString();
 }
 
+/** Polls an async condition (from Node, through playwright) until it returns a truthy value. */
+export async function until<T>(probe: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** The dashboard tile of a participant. */
 export function tileOf(page: Page, participantId: string) {
   return page.locator(`.tile[data-participant="${participantId}"]`);

@@ -17,6 +17,7 @@ import {
   launchBrowser,
   screenshot,
   tileOf,
+  until,
   type TestBrowser,
 } from "../helpers/browser.js";
 import { ID_RULE, isValidId } from "../../src/protocol/ids.js";
@@ -34,7 +35,7 @@ import {
 
 const ROOM = "web-e2e";
 const VERDICTS = ["authentic", "suspicious", "likely-fake"];
-const BADGE_TEXT = /^(✓ Authentic|⚠ Suspicious|✖ Likely fake|… Gathering|∅ No face)$/;
+const BADGE_TEXT = /^(✓ Authentic|⚠ Suspicious|✖ Likely fake|… Gathering|∅ No face|❚❚ Paused)$/;
 
 let server: RunningServer;
 let graceBrowser: TestBrowser;
@@ -43,23 +44,6 @@ let dashboard: Page;
 let graceJoin: Page;
 let dfJoin: Page;
 
-/** Polls an async condition (from Node, through playwright) until it returns a truthy value. */
-async function until<T>(probe: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 const stateOf = (page: Page, id: string) => tileOf(page, id).getAttribute("data-state", { timeout: 1000 });
 const textOf = (page: Page, selector: string) => page.locator(selector).innerText({ timeout: 1000 });
 
@@ -67,7 +51,8 @@ beforeAll(async () => {
   await ensureWebBuilt();
   graceHopperY4m();
   deepfakeY4m();
-  server = await startServer(["--score-rate-hz", "5"]);
+  // These participants see their own verdict (participantSeesVerdict); the default is in participantPrivacy.test.ts.
+  server = await startServer(["--participant-sees-verdict", "--score-rate-hz", "5"]);
 }, 120_000);
 
 afterAll(async () => {
@@ -175,8 +160,14 @@ describe("dashboard and participant page in Chromium", () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await sent()).toBe(before);
     expect(await graceJoin.locator("#sending").getAttribute("data-sending")).toBe("no");
-    // The server notices the silence: no face after noFaceSeconds (3 s).
-    await until(async () => (await stateOf(dashboard, "grace")) === "no-face", "grace no-face while hidden", 15_000);
+    // The page told the server: grace is paused (not "no face"), with her last verdict, on the dashboard and on her
+    // own page, whose face count says it is from before the pause.
+    await until(async () => (await stateOf(dashboard, "grace")) === "paused", "grace paused while hidden", 15_000);
+    await until(async () => /^paused \d+ s, was Authentic/.test(await textOf(dashboard, '.tile[data-participant="grace"] .stat-since')), "the tile's pause line");
+    await until(async () => (await textOf(graceJoin, "#badge-slot .badge")).includes("Paused"), "grace's own badge paused");
+    expect(await textOf(graceJoin, "#faces")).toBe("1 (before the pause)");
+    expect(await textOf(graceJoin, "#server-link")).toBe("Connected: the server counts you as paused (no frames)");
+    await screenshot(graceJoin, "join-paused");
 
     await graceJoin.evaluate(() => {
       delete (document as { hidden?: boolean }).hidden;
@@ -184,7 +175,8 @@ describe("dashboard and participant page in Chromium", () => {
       document.dispatchEvent(new Event("visibilitychange"));
     });
     await until(async () => (await sent()) > before + 3, "sending to resume");
-    await until(async () => (await stateOf(dashboard, "grace")) !== "no-face", "grace scored again");
+    await until(async () => (await stateOf(dashboard, "grace")) === "authentic", "grace scored again");
+    expect(await textOf(graceJoin, "#faces")).toBe("1");
 
     // The camera track ends (unplugged / revoked): sending stops and the page says so.
     await graceJoin.evaluate(() => {
@@ -283,7 +275,7 @@ describe("dashboard and participant page in Chromium", () => {
     expect(await dashboard.locator(".tile.offline").count()).toBeGreaterThan(0);
     await screenshot(dashboard, "dashboard-reconnecting");
 
-    server = await startServer(["--port", String(port), "--score-rate-hz", "5"]);
+    server = await startServer(["--port", String(port), "--participant-sees-verdict", "--score-rate-hz", "5"]);
     await until(async () => (await dashboard.locator("#status").getAttribute("data-status")) === "live", "the dashboard live again", 40_000);
     await until(async () => (await textOf(graceJoin, "#status")) === "Live", "the participant page live again", 40_000);
     // Both participants rejoin and are scored again on the new server.

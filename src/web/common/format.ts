@@ -19,7 +19,7 @@ export const STATE_LOOK: Record<VerdictState, StateLook> = {
   authentic: { label: "Authentic", icon: "✓", help: "rolling fake score below the suspicious threshold", severity: 2 },
   gathering: { label: "Gathering", icon: "…", help: "a face is being scored, not enough samples for a verdict yet", severity: 1 },
   "no-face": { label: "No face", icon: "∅", help: "frames arrive but no face was scored in the last seconds", severity: 0 },
-  paused: { label: "Paused", icon: "⏸", help: "the participant stopped sending (paused, tab hidden, camera off, or silent)", severity: 0 },
+  paused: { label: "Paused", icon: "❚❚", help: "the participant stopped sending (paused, tab hidden, camera off, or silent)", severity: 0 },
 };
 
 export const STATES = Object.keys(STATE_LOOK) as VerdictState[];
