@@ -35,6 +35,9 @@ export interface ParticipantSessionOptions extends SessionSettings {
   verdict: Partial<VerdictConfig>;
 }
 
+/** How often a participant may pause or resume (#takePauseToken). */
+const PAUSE_CHANGES = { burst: 10, everyMs: 5000 } as const;
+
 interface ScoredFace {
   id: number;
   fake: number;
@@ -53,6 +56,8 @@ export class ParticipantSession {
   readonly #counts: FrameCounts = { received: 0, scored: 0, droppedSuperseded: 0, droppedRate: 0, rejected: 0, fps: 0 };
   #tokens: number;
   #lastRefill = Date.now();
+  #pauseTokens: number = PAUSE_CHANGES.burst;
+  #pauseRefill = Date.now();
   #inFlight: Promise<void> | null = null;
   #waiting: PendingFrame | null = null;
   #lastFrame: ScoreMessage["lastFrame"] = null;
@@ -105,7 +110,11 @@ export class ParticipantSession {
   /** The participant said it stopped sending (its page: paused, tab hidden, camera muted or ended). */
   pauseSending(reason: Exclude<PauseReason, "silence">): void {
     if (this.#closed) return;
-    const snapshot = this.#verdict.pauseSending(this.#now(), reason);
+    const now = this.#now();
+    const before = this.#verdict.snapshot(now).participant;
+    if (before.state === "paused" && before.paused?.reason !== "silence") return; // already said: nothing changes
+    if (!this.#takePauseToken()) return;
+    const snapshot = this.#verdict.pauseSending(now, reason);
     this.#record("participant.paused", reason, snapshot);
     this.#noteState(snapshot);
     this.#schedulePush();
@@ -114,7 +123,10 @@ export class ParticipantSession {
   /** The participant said it sends again. */
   resumeSending(): void {
     if (this.#closed) return;
-    const snapshot = this.#verdict.resumeSending(this.#now());
+    const now = this.#now();
+    if (this.#verdict.snapshot(now).participant.state !== "paused") return; // sending already: nothing changes
+    if (!this.#takePauseToken()) return;
+    const snapshot = this.#verdict.resumeSending(now);
     this.#record("participant.resumed", null, snapshot);
     this.#noteState(snapshot);
     this.#schedulePush();
@@ -173,6 +185,23 @@ export class ParticipantSession {
     this.metrics.framesReceived.inc();
     this.metrics.framesRejected.inc({ reason });
     this.#schedulePush();
+  }
+
+  /**
+   * Pauses and resumes are events for the audit log and the webhooks: a participant toggling them in a loop would
+   * flood both (and push other participants' events out of full webhook queues). PAUSE_CHANGES.burst at once, then
+   * one per PAUSE_CHANGES.everyMs; the excess is a rate-limited error (counted toward maxErrorsPerMinute).
+   */
+  #takePauseToken(): boolean {
+    const now = Date.now();
+    this.#pauseTokens = Math.min(PAUSE_CHANGES.burst, this.#pauseTokens + (now - this.#pauseRefill) / PAUSE_CHANGES.everyMs);
+    this.#pauseRefill = now;
+    if (this.#pauseTokens >= 1) {
+      this.#pauseTokens -= 1;
+      return true;
+    }
+    this.connection?.error("rate-limited", `pause and resume at most ${PAUSE_CHANGES.burst} at once, then one per ${PAUSE_CHANGES.everyMs / 1000} s`);
+    return false;
   }
 
   /** Token bucket: maxFps tokens a second, bursts up to one second's worth (at least one frame). */

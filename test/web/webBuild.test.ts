@@ -14,6 +14,7 @@ import { buildWeb, noNodeModulesPlugin } from "../../src/install/buildWeb.js";
 import { WEB_BUILD_HINT, createWebRoutes, webFileFor } from "../../src/server/webRoutes.js";
 import { backoffDelay, DEFAULT_BACKOFF } from "../../src/web/common/reconnect.js";
 import { STATE_LOOK } from "../../src/web/common/format.js";
+import { VERDICT_STATES } from "../../src/verdict/verdictTypes.js";
 import { ROOT, cleanupTemp, tempDir } from "../helpers/browser.js";
 
 let webDir: string;
@@ -219,6 +220,7 @@ describe("browser helpers", () => {
       expect(look.icon.length, state).toBeGreaterThan(0);
       icons.add(look.icon);
     }
-    expect(icons.size).toBe(5);
+    expect(Object.keys(STATE_LOOK).sort()).toEqual([...VERDICT_STATES].sort()); // every state, paused included
+    expect(icons.size).toBe(VERDICT_STATES.length); // each its own icon
   });
 });
