@@ -189,6 +189,23 @@ describe("paused is a state, and a flag survives it", () => {
   }, 45_000);
 });
 
+describe("bad pause messages", () => {
+  it("get a clear error and change nothing", async () => {
+    const p = await joinClient(server.url, { room: ROOM, role: "participant", participantId: "odd", frameContent: "face-crop" });
+    p.client.sendRaw(JSON.stringify({ type: "pause", reason: "silence" }));
+    p.client.sendRaw(JSON.stringify({ type: "pause", reason: 42 }));
+    observer.client.sendRaw(JSON.stringify({ type: "pause", reason: "user" }));
+    await waitFor(() => p.events.error.length === 2 && observer.events.error.length === 1, "the errors");
+    expect(p.events.error.map((e) => [e.code, e.message])).toEqual([
+      ["bad-message", "pause reason must be one of user, hidden, camera-muted, camera-ended"],
+      ["bad-message", "pause reason must be one of user, hidden, camera-muted, camera-ended"],
+    ]);
+    expect(observer.events.error[0]).toMatchObject({ code: "not-participant", message: "only participants pause and resume" });
+    expect(auditLines("odd", "participant paused")).toEqual([]);
+    p.client.close();
+  });
+});
+
 describe("audit trail and webhooks", () => {
   it("every state change is one structured log line: participant, room, from, to, aggregate, method, time", () => {
     const lines = auditLines("df");
