@@ -194,6 +194,7 @@ export class MesoguardServer {
    * dismissed, or null when the participant is not in the room or has no flag.
    */
   dismissFlag(room: string, participantId: string, by: string): VerdictFlag | null {
+    if (typeof by !== "string" || by.trim() === "") throw new TypeError("dismissFlag: `by` must name who dismissed the flag");
     return this.#rooms.participant(room, participantId)?.dismissFlag(by) ?? null;
   }
 

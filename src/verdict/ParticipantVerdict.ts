@@ -47,12 +47,12 @@ export function mostSuspiciousTrack<T extends { samples: number; aggregate: numb
 /**
  * The verdict on one participant's video over a time window.
  *
- * Clock: addFrame() times must be non-decreasing; snapshot(), pause(), resume() and dismissFlag() times must be
+ * Clock: addFrame() times must be non-decreasing; snapshot(), pauseSending(), resumeSending() and dismissFlag() times must be
  * non-decreasing and not before the latest frame (a frame may arrive with a capture time before the last
  * snapshot). Like RollingVerdict, the participant's state machine steps on every call.
  *
- * Paused: after pause() until resume(), or when no frame at all came for noFaceSeconds (after a first frame or a
- * resume). A participant that stops sending is "paused", not "no-face": frames without faces are "no-face".
+ * Paused: after pauseSending() until resumeSending() or the next frame, or when no frame at all came for
+ * noFaceSeconds (after a first frame or a resume). A participant that stops sending is "paused", not "no-face": frames without faces are "no-face".
  * Flag: entering suspicious or likely-fake raises it; it stays while the participant is paused, faceless or
  * gathering, and is cleared when the participant is authentic again or by dismissFlag(). A dismissed flag is
  * raised again when the participant reaches a more severe state, or enters a flagged state anew.

@@ -52,5 +52,6 @@ describe("dismissFlag", () => {
     expect(server.dismissFlag(ROOM, "df", "op")).toBeNull();
     expect(server.dismissFlag(ROOM, "nobody", "op")).toBeNull();
     expect(server.dismissFlag("no-room", "df", "op")).toBeNull();
+    expect(() => server.dismissFlag(ROOM, "df", " ")).toThrow("dismissFlag: `by` must name who dismissed the flag");
   }, 60_000);
 });
