@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ReceiptMessage, ScoreMessage } from "../../src/protocol/protocolTypes.js";
+import { verifyWebhook } from "../../src/server/webhooks.js";
 import {
   closeAllClients,
   dfCrops,
@@ -38,6 +39,7 @@ interface Delivery {
   event: string;
   body: string;
   timestamp: string;
+  signature: string;
   signatureValid: boolean;
   status: number;
 }
@@ -78,6 +80,7 @@ beforeAll(async () => {
         event: String(req.headers["x-mesoguard-event"]),
         body,
         timestamp: String(req.headers["x-mesoguard-timestamp"]),
+        signature: String(req.headers["x-mesoguard-signature"]),
         signatureValid: req.method === "POST" && req.headers["content-type"] === "application/json" && signatureValid(req.headers, body),
         status,
       });
@@ -241,8 +244,12 @@ describe("audit trail and webhooks", () => {
       expect(event).toMatchObject({ id: line.id, type: line.audit, room: ROOM, participantId: line.participant, at: line.at });
       if (event.type === "verdict.state-changed") expect(event).toMatchObject({ from: line.from, to: line.to, aggregate: line.aggregate });
     }
-    // A body altered in transit, or an old timestamp, does not verify.
+    // The package's verifyWebhook agrees; a body altered in transit, another secret or an old timestamp do not verify.
     const one = deliveries.find((d) => d.status === 204)!;
+    expect(verifyWebhook(WEBHOOK_SECRET, one.body, one.timestamp, one.signature)).toBe(true);
+    expect(verifyWebhook(WEBHOOK_SECRET, one.body.replace(ROOM, "other"), one.timestamp, one.signature)).toBe(false);
+    expect(verifyWebhook("another-secret-0123456789", one.body, one.timestamp, one.signature)).toBe(false);
+    expect(verifyWebhook(WEBHOOK_SECRET, one.body, one.timestamp, one.signature, { nowSeconds: Number(one.timestamp) + 301 })).toBe(false);
     expect(signatureValid({ "x-mesoguard-timestamp": one.timestamp, "x-mesoguard-signature": "sha256=00" }, one.body)).toBe(false);
     const metrics = (await getText(`${server.url}/metrics`)).text;
     expect(metricValue(metrics, "mesoguard_webhook_events_total", { outcome: "sent" })).toBeGreaterThanOrEqual(ids.length);
