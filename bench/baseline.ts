@@ -7,7 +7,7 @@ import sharp from "sharp";
 
 import { detectorModelPath } from "../src/faces/detectorModels.js";
 import { modelFile } from "../src/scoring/MesoNetScorer.js";
-import { findModel } from "../src/models/manifest.js";
+import { findOfficialModel } from "../src/models/manifest.js";
 import type { BenchFrame, FrameName } from "./frames.js";
 import { nowMs, round, summarize, type Summary } from "./stats.js";
 
@@ -95,7 +95,7 @@ export class BaselinePipeline {
   static async create(model = "meso4-df"): Promise<BaselinePipeline> {
     // Default session options, as a user would write them (warnings silenced so they don't litter stderr).
     const detector = await ort.InferenceSession.create(detectorModelPath("blazeface-back"), { logSeverityLevel: 3 });
-    const mesonet = await ort.InferenceSession.create(modelFile(findModel(model)), { logSeverityLevel: 3 });
+    const mesonet = await ort.InferenceSession.create(modelFile(findOfficialModel(model)), { logSeverityLevel: 3 });
     const meta = detector.inputMetadata[0];
     const shape = meta && meta.isTensor ? meta.shape : [1, DETECTOR_SIZE, DETECTOR_SIZE, 3];
     return new BaselinePipeline(detector, mesonet, shape[3] === 3);

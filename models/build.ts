@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readKerasWeights } from "./kerasWeights.js";
-import { type Architecture, findModel, loadManifest, type ModelManifestEntry } from "../src/models/manifest.js";
+import { type Architecture, findOfficialModel, loadManifest, type ModelManifestEntry } from "../src/models/manifest.js";
 import {
   buildMesoNetModel,
   encodeModel,
@@ -56,7 +56,7 @@ const LICENSE_FILES = ["LICENSE", "NOTICE"];
 /** Converts the named (or all) models. Resolves to one entry per model, in the order asked. */
 export async function buildModels(opts: BuildOptions = {}): Promise<BuiltModel[]> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const entries: ModelManifestEntry[] = opts.names?.length ? opts.names.map((n) => findModel(n)) : loadManifest();
+  const entries: ModelManifestEntry[] = opts.names?.length ? opts.names.map((n) => findOfficialModel(n)) : loadManifest();
   checkUserWeightsDir(opts); // also when every model is up to date and no weights are read
   const outDir = path.resolve(opts.outDir ?? defaultGeneratedDir());
   await mkdir(outDir, { recursive: true });

@@ -3,6 +3,7 @@
 import { runCalibrateCommand } from "./calibrateCommand.js";
 import { runDoctorCommand } from "./doctorCommand.js";
 import { runEvaluateCommand } from "./evaluateCommand.js";
+import { runModelsCommand } from "./modelsCommand.js";
 import { runScanCommand } from "./scanCommand.js";
 import { runScoreCommand } from "./scoreCommand.js";
 import { runServeCommand } from "./serveCommand.js";
@@ -18,6 +19,7 @@ Commands:
   evaluate          AUC, EER, TPR at low FPR on your own real and fake files (mesoguard evaluate --help)
   calibrate         verdict thresholds from your own files: a config file and a model card (mesoguard calibrate --help)
   doctor            what this machine runs on, and why not the GPU (mesoguard doctor --help)
+  models            list, add and check models, your own ONNX classifiers too (mesoguard models --help)
 
 Set-up: npm ci (builds the addon and the models); tests: npm test.`;
 
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return runTokenCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "doctor":
       return runDoctorCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "models":
+      return runModelsCommand(rest, (line) => process.stdout.write(line + "\n"));
     case undefined:
     case "-h":
     case "--help":

@@ -32,7 +32,8 @@ Options:
   --fps N            frames sampled per second of video (default ${SCAN_DEFAULTS.fps})
   --max-frames N     most frames per video (default ${SCAN_DEFAULTS.maxFrames})
   --concurrency N    files scanned at once (default ${SCAN_DEFAULTS.concurrency})
-  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL}, or the --config file's)
+  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL}, or the --config file's);
+                     a,b: every model scores each face, fake is their mean (per model: "models" in the timeline)
   --config FILE      a config file in serve's format (e.g. calibrate's config.json): its model and verdict
                      thresholds are used (its other settings are the server's)
   --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR})

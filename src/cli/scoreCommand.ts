@@ -15,12 +15,13 @@ export const SCORE_USAGE = `Usage: mesoguard score [options] FILE...
 Finds the faces in JPEG/PNG images and scores each with MesoNet. One line per file.
 
 Options:
-  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL})
+  --model NAME       ${modelNames().join(", ")} (default ${DEFAULT_MODEL});
+                     a,b: every model scores each face, fake is their mean ("models" in JSON)
   --detector NAME    ${detectorNames().join(", ")} (default ${DEFAULT_DETECTOR}; front is for close-up faces)
   --no-detect        take each image as a face crop (no detector)
   --max-faces N      score at most N faces per image, the detector's most confident (1-256, default 16);
                      when it cuts faces the line says so ("facesCut" in JSON)
-  --save-crops DIR   write each face's 256x256 crop, as MesoNet saw it, to DIR/<n>-<file>.face<id>.jpg
+  --save-crops DIR   write each face's crop (256x256 for MesoNet), as the model saw it, to DIR/<n>-<file>.face<id>.jpg
                      (n: the file's place among the arguments, so a/x.jpg and b/x.jpg do not collide)
   --json             one JSON object per line
   --provider P       auto (default), tensorrt, cuda or cpu
@@ -37,6 +38,8 @@ interface FaceLine {
   detectorScore: number;
   real: number;
   fake: number;
+  /** With several models: each model's fake score. */
+  models?: Record<string, number>;
   crop?: string;
 }
 
@@ -45,6 +48,7 @@ export interface ScoreLine {
   model: string;
   real?: number;
   fake?: number;
+  models?: Record<string, number>;
   detector?: DetectorName;
   width?: number;
   height?: number;
@@ -128,7 +132,7 @@ async function scoreFile(scorer: MesoNetScorer, file: string, position: number, 
     const frame = frameOf(file, await readFile(file));
     if (!options.detect) {
       const score = await scorer.score(frame);
-      return { file, model, real: score.real, fake: score.fake };
+      return { file, model, real: score.real, fake: score.fake, ...(score.models && { models: score.models }) };
     }
     const analysis = await scorer.analyze(frame, { returnCrops: Boolean(options.saveCrops) });
     const faces: FaceLine[] = [];
@@ -140,10 +144,13 @@ async function scoreFile(scorer: MesoNetScorer, file: string, position: number, 
         detectorScore: face.score,
         real: face.real,
         fake: face.fake,
+        ...(face.models && { models: face.models }),
       };
       if (options.saveCrops && face.crop.rgb) {
+        // The crop is at the (first) model's input size: [N, 3, H, W].
+        const [, , height, width] = scorer.info().input.shape;
         line.crop = path.join(options.saveCrops, `${position}-${path.basename(file)}.face${line.id}.jpg`);
-        await writeFile(line.crop, await loadAddon().encodeJpeg(face.crop.rgb, 256, 256, 92));
+        await writeFile(line.crop, await loadAddon().encodeJpeg(face.crop.rgb, width, height, 92));
       }
       faces.push(line);
     }

@@ -62,7 +62,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "port", kind: "integer", default: 8080, min: 0, max: 65535, help: "TCP port (0 = any free port)" },
   { key: "secret", kind: "string", default: undefined, secret: true, help: "HMAC secret for join tokens; unset = development mode (no tokens)" },
   { key: "rtpApiKey", kind: "string", default: undefined, secret: true, help: "bearer key of the RTP control API and of /healthz details (16+ chars, not the secret); unset with a secret = both closed" },
-  { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "MesoNet model name" },
+  { key: "model", path: "scorer.model", kind: "string", default: "meso4-df", help: "model name (official or user model); a,b averages their fake scores" },
   { key: "detector", path: "scorer.detector", kind: "string", default: "blazeface-back", choices: ["blazeface-back", "blazeface-front"], help: "face detector" },
   { key: "provider", path: "scorer.provider", kind: "string", default: "auto", choices: ["auto", "tensorrt", "cuda", "cpu"], help: "ONNX Runtime execution provider" },
   { key: "maxBatch", path: "scorer.maxBatch", kind: "integer", default: SCORER_DEFAULTS.maxBatch, ...SCORER_LIMITS.maxBatch, help: "largest MesoNet batch" },

@@ -4,10 +4,13 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { modelsDir } from "./paths.js";
+import { readUserModel, userModelNames, userModelsDir, type UserModelEntry } from "./userModels.js";
 
 export type Architecture = "meso4" | "mesoinception4";
 
 export interface ModelManifestEntry {
+  /** Official MesoNet weights (set at load: the JSON does not say it); user models are kind "onnx". */
+  kind: "mesonet";
   /** Model name used everywhere else (CLI, addon, generated/<name>.onnx). */
   name: string;
   /** True for the one model used when none is named. */
@@ -56,19 +59,41 @@ function validateEntry(e: unknown, where: string): ModelManifestEntry {
     throw new Error(`${where}: architecture "${String(o.architecture)}" is not one of ${ARCHITECTURES.join(", ")}`);
   }
   if (!/^[0-9a-f]{64}$/.test(o.sha256 as string)) throw new Error(`${where}: sha256 must be 64 lower-case hex digits`);
-  return o as unknown as ModelManifestEntry;
+  return { ...(o as unknown as ModelManifestEntry), kind: "mesonet" };
 }
 
-/** Names of all models in manifest order. */
-export function modelNames(): string[] {
+/** An official model or a user model (src/models/userModels.ts). */
+export type ModelEntry = ModelManifestEntry | UserModelEntry;
+
+/** Names of the official models in manifest order. */
+export function officialModelNames(): string[] {
   return loadManifest().map((e) => e.name);
 }
 
-/** The entry for `name`; throws an Error listing the valid names when there is none. */
-export function findModel(name: string = DEFAULT_MODEL): ModelManifestEntry {
+/** Names of all models: the official ones in manifest order, then the user models' (sorted). */
+export function modelNames(): string[] {
+  const official = officialModelNames();
+  return [...official, ...userModelNames().filter((n) => !official.includes(n))];
+}
+
+/** The official entry for `name`; throws an Error listing the official names when there is none. */
+export function findOfficialModel(name: string = DEFAULT_MODEL): ModelManifestEntry {
   const entry = loadManifest().find((e) => e.name === name);
+  if (!entry) throw new Error(`"${name}" is not an official model. Official models: ${officialModelNames().join(", ")}`);
+  return entry;
+}
+
+/**
+ * The entry for `name`: an official model, else a user model from the user model folder (its manifest checked;
+ * an Error naming the file and field when it is wrong). Throws an Error listing the valid names when there is none.
+ */
+export function findModel(name: string = DEFAULT_MODEL): ModelEntry {
+  const entry = loadManifest().find((e) => e.name === name) ?? readUserModel(name, officialModelNames());
   if (!entry) {
-    throw new Error(`Unknown model "${name}". Valid model names: ${modelNames().join(", ")} (default: ${DEFAULT_MODEL})`);
+    throw new Error(
+      `Unknown model "${name}". Valid model names: ${modelNames().join(", ")} (default: ${DEFAULT_MODEL}; ` +
+        `user models are folders in ${userModelsDir()})`,
+    );
   }
   return entry;
 }

@@ -62,7 +62,7 @@ export async function scanFile(scorer: MesoNetScorer, media: MediaFile, options:
     let faces: TimelineFace[];
     if (stream) {
       const analysis = await stream.analyze(frame);
-      faces = analysis.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box }));
+      faces = analysis.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box, ...(f.models && { models: f.models }) }));
       for (const f of analysis.faces) {
         if (!f.crop.rgb) continue;
         const crop = { t, id: f.id, fake: f.fake, rgb: f.crop.rgb };
@@ -71,7 +71,8 @@ export async function scanFile(scorer: MesoNetScorer, media: MediaFile, options:
       }
     } else {
       // Crop mode: the frame is the face.
-      faces = [{ id: 1, fake: (await scorer.score(frame)).fake }];
+      const score = await scorer.score(frame);
+      faces = [{ id: 1, fake: score.fake, ...(score.models && { models: score.models }) }];
     }
     const entry: TimelineFrame = { t, faces };
     scan.timeline.push(entry);

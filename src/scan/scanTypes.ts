@@ -37,6 +37,8 @@ export interface TimelineFace {
   fake: number;
   /** Where the face is in the frame (absent in crop mode: the frame is the face). */
   box?: Box;
+  /** With several models (--model a,b): each model's fake score; `fake` is their mean. */
+  models?: Record<string, number>;
 }
 
 export interface TimelineFrame {

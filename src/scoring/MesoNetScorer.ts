@@ -1,12 +1,14 @@
-// MesoNet on a face crop, through the native addon's session and batching queue.
+// MesoNet (or a user's ONNX face classifier, or several models averaged) on a face crop, through the native addon's
+// session and batching queue: one native scorer per model, the face detector only in the first.
 import { existsSync } from "node:fs";
 import path from "node:path";
 
-import { findModel, type Architecture, type ModelManifestEntry } from "../models/manifest.js";
+import { DEFAULT_MODEL, findModel, type Architecture, type ModelEntry, type ModelManifestEntry } from "../models/manifest.js";
+import { adaptedModelPath } from "../models/onnxAdapter.js";
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
 import { defaultGeneratedDir } from "../models/paths.js";
-import type { GraphOptimization, NativeBox, NativeScorer } from "../native/addonTypes.js";
+import type { GraphOptimization, NativeAnalyzeOptions, NativeBox, NativeFaceResult, NativeScorer } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
@@ -19,6 +21,7 @@ import type {
   MesoNetScorerOptions,
   MesoNetScorerStats,
   ResizeMode,
+  ScorerModel,
 } from "./scoringTypes.js";
 
 /**
@@ -43,90 +46,153 @@ export function modelFile(entry: ModelManifestEntry): string {
   return file;
 }
 
+/** The model names in a --model value: "a" or "a,b" (an ensemble). */
+export function parseModelList(model: string | undefined): string[] {
+  const names = (model ?? DEFAULT_MODEL).split(",").map((n) => n.trim());
+  if (names.some((n) => n === "")) throw new Error(`mesoguard: empty model name in "${model}"`);
+  if (new Set(names).size !== names.length) throw new Error(`mesoguard: a model is named twice in "${model}"`);
+  return names;
+}
+
+/** The ONNX file the native scorer loads for a model: the converted MesoNet, or a user model's adapted graph. */
+async function scorerModelPath(entry: ModelEntry): Promise<string> {
+  return entry.kind === "onnx" ? adaptedModelPath(entry) : modelFile(entry);
+}
+
+/** One model of a scorer and its native session and queue. */
+interface Member {
+  entry: ModelEntry;
+  native: NativeScorer;
+}
+
+/** The mean of the models' P(real) for one face, with each model's fake score when there are several. */
+function combine(reals: number[], logits: number[], members: readonly Member[]): { real: number; fake: number; logit: number; models?: Record<string, number> } {
+  if (members.length === 1) return { real: reals[0], fake: 1 - reals[0], logit: logits[0] };
+  const fakes = reals.map((r) => 1 - r);
+  const fake = fakes.reduce((a, b) => a + b, 0) / fakes.length;
+  const real = 1 - fake;
+  return { real, fake, logit: Math.log(real) - Math.log(fake), models: Object.fromEntries(members.map((m, i) => [m.entry.name, fakes[i]])) };
+}
+
 export class MesoNetScorer {
   private constructor(
-    private readonly native: NativeScorer,
-    readonly model: ModelManifestEntry,
+    private readonly members: readonly Member[],
+    /** The model(s): `name` is the --model value ("a" or "a,b"), `entries` one per model. */
+    readonly model: ScorerModel,
     readonly resize: ResizeMode,
     readonly detectorName: DetectorName | null,
     /** The stream this view's frames belong to (forGroup), or undefined. */
     readonly group?: string,
   ) {}
 
-  /** Loads MesoNet and the face detector (off the event loop) and starts their work queue. */
+  /**
+   * Loads the model(s) and the face detector (off the event loop) and starts their work queues. `model` may name
+   * several models, "a,b": each face is then scored by all of them and its fake score is the mean of theirs.
+   */
   static async create(options: MesoNetScorerOptions = {}): Promise<MesoNetScorer> {
-    const entry = findModel(options.model);
-    const modelPath = options.modelPath ?? modelFile(entry);
+    const names = parseModelList(options.model);
+    if (options.modelPath !== undefined && names.length > 1) throw new Error("mesoguard: modelPath takes one model, not an ensemble");
+    const entries = names.map((n) => findModel(n));
     const addon = loadAddon(options.addonPath);
     const detectorName = options.detector === false ? null : (options.detector ?? DEFAULT_DETECTOR);
-    const native = await addon.createScorer(
-      resolveScorerOptions({
-        modelPath,
-        provider: options.provider,
-        graphOptimization: options.graphOptimization ?? DEFAULT_GRAPH_OPTIMIZATION[entry.architecture],
-        deviceId: options.deviceId,
-        intraOpThreads: options.intraOpThreads,
-        cacheDir: options.cacheDir,
-        fp16: options.fp16,
-        maxBatch: options.maxBatch,
-        maxWaitMs: options.maxWaitMs,
-        prepThreads: options.prepThreads,
-        maxPending: options.maxPending,
-        maxPendingPerGroup: options.maxPendingPerGroup,
-        maxFramePixels: options.maxFramePixels,
-        preprocess: options.preprocess,
-        detector: detectorName
-          ? {
-              modelPath: detectorModelPath(detectorName),
-              minScore: options.detectorMinScore,
-              nmsIou: options.detectorNmsIou,
-              maxFaces: options.maxFaces,
-            }
-          : null,
-        crop: options.crop,
-      }),
-    );
-    return new MesoNetScorer(native, entry, options.resize ?? "nearest", detectorName);
+    const members: Member[] = [];
+    try {
+      for (const [i, entry] of entries.entries()) {
+        const modelPath = options.modelPath ?? (await scorerModelPath(entry));
+        // The detector runs once per frame, in the first model's scorer; the others crop the faces it found.
+        const detector = i === 0 ? detectorName : null;
+        const native = await addon.createScorer(
+          resolveScorerOptions({
+            modelPath,
+            provider: options.provider,
+            graphOptimization: options.graphOptimization ?? (entry.kind === "mesonet" ? DEFAULT_GRAPH_OPTIMIZATION[entry.architecture] : undefined),
+            deviceId: options.deviceId,
+            intraOpThreads: options.intraOpThreads,
+            cacheDir: options.cacheDir,
+            fp16: options.fp16,
+            maxBatch: options.maxBatch,
+            maxWaitMs: options.maxWaitMs,
+            prepThreads: options.prepThreads,
+            maxPending: options.maxPending,
+            maxPendingPerGroup: options.maxPendingPerGroup,
+            maxFramePixels: options.maxFramePixels,
+            preprocess: options.preprocess,
+            detector: detector
+              ? {
+                  modelPath: detectorModelPath(detector),
+                  minScore: options.detectorMinScore,
+                  nmsIou: options.detectorNmsIou,
+                  maxFaces: options.maxFaces,
+                }
+              : null,
+            // The model's own crop (a user manifest's crop), then what the caller asked for.
+            crop: { ...(entry.kind === "onnx" ? entry.crop : undefined), ...options.crop },
+          }),
+        );
+        members.push({ entry, native });
+      }
+    } catch (error) {
+      await Promise.all(members.map((m) => m.native.close({ drain: false })));
+      throw error;
+    }
+    return new MesoNetScorer(members, { name: names.join(","), entries }, options.resize ?? "nearest", detectorName);
   }
 
-  /** Scores one face crop (any size: it is resized to 256x256). Rejects with error.code on bad input. */
+  /** Scores one face crop (any size: it is resized to the model's input). Rejects with error.code on bad input. */
   async score(frame: FrameInput): Promise<MesoNetScore> {
-    const result = await this.native.score(frame, { resize: this.resize, group: this.group });
-    const real = result.outputs.real[0];
+    const results = await Promise.all(this.members.map((m) => m.native.score(frame, { resize: this.resize, group: this.group })));
+    const first = results[0];
     return {
-      real,
-      fake: 1 - real,
-      logit: result.outputs.logit[0],
+      ...combine(
+        results.map((r) => r.outputs.real[0]),
+        results.map((r) => r.outputs.logit[0]),
+        this.members,
+      ),
       model: this.model.name,
       timings: {
-        preprocessMs: result.preprocessMs,
-        waitMs: result.waitMs,
-        inferenceMs: result.inferenceMs,
-        batchSize: result.batchSize,
-        preprocessDevice: result.preprocessDevice,
+        preprocessMs: first.preprocessMs,
+        waitMs: first.waitMs,
+        inferenceMs: first.inferenceMs,
+        batchSize: first.batchSize,
+        preprocessDevice: first.preprocessDevice,
       },
     };
   }
 
   /**
    * Finds the faces in a frame (or takes `faces`), crops each as the MesoNet pipeline does and scores it.
-   * A frame without faces resolves with an empty list.
+   * A frame without faces resolves with an empty list. With several models the first one's scorer finds the
+   * faces and the others score the same faces (detect: false), each with its own crop.
    */
   async analyze(frame: FrameInput, options: AnalyzeOptions = {}): Promise<FrameAnalysis> {
-    const result = await this.native.analyze(frame, {
+    const given = options.faces?.map((f) => ({ box: f.box, keypoints: keypointsToArray(f.keypoints), score: f.score }));
+    const base: NativeAnalyzeOptions = {
       detect: options.detect ?? true,
       regions: options.regions as NativeBox[] | undefined,
-      faces: options.faces?.map((f) => ({ box: f.box, keypoints: keypointsToArray(f.keypoints), score: f.score })),
+      faces: given,
       returnCrops: options.returnCrops ?? false,
       group: options.group ?? this.group,
-    });
-    const faces: FaceScore[] = result.faces.map((f) => ({
+    };
+    const [first, ...others] = this.members;
+    const rest = (faces: NativeAnalyzeOptions["faces"]) =>
+      Promise.all(others.map((m) => m.native.analyze(frame, { detect: false, faces, returnCrops: false, group: base.group })));
+    // Given faces: every model at once; else the others wait for the first model's detections.
+    const [result, otherResults] = base.detect
+      ? await first.native.analyze(frame, base).then(async (r) => {
+          const found = r.faces.map((f) => ({ box: f.box, keypoints: f.keypoints, score: f.detectorScore }));
+          return [r, found.length > 0 ? await rest(found) : others.map(() => r)] as const;
+        })
+      : await Promise.all([first.native.analyze(frame, base), rest(given)]);
+    const faceOf = (r: { faces: NativeFaceResult[] }, i: number) => r.faces[i].outputs;
+    const faces: FaceScore[] = result.faces.map((f, i) => ({
       box: f.box,
       keypoints: keypointsFromArray(f.keypoints),
       score: f.detectorScore,
-      real: f.outputs.real!,
-      fake: 1 - f.outputs.real!,
-      logit: f.outputs.logit!,
+      ...combine(
+        [f.outputs.real!, ...otherResults.map((r) => faceOf(r, i).real!)],
+        [f.outputs.logit!, ...otherResults.map((r) => faceOf(r, i).logit!)],
+        this.members,
+      ),
       crop: f.crop,
     }));
     const facesCut = Math.max(0, result.facesFound - faces.length);
@@ -135,9 +201,9 @@ export class MesoNetScorer {
 
   info(): MesoNetScorerInfo {
     return {
-      ...this.native.info(),
+      ...this.members[0].native.info(),
       model: this.model.name,
-      architecture: this.model.architecture,
+      architecture: this.model.entries.map((e) => (e.kind === "mesonet" ? e.architecture : "onnx")).join(","),
       resize: this.resize,
       detectorName: this.detectorName,
     };
@@ -148,24 +214,25 @@ export class MesoNetScorer {
    * them are queued at once, and cancel() drops those not yet scored. close() still closes the whole scorer.
    */
   forGroup(group: string): MesoNetScorer {
-    return new MesoNetScorer(this.native, this.model, this.resize, this.detectorName, group);
+    return new MesoNetScorer(this.members, this.model, this.resize, this.detectorName, group);
   }
 
   /**
    * The group's queued frames (default: this view's) reject with ERR_CANCELLED, skipping their remaining stages;
-   * frames sent later are scored as usual. Returns how many were pending.
+   * frames sent later are scored as usual. Returns how many were pending (in the first model's queue).
    */
   cancel(group = this.group): number {
     if (group === undefined) throw new TypeError("mesoguard: cancel() needs a group (or a scorer from forGroup())");
-    return this.native.cancel(group);
+    return this.members.map((m) => m.native.cancel(group))[0];
   }
 
+  /** The first model's queue (with several models, each frame passes through every model's queue). */
   stats(): MesoNetScorerStats {
-    return this.native.stats();
+    return this.members[0].native.stats();
   }
 
   /** Stops accepting frames; drain (default) finishes queued ones, otherwise they reject with ERR_CLOSED. */
-  close(options: { drain?: boolean } = {}): Promise<void> {
-    return this.native.close(options);
+  async close(options: { drain?: boolean } = {}): Promise<void> {
+    await Promise.all(this.members.map((m) => m.native.close(options)));
   }
 }

@@ -1,6 +1,7 @@
 // Public types of MesoNet scoring (the typed facade over the native Scorer).
 import type { DetectorName } from "../faces/detectorModels.js";
 import type { Detection, TrackedFace } from "../faces/faceTypes.js";
+import type { ModelEntry } from "../models/manifest.js";
 import type {
   FrameInput,
   NativeAnalyzeResult,
@@ -19,7 +20,10 @@ export type { FrameInput, ResizeMode };
  * per architecture (DEFAULT_GRAPH_OPTIMIZATION).
  */
 export interface MesoNetScorerOptions extends Partial<Omit<NativeScorerOptions, "modelPath" | "detector" | "crop">> {
-  /** Manifest name: meso4-df (default), meso4-f2f, mesoinception4-df, mesoinception4-f2f. */
+  /**
+   * Model name: meso4-df (default), meso4-f2f, mesoinception4-df, mesoinception4-f2f or a user model; "a,b" scores
+   * every face with each model and averages their fake scores.
+   */
   model?: string;
   /** An .onnx file to load instead of models/generated/<model>.onnx (must follow the same contract). */
   modelPath?: string;
@@ -35,7 +39,7 @@ export interface MesoNetScorerOptions extends Partial<Omit<NativeScorerOptions, 
   detectorNmsIou?: number;
   /** Most faces scored per frame, most confident first. */
   maxFaces?: number;
-  /** The MesoNet crop around a face (defaults from the original pipeline). */
+  /** The MesoNet crop around a face (defaults: a user model's manifest crop, else the original pipeline's). */
   crop?: { factor?: number; margin?: number; resize?: ResizeMode };
 }
 
@@ -55,6 +59,8 @@ export interface FaceScore extends Detection {
   real: number;
   fake: number;
   logit: number;
+  /** With several models: each model's fake score (`fake` is their mean). */
+  models?: Record<string, number>;
   crop: CropGeometry;
 }
 
@@ -90,6 +96,8 @@ export interface MesoNetScore {
   fake: number;
   /** The pre-sigmoid value (real = sigmoid(logit)). */
   logit: number;
+  /** With several models: each model's fake score (`fake` is their mean). */
+  models?: Record<string, number>;
   model: string;
   timings: {
     preprocessMs: number;
@@ -98,6 +106,13 @@ export interface MesoNetScore {
     batchSize: number;
     preprocessDevice: "cpu" | "cuda";
   };
+}
+
+/** The model(s) a scorer scores with. */
+export interface ScorerModel {
+  /** The model name, or the names joined by "," for an ensemble. */
+  name: string;
+  entries: ModelEntry[];
 }
 
 export interface MesoNetScorerInfo extends NativeScorerInfo {
