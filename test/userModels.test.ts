@@ -1,17 +1,21 @@
 // Bring your own model: user manifests, the ONNX adapter into the scorer's contract, ensembles. The models are
 // small ONNX classifiers written here (test/helpers/onnxClassifiers.ts) whose score is a known function of the
 // pixels, so every manifest field is checked against a score computed in JS.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import onnxProto from "onnx-proto";
+
 import { findModel, modelNames } from "../src/models/manifest.js";
+import { packageRoot } from "../src/models/paths.js";
 import { writeUserModel } from "../src/models/userModelStore.js";
-import { userModelsDir } from "../src/models/userModels.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
-import { randomBytes } from "./helpers/images.js";
-import { photoFrame } from "./helpers/faces.js";
+import { photoFrame, photoPath } from "./helpers/faces.js";
+import { pngBytes, randomBytes } from "./helpers/images.js";
+import { closeAllClients, joinClient, startServer, stopAllServers } from "./helpers/server.js";
 import { IMAGENET, channelMeanClassifier, expectedChannelMean, sigmoid, type ClassifierSpec } from "./helpers/onnxClassifiers.js";
 
 const modelsDir = mkdtempSync(path.join(tmpdir(), "mesoguard-user-models-"));
@@ -104,3 +108,177 @@ describe("user models: every manifest field is honoured", () => {
     expect(sides[2] / sides[1]).toBeCloseTo(2 / 1.3, 4);
   });
 });
+
+describe("user models: bad manifests and models get clear errors and nothing is written", () => {
+  const onnx = channelMeanClassifier(NHWC_SPEC);
+  const cases: Array<[string, (m: any) => void, RegExp]> = [
+    ["unknown layout", (m) => (m.input.layout = "nwhc"), /manifest: "input.layout" must be one of "nchw", "nhwc", got "nwhc"/],
+    ["mean not 3 numbers", (m) => (m.input.mean = [0.5, 0.5]), /manifest: "input.mean" must be 3 numbers \[r, g, b\], got \[0.5,0.5\]/],
+    ["std with a 0", (m) => (m.input.std = [0.2, 0, 0.2]), /manifest: "input.std" must not contain 0/],
+    ["unknown meaning", (m) => (m.output.meaning = "prob"), /manifest: "output.meaning" must be one of "p-real", "p-fake", "logit-real", "logit-fake", got "prob"/],
+    ["scale neither 1 nor 255", (m) => (m.input.scale = 2), /manifest: "input.scale" must be one of 1, 255, got 2/],
+    ["a bad name", (m) => (m.name = "My Model"), /manifest: "name" "My Model" must match/],
+    ["an official name", (m) => (m.name = "meso4-df"), /manifest: "name" "meso4-df" is an official model's name: choose another/],
+    ["no licence", (m) => delete m.license, /manifest: "license" must be a non-empty string, got undefined/],
+    ["a sha256 of another file", (m) => (m.sha256 = "0".repeat(64)), /manifest: "sha256" is 0{64} but the ONNX model's sha256 is [0-9a-f]{64}/],
+    ["an input name not in the model", (m) => (m.input.name = "img"), /model rejected: input.name "img" is not an input of the model \(its inputs: input_1\)/],
+    ["an output name not in the model", (m) => (m.output.name = "logits"), /output.name "logits" is not an output of the model \(its outputs: probs\)/],
+    ["an output index out of range", (m) => (m.output.index = 2), /output.index 2 is out of range: output "probs" has 2 value\(s\) per item/],
+    ["a width the static input contradicts", (m) => (m.input.width = 200), /input.width is 200 but input "input_1" \[\?,224,224,3\] is 224 wide/],
+    ["a height the static input contradicts", (m) => (m.input.height = 256), /input.height is 256 but input "input_1" \[\?,224,224,3\] is 224 high/],
+    ["a layout the input contradicts", (m) => (m.input.layout = "nchw"), /input.layout "nchw" puts the channels where input "input_1" \[\?,224,224,3\] has 224/],
+  ];
+  for (const [what, change, error] of cases) {
+    it(what, async () => {
+      const m: any = { ...baseManifest(), name: "rejected" };
+      change(m);
+      await expect(writeUserModel({ manifest: m, onnxBytes: onnx })).rejects.toThrow(error);
+      expect(readdirSync(modelsDir).filter((f) => f.startsWith(".tmp") || f === m.name)).toEqual([]);
+    });
+  }
+
+  it("a model with external data is refused", async () => {
+    const model = onnxProto.onnx.ModelProto.decode(onnx);
+    const t = model.graph!.initializer[0];
+    Object.assign(t, { int64Data: [], dataLocation: onnxProto.onnx.TensorProto.DataLocation.EXTERNAL, externalData: [{ key: "location", value: "weights.bin" }] });
+    const bytes = onnxProto.onnx.ModelProto.encode(model).finish();
+    await expect(writeUserModel({ manifest: { ...baseManifest(), name: "external" }, onnxBytes: bytes })).rejects.toThrow(
+      /tensor "channel" is stored in an external data file; mesoguard needs the weights inside model.onnx/,
+    );
+  });
+
+  it("a manifest in the folder is checked when the model is looked up, naming its file and field", () => {
+    const dir = path.join(modelsDir, "hand-made");
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, "manifest.json");
+    writeFileSync(file, "{ not json");
+    expect(() => findModel("hand-made")).toThrow(`${file}: not valid JSON`);
+    writeFileSync(file, JSON.stringify({ ...baseManifest(), name: "hand-made", kind: "onnx", file: "model.onnx", sha256: "a".repeat(64), input: { ...baseManifest().input, std: [1, 1, 0] } }));
+    expect(() => findModel("hand-made")).toThrow(`${file}: "input.std" must not contain 0`);
+    expect(modelNames()).toContain("hand-made");
+    rmSync(dir, { recursive: true });
+    expect(() => findModel("no-such-model")).toThrow(/Unknown model "no-such-model"\. Valid model names: meso4-df, .*user models are folders in/);
+  });
+
+  it("a model.onnx changed after it was added fails its sha256 check at load", async () => {
+    const entry = await writeUserModel({ manifest: { ...baseManifest(), name: "tampered" }, onnxBytes: onnx, modelCard: "# card\n" });
+    expect(readdirSync(entry.dir).sort()).toEqual(["MODEL_CARD.md", "manifest.json", "model.onnx"]);
+    writeFileSync(entry.modelPath, channelMeanClassifier({ ...NHWC_SPEC, channel: 2 }));
+    await expect(MesoNetScorer.create({ model: "tampered", detector: false, provider: "cpu" })).rejects.toThrow(
+      new RegExp(`${entry.manifestPath}: "sha256" is ${entry.sha256} but ${entry.modelPath} has sha256 [0-9a-f]{64}`),
+    );
+  });
+
+  it("a model of the same name is replaced only when asked", async () => {
+    await writeUserModel({ manifest: { ...baseManifest(), name: "twice" }, onnxBytes: onnx });
+    await expect(writeUserModel({ manifest: { ...baseManifest(), name: "twice" }, onnxBytes: onnx })).rejects.toThrow(/a user model named "twice" exists already/);
+  });
+});
+
+describe("ensembles (--model a,b)", () => {
+  it("each face's fake is the mean of the models' own, with each model's score; the detector runs once", async () => {
+    const frame = photoFrame("example.jpg");
+    const single: Record<string, number[]> = {};
+    for (const name of ["meso4-df", "meso4-f2f"]) {
+      const scorer = await MesoNetScorer.create({ model: name, provider: "cpu" });
+      single[name] = (await scorer.analyze(frame)).faces.map((f) => f.fake);
+      await scorer.close();
+    }
+    const both = await MesoNetScorer.create({ model: "meso4-df,meso4-f2f", provider: "cpu" });
+    const analysis = await both.analyze(frame);
+    const crop = await both.score({ kind: "jpeg", data: readTestCrop() });
+    await both.close();
+    expect(analysis.detectorRuns).toBe(1);
+    expect(analysis.faces.length).toBeGreaterThan(0);
+    analysis.faces.forEach((f, i) => {
+      expect(f.models).toEqual({ "meso4-df": expect.closeTo(single["meso4-df"][i], 6), "meso4-f2f": expect.closeTo(single["meso4-f2f"][i], 6) });
+      expect(f.fake).toBeCloseTo((single["meso4-df"][i] + single["meso4-f2f"][i]) / 2, 6);
+      expect(f.real).toBeCloseTo(1 - f.fake, 12);
+    });
+    expect(crop.model).toBe("meso4-df,meso4-f2f");
+    expect(crop.fake).toBeCloseTo((crop.models!["meso4-df"] + crop.models!["meso4-f2f"]) / 2, 12);
+  });
+
+  it("`score --model meso4-df,meso4-f2f` prints the mean of the two single-model fake scores", () => {
+    const run = (model: string) => cliJson("score", "--json", "--model", model, photoPath("example.jpg"))[0];
+    const [df, f2f, both] = [run("meso4-df"), run("meso4-f2f"), run("meso4-df,meso4-f2f")];
+    expect(both.model).toBe("meso4-df,meso4-f2f");
+    expect(both.faces.length).toBe(df.faces.length);
+    both.faces.forEach((f: any, i: number) => {
+      expect(f.fake).toBeCloseTo((df.faces[i].fake + f2f.faces[i].fake) / 2, 6);
+      expect(f.models).toEqual({ "meso4-df": expect.closeTo(df.faces[i].fake, 6), "meso4-f2f": expect.closeTo(f2f.faces[i].fake, 6) });
+    });
+  });
+});
+
+describe("a bring-your-own model end to end", () => {
+  const size = 224;
+  const rgb = randomBytes(size * size * 3, 21);
+  const expected = sigmoid(expectedChannelMean(rgb, baseManifest().input as Parameters<typeof expectedChannelMean>[1], 0));
+  const rows = Array.from({ length: size }, (_, y) => Buffer.concat([Buffer.from([0]), Buffer.from(rgb.subarray(y * size * 3, (y + 1) * size * 3))]));
+  const png = path.join(modelsDir, "face-crop.png");
+  beforeAll(() => writeFileSync(png, pngBytes(size, size, 2, Buffer.concat(rows))));
+  afterAll(async () => {
+    closeAllClients();
+    await stopAllServers();
+  });
+
+  it("`models add`, `models list` and `models check` through the CLI", () => {
+    const onnxFile = path.join(modelsDir, "classifier.onnx");
+    writeFileSync(onnxFile, channelMeanClassifier(NHWC_SPEC));
+    const { name: _name, ...manifest } = baseManifest();
+    const add = cli("models", "add", "byo-cli", "--onnx", onnxFile, "--manifest", JSON.stringify(manifest));
+    expect(add.stderr).toBe("");
+    expect(add.stdout).toMatch(/^added byo-cli \(sha256 [0-9a-f]{64}\) in /);
+    const list = cli("models", "list", "--json").stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(list.find((r) => r.name === "meso4-df")).toMatchObject({ kind: expect.stringMatching(/^mesonet/), license: "Apache-2.0" });
+    expect(list.find((r) => r.name === "byo-cli")).toEqual({ name: "byo-cli", kind: "onnx", input: "224x224 nhwc bgr", source: manifest.source, license: "MIT" });
+    const check = cli("models", "check", "byo-cli", "--image", png);
+    expect(check.status).toBe(0);
+    expect(check.stdout).toContain(`fake=${expected.toFixed(6)}`);
+    const bad = cli("models", "add", "byo-bad", "--onnx", onnxFile, "--manifest", JSON.stringify({ ...manifest, output: { ...manifest.output, index: 5 } }));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/output.index 5 is out of range/);
+  });
+
+  it("score and scan", async () => {
+    await writeUserModel({ manifest: { ...baseManifest(), name: "byo-e2e" }, onnxBytes: channelMeanClassifier(NHWC_SPEC), replace: true });
+    const [scored] = cliJson("score", "--json", "--no-detect", "--model", "byo-e2e", png);
+    expect(scored).toMatchObject({ model: "byo-e2e", fake: expect.closeTo(expected, 5) });
+    const [detected] = cliJson("score", "--json", "--model", "byo-e2e", photoPath("example.jpg"));
+    expect(detected.faces.length).toBeGreaterThan(0);
+    const [scan] = cliJson("scan", "--json", "--no-detect", "--model", "byo-e2e", png);
+    expect(scan.model).toBe("byo-e2e");
+    expect(scan.timeline[0].faces[0].fake).toBeCloseTo(expected, 5);
+  });
+
+  it("serve: a participant's frame over a real WebSocket is scored by the user model", async () => {
+    await writeUserModel({ manifest: { ...baseManifest(), name: "byo-serve" }, onnxBytes: channelMeanClassifier(NHWC_SPEC), replace: true });
+    const server = await startServer(["--model", "byo-serve", "--provider", "cpu"], { MESOGUARD_MODELS_DIR: modelsDir });
+    const p = await joinClient(server.url, { room: "byo", role: "participant", participantId: "crop", frameContent: "face-crop" });
+    expect(p.client.welcome?.model.name).toBe("byo-serve");
+    const seq = p.client.sendFrame({ kind: "rgb", data: rgb, width: size, height: size });
+    const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
+    expect(score.participant.latest).toBeCloseTo(expected, 5);
+  });
+});
+
+function readTestCrop(): Buffer {
+  return readFileSync(path.resolve(packageRoot(), "../shared/mesonet/test_images/df/df00204.jpg"));
+}
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [path.join(packageRoot(), "dist/src/cli/main.js"), ...args], {
+    encoding: "utf8",
+    cwd: packageRoot(),
+    timeout: 60_000,
+    env: { ...process.env, MESOGUARD_MODELS_DIR: modelsDir },
+  });
+}
+
+function cliJson(...args: string[]): any[] {
+  const run = cli(...args);
+  expect(run.stderr).toBe("");
+  expect(run.status).toBe(0);
+  return run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+}
