@@ -186,6 +186,8 @@ describe("ensembles (--model a,b)", () => {
     }
     const both = await MesoNetScorer.create({ model: "meso4-df,meso4-f2f", provider: "cpu" });
     const analysis = await both.analyze(frame);
+    // Faces carried over (a tracker's frames without detection): every model scores them at once, the same way.
+    const carried = await both.analyze(frame, { detect: false, faces: analysis.faces });
     const crop = await both.score({ kind: "jpeg", data: readTestCrop() });
     await both.close();
     expect(analysis.detectorRuns).toBe(1);
@@ -195,6 +197,8 @@ describe("ensembles (--model a,b)", () => {
       expect(f.fake).toBeCloseTo((single["meso4-df"][i] + single["meso4-f2f"][i]) / 2, 6);
       expect(f.real).toBeCloseTo(1 - f.fake, 12);
     });
+    expect(carried.detectorRuns).toBe(0);
+    expect(carried.faces.map((f) => f.models)).toEqual(analysis.faces.map((f) => f.models));
     expect(crop.model).toBe("meso4-df,meso4-f2f");
     expect(crop.fake).toBeCloseTo((crop.models!["meso4-df"] + crop.models!["meso4-f2f"]) / 2, 12);
   });
@@ -252,14 +256,26 @@ describe("a bring-your-own model end to end", () => {
     expect(scan.timeline[0].faces[0].fake).toBeCloseTo(expected, 5);
   });
 
-  it("serve: a participant's frame over a real WebSocket is scored by the user model", async () => {
+  it("serve: a participant's frame over a real WebSocket is scored by the user model, alone and in an ensemble", async () => {
     await writeUserModel({ manifest: { ...baseManifest(), name: "byo-serve" }, onnxBytes: channelMeanClassifier(NHWC_SPEC), replace: true });
-    const server = await startServer(["--model", "byo-serve", "--provider", "cpu"], { MESOGUARD_MODELS_DIR: modelsDir });
-    const p = await joinClient(server.url, { room: "byo", role: "participant", participantId: "crop", frameContent: "face-crop" });
-    expect(p.client.welcome?.model.name).toBe("byo-serve");
-    const seq = p.client.sendFrame({ kind: "rgb", data: rgb, width: size, height: size });
-    const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
-    expect(score.participant.latest).toBeCloseTo(expected, 5);
+    const meso = await MesoNetScorer.create({ model: "meso4-df", detector: false, provider: "cpu" });
+    const mesoFake = (await meso.score({ kind: "rgb", data: Buffer.from(rgb), width: size, height: size })).fake;
+    await meso.close();
+    for (const [model, want] of [["byo-serve", expected], ["byo-serve,meso4-df", (expected + mesoFake) / 2]] as const) {
+      const server = await startServer(["--model", model, "--provider", "cpu"], { MESOGUARD_MODELS_DIR: modelsDir });
+      const p = await joinClient(server.url, { room: "byo", role: "participant", participantId: "crop", frameContent: "face-crop" });
+      expect(p.client.welcome?.model.name).toBe(model);
+      const seq = p.client.sendFrame({ kind: "rgb", data: rgb, width: size, height: size });
+      const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
+      expect(score.participant.latest).toBeCloseTo(want, 5);
+      // A whole frame: the detector finds the face, every model scores it.
+      const camera = await joinClient(server.url, { room: "byo", role: "participant", participantId: "camera" });
+      const frameSeq = camera.client.sendFrame({ kind: "jpeg", data: readFileSync(photoPath("example.jpg")) });
+      const scored = await camera.client.next("score", (s) => s.lastFrame?.seq === frameSeq, 30_000);
+      expect(scored.lastFrame!.faces).toBeGreaterThan(0);
+      closeAllClients();
+      await stopAllServers();
+    }
   });
 });
 
