@@ -254,6 +254,11 @@ describe("a bring-your-own model end to end", () => {
     const [scan] = cliJson("scan", "--json", "--no-detect", "--model", "byo-e2e", png);
     expect(scan.model).toBe("byo-e2e");
     expect(scan.timeline[0].faces[0].fake).toBeCloseTo(expected, 5);
+    // The model's 224x224 crops in the occlusion map and the report.
+    const report = path.join(modelsDir, "report");
+    const [explained] = cliJson("scan", "--json", "--explain", "--report", report, "--model", "byo-e2e", photoPath("example.jpg"));
+    expect(explained.explanation.drops).toHaveLength(64);
+    expect(readFileSync(path.join(report, "index.html"), "utf8")).toContain("byo-e2e");
   });
 
   it("serve: a participant's frame over a real WebSocket is scored by the user model, alone and in an ensemble", async () => {

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { loadAddon } from "../native/loadAddon.js";
+import { cropSide } from "./occlusion.js";
 import type { ScannedFile, EvidenceCrop } from "./scanFile.js";
 import type { FileScan, ScanSettings } from "./scanTypes.js";
 
@@ -69,7 +70,7 @@ function timelineSvg(scan: FileScan, settings: ScanSettings): string {
 
 async function thumbnail(crop: EvidenceCrop | undefined, caption: string): Promise<string> {
   if (!crop) return "";
-  const jpeg = await loadAddon().encodeJpeg(crop.rgb, 256, 256, 85);
+  const jpeg = await loadAddon().encodeJpeg(crop.rgb, cropSide(crop.rgb), cropSide(crop.rgb), 85);
   return `<figure><img class="thumb" width="128" height="128" alt="${esc(caption)}" src="data:image/jpeg;base64,${jpeg.toString("base64")}"><figcaption>${esc(caption)}: face ${crop.id} at ${crop.t.toFixed(2)} s, fake ${crop.fake.toFixed(3)}</figcaption></figure>`;
 }
 
@@ -81,7 +82,7 @@ async function explanationFigure(result: ScannedFile): Promise<string> {
   const e = result.scan.explanation;
   const crop = result.mostSuspicious;
   if (!e || !crop) return "";
-  const jpeg = await loadAddon().encodeJpeg(crop.rgb, 256, 256, 85);
+  const jpeg = await loadAddon().encodeJpeg(crop.rgb, cropSide(crop.rgb), cropSide(crop.rgb), 85);
   const maxDrop = Math.max(...e.drops);
   const cell = 256 / e.grid;
   const cells = e.drops

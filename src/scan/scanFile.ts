@@ -12,7 +12,7 @@ import type { FileScan, TimelineFace, TimelineFrame } from "./scanTypes.js";
 import { occlusionMap } from "./occlusion.js";
 import { openVideoFrames, type VideoSampling } from "./videoFrames.js";
 
-/** A face crop as MesoNet saw it (256x256 RGB), for the report. */
+/** A face crop as the model saw it (square RGB at its input size, 256x256 for MesoNet), for the report. */
 export interface EvidenceCrop {
   t: number;
   id: number;
