@@ -90,6 +90,25 @@ describe("user models: every manifest field is honoured", () => {
     await scorer.close();
   });
 
+  it("the adapted model is rebuilt when manifest.json is edited in place, and reused while it is not", async () => {
+    const entry = await writeUserModel({ manifest: { ...baseManifest(), name: "edited" }, onnxBytes: onnx });
+    const fake = async () => {
+      const scorer = await MesoNetScorer.create({ model: "edited", detector: false, provider: "cpu" });
+      const score = await scorer.score({ kind: "rgb", data: Buffer.from(rgb), width: 224, height: 224 });
+      await scorer.close();
+      return { fake: score.fake, adapted: readdirSync(entry.dir).filter((f) => f.startsWith("adapted-")) };
+    };
+    const first = await fake();
+    expect(first.fake).toBeCloseTo(expectFake(baseManifest(), 0, sigmoid), 5);
+    expect((await fake()).adapted).toEqual(first.adapted);
+    const edited = { ...JSON.parse(readFileSync(entry.manifestPath, "utf8")), output: { name: "probs", index: 0, meaning: "p-fake" } };
+    writeFileSync(entry.manifestPath, JSON.stringify(edited));
+    const second = await fake();
+    expect(second.fake).toBeCloseTo(1 - first.fake, 5);
+    expect(second.adapted).toHaveLength(1);
+    expect(second.adapted).not.toEqual(first.adapted);
+  });
+
   it("crop factor and margin go into the scorer's crop", async () => {
     await writeUserModel({ manifest: baseManifest(), onnxBytes: onnx, replace: true });
     const sides: number[] = [];
@@ -111,7 +130,7 @@ describe("user models: every manifest field is honoured", () => {
 
 describe("user models: bad manifests and models get clear errors and nothing is written", () => {
   const onnx = channelMeanClassifier(NHWC_SPEC);
-  const cases: Array<[string, (m: any) => void, RegExp]> = [
+  const cases: Array<[string, (m: any) => void, RegExp, Uint8Array?]> = [
     ["unknown layout", (m) => (m.input.layout = "nwhc"), /manifest: "input.layout" must be one of "nchw", "nhwc", got "nwhc"/],
     ["mean not 3 numbers", (m) => (m.input.mean = [0.5, 0.5]), /manifest: "input.mean" must be 3 numbers \[r, g, b\], got \[0.5,0.5\]/],
     ["std with a 0", (m) => (m.input.std = [0.2, 0, 0.2]), /manifest: "input.std" must not contain 0/],
@@ -124,15 +143,18 @@ describe("user models: bad manifests and models get clear errors and nothing is 
     ["an input name not in the model", (m) => (m.input.name = "img"), /model rejected: input.name "img" is not an input of the model \(its inputs: input_1\)/],
     ["an output name not in the model", (m) => (m.output.name = "logits"), /output.name "logits" is not an output of the model \(its outputs: probs\)/],
     ["an output index out of range", (m) => (m.output.index = 2), /output.index 2 is out of range: output "probs" has 2 value\(s\) per item/],
-    ["a width the static input contradicts", (m) => (m.input.width = 200), /input.width is 200 but input "input_1" \[\?,224,224,3\] is 224 wide/],
-    ["a height the static input contradicts", (m) => (m.input.height = 256), /input.height is 256 but input "input_1" \[\?,224,224,3\] is 224 high/],
+    ["a width the static input contradicts", (m) => Object.assign(m.input, { width: 200, height: 200 }), /input.width is 200 but input "input_1" \[\?,\?,224,3\] is 224 wide/,
+      channelMeanClassifier({ ...NHWC_SPEC, size: { width: 224 } })],
+    ["a height the static input contradicts", (m) => Object.assign(m.input, { width: 256, height: 256 }), /input.height is 256 but input "input_1" \[\?,224,\?,3\] is 224 high/,
+      channelMeanClassifier({ ...NHWC_SPEC, size: { height: 224 } })],
+    ["a crop that is not square", (m) => (m.input.height = 200), /manifest: "input.height" must equal input.width \(224\): face crops are square/],
     ["a layout the input contradicts", (m) => (m.input.layout = "nchw"), /input.layout "nchw" puts the channels where input "input_1" \[\?,224,224,3\] has 224/],
   ];
-  for (const [what, change, error] of cases) {
+  for (const [what, change, error, model] of cases) {
     it(what, async () => {
       const m: any = { ...baseManifest(), name: "rejected" };
       change(m);
-      await expect(writeUserModel({ manifest: m, onnxBytes: onnx })).rejects.toThrow(error);
+      await expect(writeUserModel({ manifest: m, onnxBytes: model ?? onnx })).rejects.toThrow(error);
       expect(readdirSync(modelsDir).filter((f) => f.startsWith(".tmp") || f === m.name)).toEqual([]);
     });
   }

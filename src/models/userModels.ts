@@ -130,6 +130,7 @@ export function validateUserManifest(raw: unknown, where: string, officialNames:
     mean: triple(i.mean, "input.mean", fail),
     std: triple(i.std, "input.std", fail),
   };
+  if (input.height !== input.width) fail("input.height", `must equal input.width (${input.width}): face crops are square`);
   if (input.std.some((s) => s === 0)) fail("input.std", "must not contain 0 (the input is divided by it)");
 
   const out = object(o.output, "output", fail);

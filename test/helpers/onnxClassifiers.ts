@@ -12,8 +12,8 @@ const AttrType = onnx.AttributeProto.AttributeType;
 export interface ClassifierSpec {
   inputName: string;
   layout: "nchw" | "nhwc";
-  /** Static H and W, or undefined for symbolic ones. */
-  size?: { width: number; height: number };
+  /** Static H and W; a size left out is symbolic. */
+  size?: { width?: number; height?: number };
   /** The input channel (in the model's own channel order) whose mean is taken. */
   channel: number;
   /**
