@@ -90,6 +90,14 @@ describe("user models: every manifest field is honoured", () => {
     await scorer.close();
   });
 
+  it("the user's opset is kept: the adapter works from opset 8 on, older models are refused", async () => {
+    const m = { ...baseManifest(), name: "opset8" };
+    expect(await scoreWith(m, channelMeanClassifier({ ...NHWC_SPEC, opset: 8 }), rgb, 224)).toBeCloseTo(expectFake(m, 0, sigmoid), 5);
+    await expect(writeUserModel({ manifest: { ...m, name: "opset7" }, onnxBytes: channelMeanClassifier({ ...NHWC_SPEC, opset: 7 }) })).rejects.toThrow(
+      /model opset7: opset 7 is older than 8, the oldest the adapter supports/,
+    );
+  });
+
   it("the adapted model is rebuilt when manifest.json is edited in place, and reused while it is not", async () => {
     const entry = await writeUserModel({ manifest: { ...baseManifest(), name: "edited" }, onnxBytes: onnx });
     const fake = async () => {

@@ -196,20 +196,19 @@ export function buildAdaptedModel(user: ModelProto, manifest: UserModelManifest)
   initializers.push(floatTensor(a("std"), [1, 3, 1, 1], input.std));
   node("Mul", "scale", ["input", a("scale")], [a("scaled")]);
   node("Sub", "mean", [a("scaled"), a("mean")], [a("centred")]);
-  const steps: Array<(x: string) => string> = [
-    (x) => (node("Div", "std", [x, a("std")], [a("normalised")]), a("normalised")),
-  ];
+  node("Div", "std", [a("centred"), a("std")], [a("normalised")]);
+  let x = a("normalised");
   if (input.channels === "bgr") {
     initializers.push(int64Tensor(a("bgr"), [3], [2, 1, 0]));
-    steps.push((x) => (node("Gather", "rgb_to_bgr", [x, a("bgr")], [a("bgr_planes")], [{ name: "axis", type: AttrType.INT, i: 1 }]), a("bgr_planes")));
+    node("Gather", "rgb_to_bgr", [x, a("bgr")], [a("bgr_planes")], [{ name: "axis", type: AttrType.INT, i: 1 }]);
+    x = a("bgr_planes");
   }
   if (input.layout === "nhwc") {
-    steps.push((x) => (node("Transpose", "to_nhwc", [x], [a("nhwc")], [{ name: "perm", type: AttrType.INTS, ints: [0, 2, 3, 1] }]), a("nhwc")));
+    node("Transpose", "to_nhwc", [x], [a("nhwc")], [{ name: "perm", type: AttrType.INTS, ints: [0, 2, 3, 1] }]);
+    x = a("nhwc");
   }
-  let x = a("centred");
-  for (const step of steps) x = step(x);
-  // The last step writes the user's (renamed) input.
-  nodes[nodes.length - 1].output = [renamed(input.name)];
+  // The user's (renamed) input is what the last step made.
+  node("Identity", "user_input", [x], [renamed(input.name)]);
 
   const userGraph = renameGraph(user.graph!);
   const adapterStart = nodes.length;
