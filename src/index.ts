@@ -11,7 +11,9 @@ export {
 export type * from "./scoring/scoringTypes.js";
 export type * from "./native/addonTypes.js";
 export { loadAddon } from "./native/loadAddon.js";
-export { DEFAULT_MODEL, loadManifest, findModel, modelNames } from "./models/manifest.js";
+export { DEFAULT_MODEL, loadManifest, findModel, modelNames, type ModelEntry } from "./models/manifest.js";
+export { userModelsDir, type UserModelEntry, type UserModelManifest } from "./models/userModels.js";
+export { writeUserModel, type NewUserModel } from "./models/userModelStore.js";
 export { StreamAnalyzer } from "./scoring/StreamAnalyzer.js";
 export { FaceTracker } from "./faces/FaceTracker.js";
 export { MesoguardClient } from "./client/MesoguardClient.js";
