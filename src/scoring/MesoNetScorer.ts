@@ -8,7 +8,7 @@ import { adaptedModelPath } from "../models/onnxAdapter.js";
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
 import { defaultGeneratedDir } from "../models/paths.js";
-import type { GraphOptimization, NativeAnalyzeOptions, NativeBox, NativeFaceResult, NativeScorer } from "../native/addonTypes.js";
+import type { GraphOptimization, NativeAnalyzeOptions, NativeAnalyzeResult, NativeBox, NativeScorer } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
@@ -176,14 +176,18 @@ export class MesoNetScorer {
     const [first, ...others] = this.members;
     const rest = (faces: NativeAnalyzeOptions["faces"]) =>
       Promise.all(others.map((m) => m.native.analyze(frame, { detect: false, faces, returnCrops: false, group: base.group })));
-    // Given faces: every model at once; else the others wait for the first model's detections.
-    const [result, otherResults] = base.detect
-      ? await first.native.analyze(frame, base).then(async (r) => {
-          const found = r.faces.map((f) => ({ box: f.box, keypoints: f.keypoints, score: f.detectorScore }));
-          return [r, found.length > 0 ? await rest(found) : others.map(() => r)] as const;
-        })
-      : await Promise.all([first.native.analyze(frame, base), rest(given)]);
-    const faceOf = (r: { faces: NativeFaceResult[] }, i: number) => r.faces[i].outputs;
+    let result: NativeAnalyzeResult;
+    let otherResults: NativeAnalyzeResult[];
+    if (base.detect) {
+      // The others wait for the first model's detections.
+      result = await first.native.analyze(frame, base);
+      const found = result.faces.map((f) => ({ box: f.box, keypoints: f.keypoints, score: f.detectorScore }));
+      otherResults = found.length > 0 ? await rest(found) : [];
+    } else {
+      // Given faces: every model at once.
+      [result, otherResults] = await Promise.all([first.native.analyze(frame, base), rest(given)]);
+    }
+    const faceOf = (r: NativeAnalyzeResult, i: number) => r.faces[i].outputs;
     const faces: FaceScore[] = result.faces.map((f, i) => ({
       box: f.box,
       keypoints: keypointsFromArray(f.keypoints),
