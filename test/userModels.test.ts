@@ -245,6 +245,19 @@ describe("ensembles (--model a,b)", () => {
   });
 });
 
+describe("evaluate with an ensemble", () => {
+  it("`evaluate --model meso4-df,meso4-f2f` scores each file with the mean of the two models' scores", () => {
+    const images = path.resolve(packageRoot(), "../shared/mesonet/test_images");
+    const crops = ["real/real00240.jpg", "real/real00772.jpg", "df/df00204.jpg", "df/df01254.jpg"].map((f) => path.join(images, f));
+    const single = (model: string) => cliJson("score", "--json", "--no-detect", "--model", model, ...crops).map((l) => l.fake as number);
+    const [df, f2f] = [single("meso4-df"), single("meso4-f2f")];
+    const [evaluation] = cliJson("evaluate", "--json", "--no-detect", "--model", "meso4-df,meso4-f2f", "--real", path.join(images, "real"), "--fake", path.join(images, "df"));
+    expect(evaluation.model).toBe("meso4-df,meso4-f2f");
+    const byFile = new Map(evaluation.files.map((f: any) => [path.resolve(f.file), f.score as number]));
+    crops.forEach((file, i) => expect(byFile.get(file)).toBeCloseTo((df[i] + f2f[i]) / 2, 6));
+  });
+});
+
 describe("a bring-your-own model end to end", () => {
   const size = 224;
   const rgb = randomBytes(size * size * 3, 21);
