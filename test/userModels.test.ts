@@ -88,6 +88,9 @@ describe("user models: every manifest field is honoured", () => {
     const scorer = await MesoNetScorer.create({ model: "byo-logit", detector: false, provider: "cpu" });
     expect(scorer.info().input.shape.slice(1)).toEqual([3, 96, 96]);
     await scorer.close();
+    // Subgraphs (If, Loop, Scan) read outer names: they are renamed with the rest of the user's graph.
+    const withIf = channelMeanClassifier({ inputName: "x", layout: "nchw", channel: 1, head: "logit", throughIf: true });
+    expect(await scoreWith({ ...m, name: "byo-if" }, withIf, small, 96)).toBeCloseTo(1 - sigmoid(mean), 5);
   });
 
   it("the user's opset is kept: the adapter works from opset 8 on, older models are refused", async () => {
@@ -277,7 +280,12 @@ describe("a bring-your-own model end to end", () => {
     const add = cli("models", "add", "byo-cli", "--onnx", onnxFile, "--manifest", JSON.stringify(manifest));
     expect(add.stderr).toBe("");
     expect(add.stdout).toMatch(/^added byo-cli \(sha256 [0-9a-f]{64}\) in /);
+    mkdirSync(path.join(modelsDir, "broken"), { recursive: true });
+    writeFileSync(path.join(modelsDir, "broken", "manifest.json"), JSON.stringify({ name: "broken", kind: "onnx" }));
     const list = cli("models", "list", "--json").stdout.trim().split("\n").map((l) => JSON.parse(l));
+    // A broken user model is listed with what is wrong, and the others still are.
+    expect(list.find((r) => r.name === "broken").error).toMatch(/broken\/manifest.json: "file" must be "model.onnx"/);
+    rmSync(path.join(modelsDir, "broken"), { recursive: true });
     expect(list.find((r) => r.name === "meso4-df")).toMatchObject({ kind: expect.stringMatching(/^mesonet/), license: "Apache-2.0" });
     expect(list.find((r) => r.name === "byo-cli")).toEqual({ name: "byo-cli", kind: "onnx", input: "224x224 nhwc bgr", source: manifest.source, license: "MIT" });
     const check = cli("models", "check", "byo-cli", "--image", png);

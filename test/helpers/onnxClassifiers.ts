@@ -23,6 +23,8 @@ export interface ClassifierSpec {
   head: "probs" | "logit";
   /** Default-domain opset (default 13). */
   opset?: number;
+  /** With head "logit": the score passes through an If node whose branches read it from the outer graph. */
+  throughIf?: boolean;
 }
 
 const dim = (d: number | string) => (typeof d === "string" ? { dimParam: d } : { dimValue: d });
@@ -36,12 +38,31 @@ export function channelMeanClassifier(spec: ClassifierSpec): Uint8Array {
   const nodes: onnxProto.onnx.INodeProto[] = [
     { opType: "Gather", name: "pick_channel", input: [spec.inputName, "channel"], output: ["plane"], attribute: [{ name: "axis", type: AttrType.INT, i: channelAxis }] },
     { opType: "ReduceMean", name: "mean", input: ["plane"], output: ["m"], attribute: [{ name: "axes", type: AttrType.INTS, ints: [1, 2, 3] }, { name: "keepdims", type: AttrType.INT, i: 0 }] },
-    { opType: "Reshape", name: "column", input: ["m", "column_shape"], output: spec.head === "logit" ? ["score"] : ["m1"] },
+    { opType: "Reshape", name: "column", input: ["m", "column_shape"], output: spec.head === "logit" && !spec.throughIf ? ["score"] : ["m1"] },
   ];
   const initializer: onnxProto.onnx.ITensorProto[] = [
     { name: "channel", dims: [1], dataType: INT64, int64Data: [spec.channel] },
     { name: "column_shape", dims: [2], dataType: INT64, int64Data: [-1, 1] },
   ];
+  if (spec.head === "logit" && spec.throughIf) {
+    // then: m1 as it is; else: -m1. cond is true, so the score is m1, read by the branch from the outer scope.
+    const branch = (name: string, opType: string): onnxProto.onnx.IGraphProto => ({
+      name,
+      node: [{ opType, name: `${name}_op`, input: ["m1"], output: [`${name}_out`] }],
+      output: [{ name: `${name}_out`, type: { tensorType: { elemType: FLOAT, shape: { dim: ["N", 1].map(dim) } } } }],
+    });
+    nodes.push({
+      opType: "If",
+      name: "branch",
+      input: ["cond"],
+      output: ["score"],
+      attribute: [
+        { name: "then_branch", type: AttrType.GRAPH, g: branch("then", "Identity") },
+        { name: "else_branch", type: AttrType.GRAPH, g: branch("else", "Neg") },
+      ],
+    });
+    initializer.push({ name: "cond", dims: [], dataType: onnx.TensorProto.DataType.BOOL, int32Data: [1] });
+  }
   if (spec.head === "probs") {
     nodes.push(
       { opType: "Sigmoid", name: "sigmoid", input: ["m1"], output: ["s"] },
