@@ -324,11 +324,15 @@ describe("a bring-your-own model end to end", () => {
       const seq = p.client.sendFrame({ kind: "rgb", data: rgb, width: size, height: size });
       const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
       expect(score.participant.latest).toBeCloseTo(want, 5);
+      // Each model's own score, with several.
+      if (model.includes(",")) expect(score.faces[0].models).toEqual({ "byo-serve": expect.closeTo(expected, 5), "meso4-df": expect.closeTo(mesoFake, 5) });
+      else expect(score.faces[0].models).toBeUndefined();
       // A whole frame: the detector finds the face, every model scores it.
       const camera = await joinClient(server.url, { room: "byo", role: "participant", participantId: "camera" });
       const frameSeq = camera.client.sendFrame({ kind: "jpeg", data: readFileSync(photoPath("example.jpg")) });
       const scored = await camera.client.next("score", (s) => s.lastFrame?.seq === frameSeq, 30_000);
       expect(scored.lastFrame!.faces).toBeGreaterThan(0);
+      if (model.includes(",")) expect(Object.keys(scored.faces[0].models!)).toEqual(["byo-serve", "meso4-df"]);
       closeAllClients();
       await stopAllServers();
     }

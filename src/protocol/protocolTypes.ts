@@ -136,8 +136,8 @@ export interface ScoreMessage {
   lastFrame: { seq: number; capturedAt: number; scoredAt: number; faces: number; facesCut: number; latencyMs: number } | null;
   /** The participant's verdict, its pause and its flag. */
   participant: ParticipantScore;
-  /** Each face track (ids are per participant stream). */
-  faces: Array<FaceTrackScore & { box: [number, number, number, number] | null }>;
+  /** Each face track (ids are per participant stream); `models`: with several models, each one's latest fake score. */
+  faces: Array<FaceTrackScore & { box: [number, number, number, number] | null; models?: Record<string, number> }>;
   frames: FrameCounts;
 }
 

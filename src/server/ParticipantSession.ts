@@ -42,6 +42,8 @@ interface ScoredFace {
   id: number;
   fake: number;
   box: [number, number, number, number];
+  /** With several models: each model's fake score. */
+  models?: Record<string, number>;
 }
 
 interface PendingFrame {
@@ -62,6 +64,8 @@ export class ParticipantSession {
   #waiting: PendingFrame | null = null;
   #lastFrame: ScoreMessage["lastFrame"] = null;
   #lastBoxes = new Map<number, [number, number, number, number]>();
+  /** With several models: each face's latest per-model fake scores. */
+  #lastModels = new Map<number, Record<string, number>>();
   #scoredTimes: number[] = [];
   #lastPush = 0;
   #pushTimer: NodeJS.Timeout | null = null;
@@ -228,6 +232,7 @@ export class ParticipantSession {
           );
           this.#noteState(this.#verdict.snapshot(now));
           this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
+          this.#lastModels = new Map(result.faces.flatMap((f) => (f.models ? [[f.id, f.models] as const] : [])));
           this.#counts.scored++;
           this.#scoredTimes.push(now);
           this.#lastFrame = {
@@ -274,12 +279,12 @@ export class ParticipantSession {
       const stages: Partial<Record<Stage, number>> = { decode: t.decodeMs };
       if (result.detectorRuns > 0) stages.detect = t.detectMs;
       if (result.faces.length > 0) Object.assign(stages, { crop: t.renderMs, wait: t.waitMs, mesonet: t.inferenceMs });
-      return { ...result, stages };
+      return { ...result, faces: result.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box, models: f.models })), stages };
     }
     const size = frameSize(input);
     const score = await this.#scoring.score(input);
     const stages = { wait: score.timings.waitMs, mesonet: score.timings.inferenceMs };
-    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0] }], facesCut: 0, stages };
+    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0], models: score.models }], facesCut: 0, stages };
   }
 
   /** The participant's verdict state now. */
@@ -340,7 +345,10 @@ export class ParticipantSession {
       at: now,
       lastFrame: this.#lastFrame,
       participant: snapshot.participant,
-      faces: snapshot.faces.map((f) => ({ ...f, box: this.#lastBoxes.get(f.id) ?? null })),
+      faces: snapshot.faces.map((f) => {
+        const models = this.#lastModels.get(f.id);
+        return { ...f, box: this.#lastBoxes.get(f.id) ?? null, ...(models && { models }) };
+      }),
       frames: { ...this.#counts, fps: this.#scoredTimes.length / 5 },
     };
   }
