@@ -147,6 +147,8 @@ describe("user models: bad manifests and models get clear errors and nothing is 
     ["std with a 0", (m) => (m.input.std = [0.2, 0, 0.2]), /manifest: "input.std" must not contain 0/],
     ["unknown meaning", (m) => (m.output.meaning = "prob"), /manifest: "output.meaning" must be one of "p-real", "p-fake", "logit-real", "logit-fake", got "prob"/],
     ["scale neither 1 nor 255", (m) => (m.input.scale = 2), /manifest: "input.scale" must be one of 1, 255, got 2/],
+    ["a crop factor out of the scorer's range", (m) => (m.crop = { factor: 0 }), /manifest: "crop" crop.factor must be a number above 0, at most 100, got 0/],
+    ["a crop margin that is not a number", (m) => (m.crop = { margin: "1.3" }), /manifest: "crop.margin" must be a number, got "1.3"/],
     ["a bad name", (m) => (m.name = "My Model"), /manifest: "name" "My Model" must match/],
     ["an official name", (m) => (m.name = "meso4-df"), /manifest: "name" "meso4-df" is an official model's name: choose another/],
     ["no licence", (m) => delete m.license, /manifest: "license" must be a non-empty string, got undefined/],

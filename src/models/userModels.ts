@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
+import { checkCropOptions } from "../scoring/scorerOptions.js";
 import { packageRoot } from "./paths.js";
 
 /** Model names: lower case, digits, ".", "_", "-", 1-64 characters, starting with a letter or digit. */
@@ -154,10 +155,14 @@ export function validateUserManifest(raw: unknown, where: string, officialNames:
   if (o.crop !== undefined) {
     const c = object(o.crop, "crop", fail);
     for (const key of ["factor", "margin"] as const) {
-      const v = c[key];
-      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v <= 0)) fail(`crop.${key}`, `must be a number above 0, got ${JSON.stringify(v)}`);
+      if (c[key] !== undefined && typeof c[key] !== "number") fail(`crop.${key}`, `must be a number, got ${JSON.stringify(c[key])}`);
     }
     manifest.crop = { factor: c.factor as number | undefined, margin: c.margin as number | undefined };
+    try {
+      checkCropOptions(manifest.crop); // the scorer's own ranges
+    } catch (error) {
+      fail("crop", (error as Error).message.replace(/^mesoguard: /, ""));
+    }
   }
   for (const key of ["parent", "trainedOn"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "must be a string when given");

@@ -106,6 +106,12 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Checks a crop's factor and margin where given (a RangeError with code ERR_INVALID_ARG naming the option). */
+export function checkCropOptions(crop: Partial<NativeCropOptions>): void {
+  checkRange("crop.factor", crop.factor);
+  checkRange("crop.margin", crop.margin);
+}
+
 /** preprocess()'s defaults: the MesoNet input size, nearest resizing on the CPU; its crop is the scorer's. */
 export const PREPROCESS_DEFAULTS = { width: 256, height: 256, resize: "nearest", device: "cpu" } as const;
 
@@ -128,7 +134,6 @@ export function resolvePreprocessOptions(options: PreprocessOptionsInput = {}): 
     crop: { factor, margin, ...withoutUndefined(options.crop ?? {}) },
   };
   checkRange("maxFramePixels", resolved.maxFramePixels);
-  checkRange("crop.factor", resolved.crop.factor);
-  checkRange("crop.margin", resolved.crop.margin);
+  checkCropOptions(resolved.crop);
   return resolved;
 }
