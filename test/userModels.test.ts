@@ -314,17 +314,18 @@ describe("a bring-your-own model end to end", () => {
     expect(readFileSync(path.join(report, "index.html"), "utf8")).toContain("byo-e2e");
   });
 
-  it("serve: a participant's frame over a real WebSocket is scored by the user model, alone and in an ensemble", async () => {
+  it("serve: a participant's frame over a real WebSocket is scored by the user model, alone and in an ensemble (as an observer sees it)", async () => {
     await writeUserModel({ manifest: { ...baseManifest(), name: "byo-serve" }, onnxBytes: channelMeanClassifier(NHWC_SPEC), replace: true });
     const meso = await MesoNetScorer.create({ model: "meso4-df", detector: false, provider: "cpu" });
     const mesoFake = (await meso.score({ kind: "rgb", data: Buffer.from(rgb), width: size, height: size })).fake;
     await meso.close();
     for (const [model, want] of [["byo-serve", expected], ["byo-serve,meso4-df", (expected + mesoFake) / 2]] as const) {
       const server = await startServer(["--model", model, "--provider", "cpu"], { MESOGUARD_MODELS_DIR: modelsDir });
+      const observer = await joinClient(server.url, { room: "byo", role: "observer" });
       const p = await joinClient(server.url, { room: "byo", role: "participant", participantId: "crop", frameContent: "face-crop" });
       expect(p.client.welcome?.model.name).toBe(model);
       const seq = p.client.sendFrame({ kind: "rgb", data: rgb, width: size, height: size });
-      const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
+      const score = await observer.client.next("score", (s) => s.participantId === "crop" && s.lastFrame?.seq === seq, 30_000);
       expect(score.participant.latest).toBeCloseTo(want, 5);
       // Each model's own score, with several.
       if (model.includes(",")) expect(score.faces[0].models).toEqual({ "byo-serve": expect.closeTo(expected, 5), "meso4-df": expect.closeTo(mesoFake, 5) });
@@ -332,7 +333,7 @@ describe("a bring-your-own model end to end", () => {
       // A whole frame: the detector finds the face, every model scores it.
       const camera = await joinClient(server.url, { room: "byo", role: "participant", participantId: "camera" });
       const frameSeq = camera.client.sendFrame({ kind: "jpeg", data: readFileSync(photoPath("example.jpg")) });
-      const scored = await camera.client.next("score", (s) => s.lastFrame?.seq === frameSeq, 30_000);
+      const scored = await observer.client.next("score", (s) => s.participantId === "camera" && s.lastFrame?.seq === frameSeq, 30_000);
       expect(scored.lastFrame!.faces).toBeGreaterThan(0);
       if (model.includes(",")) expect(Object.keys(scored.faces[0].models!)).toEqual(["byo-serve", "meso4-df"]);
       closeAllClients();
