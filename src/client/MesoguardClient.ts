@@ -1,6 +1,14 @@
 // Typed client for mesoguard's WebSocket protocol, for Node (pass the `ws` package's WebSocket) and browsers
 // (uses the global WebSocket). Used by the dashboard, the participant page, the bench and the tests.
 import { encodeFrame, type WireFrameKind } from "../protocol/binaryFrame.js";
+import type {
+  AlertMessage,
+  EvidenceClientMessage,
+  ExplanationMessage,
+  HistoryMessage,
+  ParticipantInfoMessage,
+  SnapshotsMessage,
+} from "../protocol/evidenceProtocol.js";
 import {
   WS_PATH,
   type ClientMessage,
@@ -53,6 +61,11 @@ export interface ClientEvents {
   "room-state": RoomStateMessage;
   "participant-joined": ParticipantJoinedMessage;
   "participant-left": ParticipantLeftMessage;
+  history: HistoryMessage;
+  snapshots: SnapshotsMessage;
+  "participant-info": ParticipantInfoMessage;
+  alert: AlertMessage;
+  explanation: ExplanationMessage;
   close: { code: number; reason: string };
 }
 
@@ -208,6 +221,13 @@ export class MesoguardClient {
 
   get connected(): boolean {
     return this.#socket?.readyState === 1;
+  }
+
+  /** Sends an observer's request (acknowledge or dismiss an alert, explain a face). */
+  send(message: EvidenceClientMessage): void {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== 1) throw new Error("mesoguard client: not connected");
+    socket.send(JSON.stringify(message));
   }
 
   /** Sends raw bytes or text (tests of the server's error handling use it). */

@@ -9,6 +9,7 @@ import type { DetectorName } from "../faces/detectorModels.js";
 import { DEFAULT_TRACKER_OPTIONS } from "../faces/FaceTracker.js";
 import { SCORER_DEFAULTS, SCORER_LIMITS } from "../scoring/scorerOptions.js";
 import type { MesoNetScorerOptions } from "../scoring/scoringTypes.js";
+import { EVIDENCE_DEFAULTS, EVIDENCE_RANGES, type EvidenceSettings } from "../server/evidence/evidenceSettings.js";
 import type { SessionSettings } from "../server/ParticipantSession.js";
 import type { RoomLimits } from "../server/RoomRegistry.js";
 import type { RtpIngestSettings } from "../sfu/RtpStreamRegistry.js";
@@ -44,6 +45,19 @@ const VERDICT_HELP = {
   likelyFakeAt: "aggregate fake score for likely-fake",
   hysteresis: "margin below a threshold before a state is left",
 } as const satisfies Partial<Record<keyof VerdictConfig, string>>;
+
+const EVIDENCE_HELP: Record<keyof EvidenceSettings, string> = {
+  snapshotsPerFace: "most suspicious JPEG snapshots kept per face track (besides its latest)",
+  snapshotLatestSeconds: "a face's latest snapshot is refreshed after this many seconds",
+  snapshotBytesPerParticipant: "JPEG bytes of snapshots kept per participant",
+  historyMinutes: "minutes of each room's timeline, state changes and alerts kept for dashboards",
+  explainPerMinute: "explain (occlusion heatmap) requests per observer per minute",
+};
+
+function evidenceSetting(field: keyof EvidenceSettings): Setting {
+  const range = EVIDENCE_RANGES[field];
+  return { key: field, path: `evidence.${field}`, kind: range.integer ? "integer" : "number", default: EVIDENCE_DEFAULTS[field], min: range.min, max: range.max, help: EVIDENCE_HELP[field] };
+}
 
 function verdictSetting(field: keyof typeof VERDICT_HELP): Setting {
   const range = VERDICT_RANGES[field];
@@ -101,6 +115,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "webhooks.queueSize", kind: "integer", default: WEBHOOK_DEFAULTS.queueSize, min: 1, max: 1_000_000, help: "webhook events waiting per URL; when full the oldest is dropped" },
   { key: "logLevel", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "log level" },
   ...(Object.keys(VERDICT_HELP) as Array<keyof typeof VERDICT_HELP>).map(verdictSetting),
+  ...(Object.keys(EVIDENCE_HELP) as Array<keyof EvidenceSettings>).map(evidenceSetting),
 ];
 
 export type ConfigValue = string | number | boolean | readonly string[] | undefined;
@@ -136,6 +151,8 @@ export interface ServerConfig {
   verdict: VerdictConfig;
   /** The webhooks (src/server/webhooks.ts). */
   webhooks: WebhookSettings;
+  /** Snapshots, history and explanations for the dashboard (src/server/evidence/). */
+  evidence: EvidenceSettings;
 }
 
 export function envName(key: string): string {

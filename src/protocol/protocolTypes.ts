@@ -15,6 +15,7 @@ import type {
   VerdictFlag,
   VerdictState,
 } from "../verdict/verdictTypes.js";
+import type { EvidenceClientMessage, EvidenceServerMessage } from "./evidenceProtocol.js";
 
 export const PROTOCOL_VERSION = 1;
 export const WS_PATH = "/ws";
@@ -57,7 +58,7 @@ export interface ResumeMessage {
   type: "resume";
 }
 
-export type ClientMessage = JoinMessage | LeaveMessage | PauseMessage | ResumeMessage;
+export type ClientMessage = JoinMessage | LeaveMessage | PauseMessage | ResumeMessage | EvidenceClientMessage;
 
 // ---- server -> client ---------------------------------------------------------------------------------------
 
@@ -98,7 +99,10 @@ export type ErrorCode =
   | "rate-limited"
   | "not-participant"
   | "shutting-down"
-  | "frame-failed";
+  | "frame-failed"
+  | "not-observer"
+  | "not-found"
+  | "explain-failed";
 
 export interface ErrorMessage {
   type: "error";
@@ -106,6 +110,8 @@ export interface ErrorMessage {
   message: string;
   /** The frame's sequence number when the error is about a frame. */
   seq?: number;
+  /** The request's id when the error answers an explain request (evidenceProtocol.ts). */
+  requestId?: string;
 }
 
 /** Frame accounting for one participant since it joined. */
@@ -188,7 +194,8 @@ export type ServerMessage =
   | ReceiptMessage
   | RoomStateMessage
   | ParticipantJoinedMessage
-  | ParticipantLeftMessage;
+  | ParticipantLeftMessage
+  | EvidenceServerMessage;
 
 /** WebSocket close codes the server uses (4000-4999 are application codes). */
 export const CLOSE_CODES = {

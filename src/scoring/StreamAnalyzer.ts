@@ -37,8 +37,12 @@ export class StreamAnalyzer {
     this.#returnCrops = returnCrops ?? false;
   }
 
-  /** Analyzes the stream's next frame. One frame at a time: the tracker needs each result before the next plan. */
-  async analyze(frame: FrameInput): Promise<StreamFrameResult> {
+  /**
+   * Analyzes the stream's next frame. One frame at a time: the tracker needs each result before the next plan.
+   * `returnCrops` overrides the constructor's for this frame (the server asks for crops only when it keeps one).
+   */
+  async analyze(frame: FrameInput, options: { returnCrops?: boolean } = {}): Promise<StreamFrameResult> {
+    const returnCrops = options.returnCrops ?? this.#returnCrops;
     if (this.#busy) throw new Error("mesoguard: StreamAnalyzer.analyze() called while the previous frame is in flight");
     const size = frameSize(frame);
     if (!size) throw frameError(`mesoguard: the ${frame.kind} frame has no readable size (corrupt or truncated header)`);
@@ -49,7 +53,7 @@ export class StreamAnalyzer {
         const result = await this.#scorer.analyze(frame, {
           detect: false,
           faces: plan.carried,
-          returnCrops: this.#returnCrops,
+          returnCrops,
         });
         const tracked = this.#tracker.update(plan);
         // The scorer returns the carried faces in the order given; the tracker reports them by id, the same set.
@@ -67,7 +71,7 @@ export class StreamAnalyzer {
       const result = await this.#scorer.analyze(frame, {
         detect: true,
         regions: plan.detect === "regions" ? plan.regions : undefined,
-        returnCrops: this.#returnCrops,
+        returnCrops,
       });
       const tracked = this.#tracker.update(plan, result.faces);
       // A tracked face detected in this frame carries that detection's box exactly: join the scores by box.

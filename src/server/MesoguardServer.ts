@@ -12,6 +12,7 @@ import type { ServerConfig } from "../config/serverConfig.js";
 import { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
+import type { ObserverIdentity, ParticipantSource } from "../protocol/evidenceProtocol.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
   CLOSE_CODES,
@@ -28,6 +29,7 @@ import { RtpControlApi } from "../sfu/RtpControlApi.js";
 import { RtpStreamRegistry } from "../sfu/RtpStreamRegistry.js";
 import { AuditTrail } from "./auditTrail.js";
 import { ClientConnection, type CloseReason } from "./ClientConnection.js";
+import { EvidenceService } from "./evidence/EvidenceService.js";
 import { ParticipantSession, type ParticipantSessionOptions } from "./ParticipantSession.js";
 import type { Room } from "./Room.js";
 import { AdmissionError, RoomRegistry } from "./RoomRegistry.js";
@@ -44,6 +46,8 @@ const JOIN_TIMEOUT_MS = 10_000;
 interface Joined {
   room: Room;
   participant?: ParticipantSession;
+  /** An observer: who it is (from its token, else its join message), as recorded on its alert actions. */
+  observer?: ObserverIdentity;
 }
 
 export class MesoguardServer {
@@ -61,6 +65,8 @@ export class MesoguardServer {
   #rtp: { streams: RtpStreamRegistry<ParticipantSession>; api: RtpControlApi } | null = null;
   readonly #webhooks: WebhookSender | null;
   readonly #audit: AuditTrail;
+  /** Snapshots, history, alerts and explanations for observers. */
+  readonly #evidence: EvidenceService;
 
   private constructor(
     readonly config: ServerConfig,
@@ -80,6 +86,7 @@ export class MesoguardServer {
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
       if (!session.connection) this.#rtp?.streams.participantRemoved(session);
     });
+    this.#evidence = new EvidenceService(config, scorer, log, (name) => this.#rooms.room(name));
     this.#http = createServer((req, res) => void this.#route(req, res));
     // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
     // beyond that ws closes the connection (1009) without buffering the rest.
@@ -91,7 +98,7 @@ export class MesoguardServer {
         socket.end(`HTTP/1.1 ${status}\r\n\r\n`);
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, webSocketSource(req)));
     });
   }
 
@@ -161,14 +168,14 @@ export class MesoguardServer {
    * and its scores go to the room's observers. Throws AdmissionError: conflict (the id is taken in that room),
    * room-full, server-full, shutting-down.
    */
-  addStreamParticipant(options: { room: string; participantId: string; name?: string }): ParticipantSession {
+  addStreamParticipant(options: { room: string; participantId: string; name?: string; source?: ParticipantSource }): ParticipantSession {
     if (this.#draining) throw new AdmissionError("shutting-down", "the server is shutting down");
     const { participantId, name } = options;
     const { room, session } = this.#rooms.addParticipant({
       room: options.room,
       participantId,
       ifTaken: "refuse",
-      create: (room) => this.#newSession(room, { participantId, name, frameContent: "scene" }, null),
+      create: (room) => this.#newSession(room, { participantId, name, frameContent: "scene" }, null, options.source ?? { kind: "rtp", streamId: "(unknown)", codec: "(unknown)" }),
     });
     this.log.info({ room: room.name, participant: session.id, source: "rtp" }, "participant joined");
     return session;
@@ -183,9 +190,11 @@ export class MesoguardServer {
     room: Room,
     who: Pick<ParticipantSessionOptions, "participantId" | "name" | "frameContent">,
     connection: ClientConnection | null,
+    source: ParticipantSource,
   ): ParticipantSession {
     const options = { room: room.name, ...who, ...this.config.session, verdict: this.config.verdict };
-    return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, this.#audit, (score) => room.toObservers(score));
+    const evidence = this.#evidence.room(room.name).sessionJoined(who.participantId, who.name, source);
+    return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, this.#audit, (score) => room.toObservers(score), evidence);
   }
 
   /**
@@ -220,6 +229,7 @@ export class MesoguardServer {
         res.end(await this.metrics.registry.metrics());
         return;
       }
+      if (await this.#evidence.handleHttp(req, res)) return;
       for (const handler of this.#extraRoutes) if (await handler(req, res)) return;
       this.#json(res, 404, { error: "not found" });
     } catch (error) {
@@ -263,7 +273,7 @@ export class MesoguardServer {
 
   // ---- WebSocket --------------------------------------------------------------------------------------------
 
-  #onConnection(ws: WebSocket): void {
+  #onConnection(ws: WebSocket, source: ParticipantSource): void {
     const connection = new ClientConnection(ws, this.#nextConnectionId++, this.config, (reason: CloseReason) =>
       this.metrics.connectionsClosed.inc({ reason }),
     );
@@ -310,7 +320,7 @@ export class MesoguardServer {
       }
       if (message.type === "join") {
         if (joined) return connection.error("already-joined", "this connection has already joined");
-        joined = this.#join(connection, message);
+        joined = this.#join(connection, message, source);
         if (joined) clearTimeout(joinTimer);
         return;
       }
@@ -329,6 +339,18 @@ export class MesoguardServer {
         }
         return joined.participant.pauseSending(reason as Exclude<PauseReason, "silence">);
       }
+      if (message.type === "alert-action" || message.type === "explain") {
+        if (!joined) return connection.error("not-joined", "send join first");
+        if (!joined.observer) return connection.error("not-observer", `${message.type} is for observers`);
+        if (message.type === "alert-action") {
+          const alert = this.#evidence.alertAction(connection, joined.room, joined.observer, message);
+          // Dismissing the alert dismisses the participant's flag too (a paused flagged participant stays flagged until then).
+          if (alert && message.action === "dismiss") this.dismissFlag(joined.room.name, alert.participantId, joined.observer.id);
+          return;
+        }
+        void this.#evidence.explain(connection, joined.room, message);
+        return;
+      }
       connection.error("bad-message", `unknown message type "${String((message as { type: unknown }).type)}"`);
     });
     ws.on("close", () => {
@@ -338,7 +360,7 @@ export class MesoguardServer {
     ws.on("error", (error) => this.log.debug({ err: error, connection: connection.id }, "socket error"));
   }
 
-  #join(connection: ClientConnection, message: JoinMessage): Joined | null {
+  #join(connection: ClientConnection, message: JoinMessage, source: ParticipantSource): Joined | null {
     if (this.#draining) {
       connection.error("shutting-down", "the server is shutting down");
       connection.close(CLOSE_CODES.goingAway, "server shutting down", "shutdown");
@@ -399,15 +421,17 @@ export class MesoguardServer {
         const joined = this.#rooms.addObserver(room, connection);
         connection.send(welcome);
         connection.send({ type: "room-state", room, participants: [...joined.participants.values()].map((p) => p.summary()) });
+        this.#evidence.observerJoined(connection, joined);
         for (const p of joined.participants.values()) connection.send(p.scoreMessage());
-        this.log.info({ room, connection: connection.id }, "observer joined");
-        return { room: joined };
+        const observer = { id: isValidId(participantId) ? participantId : `observer-${connection.id}`, name };
+        this.log.info({ room, connection: connection.id, observer }, "observer joined");
+        return { room: joined, observer };
       }
       const { room: joined, session } = this.#rooms.addParticipant({
         room,
         participantId: participantId!,
         ifTaken: "replace",
-        create: (target) => this.#newSession(target, { participantId: participantId!, name, frameContent }, connection),
+        create: (target) => this.#newSession(target, { participantId: participantId!, name, frameContent }, connection, source),
       });
       connection.send({ ...welcome, participantId: session.id, frameContent });
       this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
@@ -427,6 +451,7 @@ export class MesoguardServer {
 
   #onTick(): void {
     for (const p of this.#rooms.participants()) p.tick();
+    this.#evidence.tick(Date.now());
   }
 
   // ---- shutdown ---------------------------------------------------------------------------------------------
@@ -457,6 +482,12 @@ export class MesoguardServer {
     await this.scorer.close();
     this.log.info("stopped");
   }
+}
+
+/** A WebSocket participant's source: a browser page (its User-Agent says Mozilla/...) or another client. */
+function webSocketSource(req: IncomingMessage): ParticipantSource {
+  const userAgent = req.headers["user-agent"]?.slice(0, 200);
+  return { kind: "websocket", client: userAgent && /^Mozilla\//.test(userAgent) ? "browser" : "other", userAgent };
 }
 
 function toBytes(data: RawData): Uint8Array {

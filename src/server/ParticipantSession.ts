@@ -12,6 +12,8 @@ import { ParticipantVerdict } from "../verdict/ParticipantVerdict.js";
 import type { ParticipantVerdictSnapshot, PauseReason, VerdictConfig, VerdictFlag, VerdictState } from "../verdict/verdictTypes.js";
 import type { AuditTrail } from "./auditTrail.js";
 import type { ClientConnection } from "./ClientConnection.js";
+import type { FaceEvidence } from "./evidence/ParticipantEvidence.js";
+import { renderWholeFrameCrop } from "./evidence/wholeFrameCrop.js";
 import type { ServerMetrics, Stage } from "./serverMetrics.js";
 
 /** The server's settings for every participant (ServerConfig.session). */
@@ -38,12 +40,19 @@ export interface ParticipantSessionOptions extends SessionSettings {
 /** How often a participant may pause or resume (#takePauseToken). */
 const PAUSE_CHANGES = { burst: 10, everyMs: 5000 } as const;
 
-interface ScoredFace {
-  id: number;
-  fake: number;
+interface ScoredFace extends FaceEvidence {
   box: [number, number, number, number];
   /** With several models: each model's fake score. */
   models?: Record<string, number>;
+}
+
+/** Where the session reports what the dashboard's evidence keeps (src/server/evidence/). */
+export interface SessionEvidence {
+  /** Whether the next frame's face crops are wanted (only then are they rendered out and copied). */
+  wantsCrops(now: number): boolean;
+  addFrame(at: number, faces: FaceEvidence[]): void;
+  addPoint(message: ScoreMessage): void;
+  stateChanged(at: number, from: VerdictState, to: VerdictState, aggregate: number | null): void;
 }
 
 interface PendingFrame {
@@ -88,6 +97,7 @@ export class ParticipantSession {
     private readonly log: Logger,
     private readonly audit: AuditTrail,
     private readonly broadcast: (message: ScoreMessage) => void,
+    private readonly evidence: SessionEvidence,
   ) {
     this.#scoring = scorer.forGroup(`${options.room}/${options.participantId}`);
     this.#analyzer = new StreamAnalyzer(this.#scoring, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
@@ -221,7 +231,7 @@ export class ParticipantSession {
 
   #process(pending: PendingFrame): void {
     const { frame, receivedAt } = pending;
-    this.#inFlight = this.#analyze(frame.input)
+    this.#inFlight = this.#analyze(frame.input, this.evidence.wantsCrops(receivedAt))
       .then(
         (result) => {
           const now = this.#now();
@@ -231,6 +241,7 @@ export class ParticipantSession {
             result.faces.map((f) => ({ id: f.id, fake: f.fake })),
           );
           this.#noteState(this.#verdict.snapshot(now));
+          this.evidence.addFrame(receivedAt, result.faces);
           this.#lastBoxes = new Map(result.faces.map((f) => [f.id, f.box]));
           this.#lastModels = new Map(result.faces.flatMap((f) => (f.models ? [[f.id, f.models] as const] : [])));
           this.#counts.scored++;
@@ -272,19 +283,23 @@ export class ParticipantSession {
    * Scene frames go through detection and tracking; a face-crop frame is one face, always track 1. `stages`: the
    * addon's time per stage that ran on this frame (a face crop's decode and resize are one step: not split).
    */
-  async #analyze(input: FrameInput): Promise<{ faces: ScoredFace[]; facesCut: number; stages: Partial<Record<Stage, number>> }> {
+  async #analyze(input: FrameInput, withCrops: boolean): Promise<{ faces: ScoredFace[]; facesCut: number; stages: Partial<Record<Stage, number>> }> {
     if (this.options.frameContent === "scene") {
-      const result = await this.#analyzer.analyze(input);
+      const result = await this.#analyzer.analyze(input, { returnCrops: withCrops });
       const t = result.timings;
       const stages: Partial<Record<Stage, number>> = { decode: t.decodeMs };
       if (result.detectorRuns > 0) stages.detect = t.detectMs;
       if (result.faces.length > 0) Object.assign(stages, { crop: t.renderMs, wait: t.waitMs, mesonet: t.inferenceMs });
-      return { ...result, faces: result.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box, models: f.models })), stages };
+      const faces = result.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box, models: f.models, rgb: f.crop.rgb }));
+      return { faces, facesCut: result.facesCut, stages };
     }
     const size = frameSize(input);
     const score = await this.#scoring.score(input);
     const stages = { wait: score.timings.waitMs, mesonet: score.timings.inferenceMs };
-    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0], models: score.models }], facesCut: 0, stages };
+    // The frame is the crop: rendered as the addon's 256x256 crop only when a snapshot may be kept, beside the next
+    // frames rather than before them (no snapshot if that fails, e.g. cancelled because the participant left).
+    const rgb = withCrops ? renderWholeFrameCrop(this.#scoring, input).then((c) => c.rgb, () => undefined) : undefined;
+    return { faces: [{ id: 1, fake: score.fake, box: [0, 0, size?.width ?? 0, size?.height ?? 0], models: score.models, rgb }], facesCut: 0, stages };
   }
 
   /** The participant's verdict state now. */
@@ -297,6 +312,7 @@ export class ParticipantSession {
     const p = snapshot.participant;
     if (p.state === this.#state) return;
     this.metrics.stateTransitions.inc({ from: this.#state, to: p.state });
+    this.evidence.stateChanged(p.stateSince, this.#state, p.state, p.aggregate);
     this.audit.record({
       type: "verdict.state-changed",
       at: new Date(p.stateSince).toISOString(),
@@ -360,6 +376,7 @@ export class ParticipantSession {
     this.#lastPushedState = message.participant.state;
     this.connection?.send(this.options.participantSeesVerdict ? message : this.#receipt(message));
     this.broadcast(message);
+    this.evidence.addPoint(message);
   }
 
   /** What the participant gets when it may not see its verdict: the frame counts and whether it is paused. */

@@ -65,6 +65,11 @@ export class RoomRegistry {
     return this.#rooms.get(room)?.participants.get(participantId);
   }
 
+  /** The room of that name while it has anyone in it. */
+  room(name: string): Room | undefined {
+    return this.#rooms.get(name);
+  }
+
   *participants(): IterableIterator<ParticipantSession> {
     for (const room of this.#rooms.values()) yield* room.participants.values();
   }

@@ -34,7 +34,7 @@ export interface StreamParticipant {
 /** What the ingest needs from the server (MesoguardServer implements it). */
 export interface StreamParticipantHost<P extends StreamParticipant = StreamParticipant> {
   /** Throws AdmissionError: "conflict" when the id is taken in the room, else why the room or server is closed to it. */
-  addStreamParticipant(options: { room: string; participantId: string; name?: string }): P;
+  addStreamParticipant(options: { room: string; participantId: string; name?: string; source?: { kind: "rtp"; streamId: string; codec: string } }): P;
   removeStreamParticipant(participant: P): void;
 }
 
@@ -142,15 +142,16 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
       socket.close(); // another registration or the shutdown came first while the port was being bound
       throw new StreamRefusedError("unavailable", this.#closing ? "the server is shutting down" : `the server has ${this.#options.maxStreams} RTP streams (rtpMaxStreams)`);
     }
+    const id = randomBytes(8).toString("hex");
     let participant: P;
     try {
-      participant = this.#host.addStreamParticipant({ room: spec.room, participantId: spec.participantId, name: spec.name });
+      const source = { kind: "rtp" as const, streamId: id, codec: spec.codec };
+      participant = this.#host.addStreamParticipant({ room: spec.room, participantId: spec.participantId, name: spec.name, source });
     } catch (error) {
       socket.close();
       if (error instanceof AdmissionError) throw new StreamRefusedError(error.code === "conflict" ? "conflict" : "unavailable", error.message);
       throw error;
     }
-    const id = randomBytes(8).toString("hex");
     const maxPending = decoderMaxPending(this.#options.tuning);
     let decoder: NativeVideoDecoder;
     try {

@@ -1,11 +1,21 @@
 // The live dashboard (served at /): watches one room as an observer and shows a tile per participant with
-// its verdict (badge with text + icon), latest / rolling / EMA fake scores, a chart of the last minutes,
-// frame rates and faces, plus an alert feed of state changes. Open /?room=NAME (and #token=... when the
-// server needs tokens: common/pageToken.ts).
+// its verdict (badge with text + icon), a thumbnail of its most suspicious kept face, latest / rolling / EMA fake
+// scores, a chart of the last minutes, frame rates and faces; the server's alerts to acknowledge or dismiss
+// (dashboardAlerts.ts), an activity feed of state changes, and a detail view per participant (dashboardDetail.ts).
+// The server's history fills the charts on joining, so a reload keeps the past. Open /?room=NAME (and
+// #token=... when the server needs tokens: common/pageToken.ts).
 //
 // Messages only update state; the DOM is touched once per animation frame, and only for the tiles whose data
 // changed (plus a once-a-second pass for durations and the charts' scrolling time axis).
 import type { MesoguardClient } from "../client/MesoguardClient.js";
+import type {
+  ExplanationMessage,
+  HistoryMessage,
+  ParticipantHistory,
+  ParticipantSource,
+  SnapshotRef,
+  StateChange,
+} from "../protocol/evidenceProtocol.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import type {
   ErrorMessage,
@@ -15,7 +25,8 @@ import type {
   WelcomeMessage,
 } from "../protocol/protocolTypes.js";
 import type { VerdictState } from "../verdict/verdictTypes.js";
-import { applyVerdictSettings, ScoreChart, VERDICT_THRESHOLDS } from "./common/chart.js";
+import { applyVerdictSettings, ScoreChart, VERDICT_THRESHOLDS, type ScorePoint } from "./common/chart.js";
+import { EvidenceFetcher } from "./common/evidenceFetch.js";
 import {
   STATES,
   StateBadge,
@@ -31,6 +42,8 @@ import {
 } from "./common/format.js";
 import { QUERY_TOKEN_REFUSED, pageToken, withPageToken } from "./common/pageToken.js";
 import { ReconnectingClient, describeStatus, type LinkStatus } from "./common/reconnect.js";
+import { AlertPanel } from "./dashboardAlerts.js";
+import { DetailView, describeSource, type DetailSubject } from "./dashboardDetail.js";
 
 /** No score message for this long: the tile is marked idle (the participant is not sending). */
 const IDLE_MS = 10_000;
@@ -38,8 +51,11 @@ const MAX_ALERTS = 300;
 
 // ---- one participant's tile ----------------------------------------------------------------------------------
 
-class Tile {
+class Tile implements DetailSubject {
   readonly element: HTMLElement;
+  readonly #thumb: HTMLImageElement;
+  #thumbId = 0;
+  readonly #source: HTMLElement;
   readonly badge = new StateBadge();
   readonly chart: ScoreChart;
   readonly #name: HTMLElement;
@@ -61,22 +77,43 @@ class Tile {
   receivedAt = 0;
   textDirty = true;
   chartDirty = true;
+  source: ParticipantSource | null = null;
+  /** State changes (server times). */
+  states: StateChange[] = [];
+  snapshots: SnapshotRef[] = [];
+  readonly faceSeries = new Map<number, ScorePoint[]>();
 
   constructor(
     readonly id: string,
     summary: { name?: string; state: VerdictState },
+    private readonly fetcher: EvidenceFetcher,
+    openDetail: (tile: Tile) => void,
   ) {
     this.state = summary.state;
     this.name = summary.name;
     this.element = el("article", "tile");
     this.element.dataset.participant = id;
+    this.element.setAttribute("aria-label", `participant ${id}`);
 
     const head = el("header", "tile-head");
+    this.#thumb = el("img", "tile-thumb");
+    this.#thumb.width = 52;
+    this.#thumb.height = 52;
+    this.#thumb.alt = `no face snapshot of ${id} yet`;
     const names = el("div", "tile-names");
     this.#name = el("h3", "tile-name");
     this.#id = el("span", "tile-id");
-    names.append(this.#name, this.#id);
-    head.append(names, this.badge.element);
+    this.#source = el("span", "tile-source");
+    const meta = el("div", "tile-meta");
+    meta.append(this.#id, this.#source);
+    names.append(this.#name, meta);
+    const details = el("button", "small tile-details", "Details");
+    details.type = "button";
+    details.setAttribute("aria-label", `Details of ${id}: face tracks, snapshots, history, export`);
+    details.addEventListener("click", () => openDetail(this));
+    const side = el("div", "tile-side");
+    side.append(this.badge.element, details);
+    head.append(this.#thumb, names, side);
 
     const scores = el("div", "tile-scores");
     const metric = (label: string, help: string, className = "metric") => {
@@ -106,11 +143,11 @@ class Tile {
       stats.append(box);
       return value;
     };
-    this.#fps = stat("fps", "frames scored per second (last 5 s)");
-    this.#drops = stat("drop", "frames dropped: superseded by a newer frame or over the rate limit; plus rejected");
-    this.#faces = stat("face", "face tracks seen in the window");
+    this.#fps = stat("frames/s", "frames scored per second (last 5 s)");
+    this.#drops = stat("dropped", "frames dropped: superseded by a newer frame or over the rate limit; plus rejected");
+    this.#faces = stat("faces", "face tracks seen in the window");
     this.#facesLabel = this.#faces.nextSibling as Text;
-    this.#latency = stat("ms", "server latency of the last frame (received to scored)");
+    this.#latency = stat("ms latency", "server latency of the last frame (received to scored)");
     this.#since = el("span", "stat stat-since");
     stats.append(this.#since);
 
@@ -127,16 +164,46 @@ class Tile {
     const p = message.participant;
     this.state = isVerdictState(p.state) ? p.state : "no-face";
     this.chart.push({ t: now, aggregate: p.aggregate, ema: p.ema, latest: message.lastFrame?.faces ? p.latest : null });
+    for (const face of message.faces) this.addFacePoint(face.id, { t: now, aggregate: face.aggregate, ema: face.ema, latest: face.latest }, now);
     this.textDirty = true;
     this.chartDirty = true;
     return previous !== this.state ? previous : null;
   }
 
+  /** A face track's score at local time `point.t`; points older than the history window are dropped. */
+  addFacePoint(faceId: number, point: ScorePoint, now: number): void {
+    let series = this.faceSeries.get(faceId);
+    if (!series) this.faceSeries.set(faceId, (series = []));
+    if (series.length && point.t <= series.at(-1)!.t) return;
+    series.push(point);
+    const cutoff = now - historyWindowMs;
+    while (series.length > 1 && series[0]!.t < cutoff) series.shift();
+  }
+
+  /** The tile's thumbnail: the most suspicious kept snapshot (snapshots come sorted that way). */
+  setSnapshots(snapshots: SnapshotRef[]): void {
+    this.snapshots = snapshots;
+    this.fetcher.forget(this.id, new Set(snapshots.map((s) => s.id)));
+    const top = snapshots[0];
+    if (!top || top.id === this.#thumbId) return;
+    this.#thumbId = top.id;
+    this.#thumb.alt = `face ${top.faceId} of ${this.name || this.id}, fake score ${formatScore(top.fake)}`;
+    this.#thumb.dataset.snapshot = String(top.id);
+    void this.fetcher.snapshotUrl(this.id, top.id).then((url) => {
+      if (this.#thumbId === top.id) this.#thumb.src = url;
+    }, () => undefined);
+  }
+
   render(now: number): void {
     this.textDirty = false;
+    // The oldest point charted (local ms): after a reload it shows the server's history reached the chart.
+    this.chart.canvas.dataset.oldest = String(this.chart.points[0]?.t ?? "");
+    setText(this.#source, this.source ? sourceLabel(this.source) : "");
+    this.#source.title = `source: ${describeSource(this.source)}`;
     this.badge.set(this.state);
     this.element.dataset.state = this.state;
     setText(this.#name, this.name || this.id);
+    this.#name.classList.toggle("is-id", !this.name); // an id is never clamped
     if (this.#name.title !== (this.name ? `${this.name} (${this.id})` : this.id)) this.#name.title = this.name ? `${this.name} (${this.id})` : this.id;
     setText(this.#id, this.name && this.name !== this.id ? this.id : "");
     const m = this.message;
@@ -173,6 +240,13 @@ class Tile {
   }
 }
 
+/** How long the detail charts and face series reach back: the server's history (set from its history message). */
+let historyWindowMs = 15 * 60_000;
+
+function sourceLabel(source: ParticipantSource): string {
+  return source.kind === "rtp" ? `RTP ${source.codec}` : source.client === "browser" ? "browser" : "WebSocket";
+}
+
 const METHOD_TEXT: Record<string, string> = {
   mean: "mean of the fake scores",
   "confident-fake": "mean of the confidently fake frames (many are)",
@@ -207,8 +281,36 @@ class Dashboard {
   #frame = 0;
   #summaryDirty = true;
   #joinOrder = 0;
+  /** Local clock minus the server's (from the latest message that carried the server's time). */
+  #clockOffset = 0;
+  #explainSeq = 0;
+  readonly #fetcher: EvidenceFetcher;
+  readonly #alertPanel: AlertPanel;
+  readonly #detail: DetailView;
 
-  constructor(readonly room: string) {
+  constructor(
+    readonly room: string,
+    token: string | undefined,
+  ) {
+    this.#fetcher = new EvidenceFetcher(room, token);
+    const toLocal = (t: number) => t + this.#clockOffset;
+    this.#alertPanel = new AlertPanel(
+      (alertId, action) => this.#sendToServer({ type: "alert-action", alertId, action }),
+      toLocal,
+      (id) => {
+        const tile = this.#tiles.get(id);
+        if (tile) this.#detail.open(tile);
+      },
+    );
+    this.#detail = new DetailView(
+      this.#fetcher,
+      (participantId, faceId) => {
+        const requestId = `explain-${++this.#explainSeq}`;
+        return this.#sendToServer({ type: "explain", requestId, participantId, faceId }) ? requestId : null;
+      },
+      toLocal,
+      () => historyWindowMs,
+    );
     this.#resize = new ResizeObserver((entries) => {
       for (const entry of entries) {
         const tile = this.#tiles.get((entry.target.closest(".tile") as HTMLElement | null)?.dataset.participant ?? "");
@@ -232,6 +334,14 @@ class Dashboard {
       if (!document.hidden) this.#tick();
     });
     this.#setEmptyText(room);
+  }
+
+  /** Sends an observer request; false when not connected. */
+  #sendToServer(message: Parameters<MesoguardClient["send"]>[0]): boolean {
+    const client = this.#link?.client;
+    if (!client) return false;
+    client.send(message);
+    return true;
   }
 
   #setEmptyText(room: string): void {
@@ -262,6 +372,7 @@ class Dashboard {
       el.textContent = String(value);
     }
     this.#notice.hidden = true;
+    this.#fetcher.room = welcome.room;
     setText(byId("room-name"), welcome.room);
     if (welcome.room !== this.room) this.#setEmptyText(welcome.room);
     const model = welcome.model;
@@ -272,12 +383,66 @@ class Dashboard {
     );
     this.#model.classList.toggle("dev", welcome.devMode);
     client.on("room-state", (m) => this.#roomState(m));
+    client.on("error", (m) => {
+      if (m.requestId) this.#detail.explainError(m.requestId, m.message);
+    });
     client.on("participant-joined", (m) => {
       const tile = this.#ensure(m.participant.participantId, m.participant);
       this.#alert(Date.now(), tile, null, tile.state, "joined");
     });
     client.on("participant-left", (m) => this.#remove(m.participantId, true));
     client.on("score", (m) => this.#score(m));
+    client.on("history", (m) => this.#history(m));
+    client.on("snapshots", (m) => {
+      this.#tiles.get(m.participantId)?.setSnapshots(m.snapshots);
+      this.#schedule();
+    });
+    client.on("participant-info", (m) => {
+      const tile = this.#tiles.get(m.participantId);
+      if (!tile) return;
+      tile.source = m.source;
+      tile.states = m.states;
+      tile.textDirty = true;
+      this.#schedule();
+    });
+    client.on("alert", (m) => this.#alertPanel.show(m.alert, false));
+    client.on("explanation", (m: ExplanationMessage) => this.#detail.explanation(m));
+  }
+
+  /** The room's recent past from the server: charts, face series, snapshots, state changes and alerts. */
+  #history(message: HistoryMessage): void {
+    const now = Date.now();
+    this.#clockOffset = now - message.serverNow;
+    historyWindowMs = message.minutes * 60_000;
+    const changes: Array<{ tile: Tile; change: StateChange }> = [];
+    for (const past of message.participants) {
+      const tile = this.#tiles.get(past.participantId);
+      if (!tile) continue;
+      this.#replay(tile, past, now);
+      for (const change of past.states) changes.push({ tile, change });
+    }
+    changes.sort((a, b) => a.change.at - b.change.at);
+    for (const { tile, change } of changes) {
+      if (!this.#alerts.querySelector(`li[data-participant="${CSS.escape(tile.id)}"][data-at="${change.at}"]`)) {
+        this.#alert(change.at + this.#clockOffset, tile, change.from, change.to, "change", change.aggregate, change.at);
+      }
+    }
+    for (const alert of message.alerts) this.#alertPanel.show(alert, true);
+    this.#schedule();
+  }
+
+  #replay(tile: Tile, past: ParticipantHistory, now: number): void {
+    tile.source = past.source;
+    tile.states = past.states;
+    if (past.name) tile.name = past.name;
+    tile.setSnapshots(past.snapshots);
+    for (const p of past.points) {
+      const t = p.t + this.#clockOffset;
+      tile.chart.push({ t, aggregate: p.aggregate, ema: p.ema, latest: p.latest });
+      for (const f of p.faces) tile.addFacePoint(f.id, { t, aggregate: f.aggregate, ema: null, latest: f.latest }, now);
+    }
+    tile.textDirty = true;
+    tile.chartDirty = true;
   }
 
   #roomState(message: RoomStateMessage): void {
@@ -293,7 +458,7 @@ class Dashboard {
   #ensure(id: string, summary: Pick<ParticipantSummary, "name" | "state">): Tile {
     let tile = this.#tiles.get(id);
     if (tile) return tile;
-    tile = new Tile(id, { name: summary.name, state: isVerdictState(summary.state) ? summary.state : "no-face" });
+    tile = new Tile(id, { name: summary.name, state: isVerdictState(summary.state) ? summary.state : "no-face" }, this.#fetcher, (t) => this.#detail.open(t));
     tile.element.dataset.joinOrder = String(this.#joinOrder++);
     this.#tiles.set(id, tile);
     this.#grid.append(tile.element);
@@ -319,12 +484,13 @@ class Dashboard {
     const now = Date.now();
     const isNew = !this.#tiles.has(message.participantId);
     const tile = this.#ensure(message.participantId, { name: message.name, state: message.participant.state });
+    this.#clockOffset = now - message.at;
     const previous = tile.apply(message, now);
     if (previous !== null) {
       const p = message.participant;
       // When the state changed, on the server's clock (stateSince), shown in local time.
       const at = Math.abs(p.stateSince - message.at) < 86_400_000 ? now - (message.at - p.stateSince) : now;
-      this.#alert(at, tile, previous, tile.state, "change", p.aggregate);
+      this.#alert(at, tile, previous, tile.state, "change", p.aggregate, p.stateSince);
       this.#order(tile);
       this.#summaryDirty = true;
     } else if (isNew && lookOf(tile.state).severity >= 3) {
@@ -348,8 +514,12 @@ class Dashboard {
     to: VerdictState | null,
     kind: "change" | "joined" | "left" | "already",
     score?: number | null,
+    /** The change's server time, so the history replayed after a reconnect does not list it twice. */
+    serverAt?: number,
   ): void {
     const item = el("li", "alert");
+    item.dataset.participant = tile.id;
+    if (serverAt !== undefined) item.dataset.at = String(serverAt);
     const severity = to ? lookOf(to).severity : 0;
     item.dataset.kind = kind;
     if (to) item.dataset.state = to;
@@ -373,6 +543,7 @@ class Dashboard {
   }
 
   #serverError(error: ErrorMessage): void {
+    if (error.requestId) return; // an explain request's answer: shown in the detail view
     if (error.code === "unauthorized") {
       this.#showNotice(
         `The server refused the dashboard: ${error.message}. ` +
@@ -423,6 +594,7 @@ class Dashboard {
       tile.chartDirty = false;
       tile.chart.draw(now);
     }
+    this.#detail.update(now);
     if (this.#summaryDirty) this.#renderSummary();
   }
 
@@ -434,13 +606,15 @@ class Dashboard {
     for (const state of STATES) {
       const n = counts.get(state) ?? 0;
       const look = lookOf(state);
-      const chip = el("span", "summary-chip", `${look.icon} ${n}`);
+      const chip = el("span", "summary-chip", `${look.icon} ${n} ${look.label.toLowerCase()}`);
       chip.dataset.state = state;
       chip.classList.toggle("zero", n === 0);
       chip.title = `${n} ${look.label.toLowerCase()}`;
       this.#summary.append(chip);
     }
     this.#empty.hidden = this.#tiles.size > 0;
+    // Few participants get larger tiles and charts; many get compact ones (styles.css).
+    this.#grid.dataset.size = this.#tiles.size <= 4 ? "few" : this.#tiles.size <= 12 ? "some" : "many";
     const flagged = (counts.get("likely-fake") ?? 0) + (counts.get("suspicious") ?? 0);
     document.title = `${flagged ? `(${flagged} ⚠) ` : ""}${this.room} · mesoguard`;
   }
@@ -502,7 +676,7 @@ function main(): void {
   }
   setText(byId("room-name"), room || "(from token)");
   document.title = `${room || "room"} · mesoguard`;
-  const dashboard = new Dashboard(room);
+  const dashboard = new Dashboard(room, token);
   dashboard.connect(token);
   (globalThis as { mesoguardDashboard?: Dashboard }).mesoguardDashboard = dashboard;
 }

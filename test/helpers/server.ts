@@ -179,6 +179,9 @@ const openClients = new Set<MesoguardClient>();
 
 function record(client: MesoguardClient): Recorded {
   const events: Recorded = { all: [], score: [], error: [], "room-state": [], "participant-joined": [], "participant-left": [], close: [] };
+  // The evidence messages (history, snapshots, ...) land in `all` only.
+  const evidence = ["history", "snapshots", "participant-info", "alert", "explanation"] as const;
+  for (const type of evidence) client.on(type, (event) => events.all.push(event));
   for (const type of ["score", "error", "room-state", "participant-joined", "participant-left"] as const) {
     client.on(type, (event) => {
       (events[type] as ServerMessage[]).push(event);

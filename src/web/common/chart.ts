@@ -18,6 +18,11 @@ export interface ChartOptions {
   thresholds: { suspicious: number; likelyFake: number };
   /** Draw the axis labels (0, 0.5, 1 and the time span). */
   labels: boolean;
+  /**
+   * A full chart (the detail view's): y ticks every 0.25 with grid lines, the thresholds named at the right,
+   * a time tick every minute, axis titles, 11 px text.
+   */
+  axes: boolean;
 }
 
 /**
@@ -37,6 +42,7 @@ const DEFAULTS: ChartOptions = {
   gapMs: 5_000,
   thresholds: VERDICT_THRESHOLDS,
   labels: true,
+  axes: false,
 };
 
 export class ScoreChart {
@@ -77,7 +83,8 @@ export class ScoreChart {
     return this.#points;
   }
 
-  draw(now = Date.now()): void {
+  /** Draws the last `windowMs` (default the chart's window; the points kept are the chart's window either way). */
+  draw(now = Date.now(), windowMs = this.options.windowMs): void {
     const width = this.#cssWidth || this.canvas.clientWidth;
     const height = this.#cssHeight || this.canvas.clientHeight;
     if (width === 0 || height === 0) return;
@@ -91,15 +98,16 @@ export class ScoreChart {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
 
-    const { windowMs, gapMs, thresholds, labels } = this.options;
-    const left = labels ? 22 : 2;
-    const right = width - 2;
-    const top = 3;
-    const bottom = height - (labels ? 12 : 3);
+    const { gapMs, thresholds, labels, axes } = this.options;
+    const left = axes ? 40 : labels ? 22 : 2;
+    const right = width - (axes ? 104 : 2);
+    const top = axes ? 8 : 3;
+    const bottom = height - (axes ? 30 : labels ? 12 : 3);
     const plotW = Math.max(1, right - left);
     const plotH = Math.max(1, bottom - top);
     const x = (t: number) => right - ((now - t) / windowMs) * plotW;
-    const y = (v: number) => bottom - Math.min(1, Math.max(0, v)) * plotH;
+    // 2 px inside the frame, so a score of 0 or 1 is a visible line, not hidden in the border.
+    const y = (v: number) => bottom - 2 - Math.min(1, Math.max(0, v)) * (plotH - 4);
 
     // Threshold bands and guides.
     ctx.fillStyle = "rgba(200, 40, 40, 0.07)";
@@ -122,13 +130,15 @@ export class ScoreChart {
     ctx.strokeStyle = "rgba(0, 0, 0, 0.25)";
     ctx.strokeRect(left + 0.5, top + 0.5, plotW - 1, plotH - 1);
 
-    if (labels) {
+    if (axes) {
+      this.#axes(ctx, { left, right, top, bottom, width, height }, x, y, now, windowMs);
+    } else if (labels) {
       ctx.fillStyle = "#555";
       ctx.font = "9px system-ui, sans-serif";
       ctx.textAlign = "right";
       ctx.textBaseline = "middle";
       ctx.fillText("1", left - 4, y(1) + 3);
-      ctx.fillText(".5", left - 4, y(0.5));
+      if (plotH >= 30) ctx.fillText(".5", left - 4, y(0.5)); // a sparkline keeps only 0 and 1 (they would overlap)
       ctx.fillText("0", left - 4, y(0) - 3);
       ctx.textBaseline = "alphabetic";
       ctx.textAlign = "left";
@@ -149,6 +159,58 @@ export class ScoreChart {
     }
     this.#line((p) => p.ema, "rgba(40, 100, 200, 0.9)", 1.25, x, y, gapMs);
     this.#line((p) => p.aggregate, "#1a1a1a", 2, x, y, gapMs);
+    ctx.restore();
+  }
+
+  /** The detail chart's axes: y ticks and grid, named thresholds, minute ticks, titles. */
+  #axes(
+    ctx: CanvasRenderingContext2D,
+    box: { left: number; right: number; top: number; bottom: number; width: number; height: number },
+    x: (t: number) => number,
+    y: (v: number) => number,
+    now: number,
+    windowMs: number,
+  ): void {
+    const { left, right, top, bottom, height } = box;
+    const { thresholds } = this.options;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = "#333";
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.08)";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+      ctx.fillText(v.toFixed(2), left - 5, y(v));
+      ctx.beginPath();
+      ctx.moveTo(left, Math.round(y(v)) + 0.5);
+      ctx.lineTo(right, Math.round(y(v)) + 0.5);
+      ctx.stroke();
+    }
+    ctx.textAlign = "left";
+    ctx.fillStyle = "#8a1c1c";
+    ctx.fillText(`likely fake ${thresholds.likelyFake}`, right + 5, y(thresholds.likelyFake));
+    ctx.fillStyle = "#7a4a00";
+    ctx.fillText(`suspicious ${thresholds.suspicious}`, right + 5, y(thresholds.suspicious));
+    ctx.fillStyle = "#333";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    const seconds = Math.round(windowMs / 1000);
+    const step = seconds <= 120 ? 15 : seconds <= 600 ? 60 : 300;
+    for (let s = 0; s <= seconds; s += step) {
+      const px = x(now - s * 1000);
+      ctx.fillText(s === 0 ? "now" : s < 120 ? `−${s} s` : `−${s / 60} min`, px, bottom + 4);
+      ctx.beginPath();
+      ctx.moveTo(Math.round(px) + 0.5, bottom);
+      ctx.lineTo(Math.round(px) + 0.5, bottom + 3);
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.4)";
+      ctx.stroke();
+    }
+    ctx.textBaseline = "bottom";
+    ctx.fillText("time (local)", (left + right) / 2, height);
+    ctx.save();
+    ctx.translate(10, (top + bottom) / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = "middle";
+    ctx.fillText("fake score", 0, 0);
     ctx.restore();
   }
 
