@@ -101,6 +101,8 @@ describe("evidence for observers", () => {
     const dismissed = await waitFor(() => received<AlertMessage>(first, "alert").find((m) => m.alert.id === alertId && m.alert.dismissed), "the dismissal");
     expect(dismissed.alert.dismissed!.by.id).toBe("ops-bob");
     expect(dismissed.alert.acknowledged!.by.id).toBe("ops-ann"); // the first action stays recorded
+    // Dismissing the alert dismisses the participant's flag, named in the audit trail.
+    await waitFor(() => server.logs.find((l) => l.audit === "flag.dismissed" && l.participant === "fake" && l.by === "ops-bob"), "the flag dismissed");
     second.client.send({ type: "alert-action", alertId: 424242, action: "dismiss" });
     await waitFor(() => second.events.error.find((e) => e.code === "not-found"), "not-found for an unknown alert");
     // Participants may not act on alerts.
