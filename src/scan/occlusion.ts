@@ -1,13 +1,20 @@
 // Occlusion sensitivity for one face crop: each cell of a grid over the 256x256 crop is greyed out in turn and the
 // crop scored again through the same scorer; how far P(fake) drops says how much the model relied on that region
-// for its verdict. It shows where the model looked, not proof of manipulation.
+// for its verdict. It shows where the model looked, not proof of manipulation. Used by `scan --explain` and by any
+// caller holding a scorer and a crop (a server's "explain" action): no state, no I/O beyond the scorer.
+import type { NativeBox } from "../native/addonTypes.js";
 import type { MesoNetScorer } from "../scoring/MesoNetScorer.js";
 
 export const CROP_SIDE = 256;
 /** Mid grey, the value a greyed-out cell takes in every channel. */
-const GREY = 128;
+export const OCCLUSION_GREY = 128;
 /** Cells per side by default: 8x8 cells of 32x32 pixels, 64 extra scorings per explained face. */
 export const DEFAULT_OCCLUSION_GRID = 8;
+
+export interface OcclusionOptions {
+  /** Cells per side, an integer 1..256 (default DEFAULT_OCCLUSION_GRID). */
+  grid?: number;
+}
 
 export interface OcclusionMap {
   /** Cells per side; cell (row, col) covers pixels [row*side/grid, (row+1)*side/grid) likewise for columns. */
@@ -18,22 +25,27 @@ export interface OcclusionMap {
   drops: number[];
 }
 
-/** The crop with one cell greyed: a copy, then one fill per pixel row of the cell (no per-pixel work here). */
-function occluded(rgb: Buffer, grid: number, row: number, col: number): Buffer {
-  const copy = Buffer.from(rgb);
-  const x0 = Math.floor((col * CROP_SIDE) / grid), x1 = Math.floor(((col + 1) * CROP_SIDE) / grid);
-  const y0 = Math.floor((row * CROP_SIDE) / grid), y1 = Math.floor(((row + 1) * CROP_SIDE) / grid);
-  for (let y = y0; y < y1; y++) copy.fill(GREY, (y * CROP_SIDE + x0) * 3, (y * CROP_SIDE + x1) * 3);
-  return copy;
+/** The pixels of cell `index` (row-major) of a grid x grid split of the crop: [x1, y1, x2, y2), floor-rounded edges. */
+export function occlusionCell(grid: number, index: number): NativeBox {
+  const row = Math.floor(index / grid), col = index % grid;
+  const edge = (i: number) => Math.floor((i * CROP_SIDE) / grid);
+  return [edge(col), edge(row), edge(col + 1), edge(row + 1)];
 }
 
-/** `rgb`: a 256x256 RGB face crop as the scorer rendered it (FaceScore.crop.rgb). */
-export async function occlusionMap(scorer: MesoNetScorer, rgb: Buffer, grid = DEFAULT_OCCLUSION_GRID): Promise<OcclusionMap> {
-  if (rgb.length !== CROP_SIDE * CROP_SIDE * 3) throw new RangeError(`occlusionMap: the crop must be ${CROP_SIDE}x${CROP_SIDE} RGB`);
-  if (!Number.isInteger(grid) || grid < 1 || grid > CROP_SIDE) throw new RangeError(`occlusionMap: grid must be an integer in [1, ${CROP_SIDE}]`);
-  const score = (data: Buffer) => scorer.score({ kind: "rgb", data, width: CROP_SIDE, height: CROP_SIDE }).then((s) => s.fake);
-  const cells = Array.from({ length: grid * grid }, (_, i) => i);
+/**
+ * `cropRgb`: a 256x256 RGB face crop as the scorer rendered it (FaceScore.crop.rgb with returnCrops). The crop is
+ * scored as it is and once per cell with that cell painted OCCLUSION_GREY; the painting runs on the addon's workers
+ * and every variant goes through the scorer's queue (grid*grid + 1 scorings, batched). Rejects with a RangeError
+ * (code ERR_INVALID_ARG) for a crop of another size or a bad grid, and with the scorer's errors (e.g. ERR_CLOSED).
+ */
+export async function occlusionMap(scorer: MesoNetScorer, cropRgb: Uint8Array, options: OcclusionOptions = {}): Promise<OcclusionMap> {
+  const grid = options.grid ?? DEFAULT_OCCLUSION_GRID;
+  const invalid = (message: string) => Object.assign(new RangeError(`occlusionMap: ${message}`), { code: "ERR_INVALID_ARG" });
+  if (cropRgb.length !== CROP_SIDE * CROP_SIDE * 3) throw invalid(`the crop must be ${CROP_SIDE}x${CROP_SIDE} RGB (${CROP_SIDE * CROP_SIDE * 3} bytes), got ${cropRgb.length} bytes`);
+  if (!Number.isInteger(grid) || grid < 1 || grid > CROP_SIDE) throw invalid(`grid must be an integer in [1, ${CROP_SIDE}], got ${grid}`);
+  const crop = { kind: "rgb", data: cropRgb, width: CROP_SIDE, height: CROP_SIDE } as const;
+  const cells = Array.from({ length: grid * grid }, (_, i) => occlusionCell(grid, i));
   // All variants go to the queue at once, so the scorer can batch them.
-  const [baseFake, ...fakes] = await Promise.all([score(rgb), ...cells.map((i) => score(occluded(rgb, grid, Math.floor(i / grid), i % grid)))]);
-  return { grid, baseFake: baseFake!, drops: fakes.map((f) => baseFake! - f) };
+  const [base, ...occluded] = await Promise.all([scorer.score(crop), ...scorer.scoreOccluded(crop, cells, OCCLUSION_GREY)]);
+  return { grid, baseFake: base!.fake, drops: occluded.map((s) => base!.fake - s.fake) };
 }

@@ -6,7 +6,7 @@ import { findModel, type Architecture, type ModelManifestEntry } from "../models
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
 import { defaultGeneratedDir } from "../models/paths.js";
-import type { GraphOptimization, NativeBox, NativeScorer } from "../native/addonTypes.js";
+import type { GraphOptimization, NativeBox, NativeScorer, NativeScoreResult } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
@@ -91,7 +91,19 @@ export class MesoNetScorer {
 
   /** Scores one face crop (any size: it is resized to 256x256). Rejects with error.code on bad input. */
   async score(frame: FrameInput): Promise<MesoNetScore> {
-    const result = await this.native.score(frame, { resize: this.resize, group: this.group });
+    return this.toScore(await this.native.score(frame, { resize: this.resize, group: this.group }));
+  }
+
+  /**
+   * Scores an RGB face crop once per cell ([x1, y1, x2, y2], whole pixels), with that cell painted `value` (0..255)
+   * in every channel: the painting runs on the addon's workers, and the variants share the one queue (no group:
+   * they are one request, not a stream's frames). Throws ERR_INVALID_ARG for a cell outside the crop.
+   */
+  scoreOccluded(crop: FrameInput & { kind: "rgb" }, cells: NativeBox[], value: number): Promise<MesoNetScore>[] {
+    return this.native.scoreOccluded(crop, { cells, value, resize: this.resize }).map((p) => p.then((r) => this.toScore(r)));
+  }
+
+  private toScore(result: NativeScoreResult): MesoNetScore {
     const real = result.outputs.real[0];
     return {
       real,
