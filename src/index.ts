@@ -27,5 +27,5 @@ export { scanFiles } from "./scan/scanFiles.js";
 export { resolveScanSettings, SCAN_DEFAULTS, SCAN_LIMITS } from "./scan/scanOptions.js";
 export { csvSummary } from "./scan/csvSummary.js";
 export { writeHtmlReport } from "./scan/htmlReport.js";
-export { occlusionMap } from "./scan/occlusion.js";
+export { occlusionMap, type OcclusionMap, type OcclusionOptions } from "./scan/occlusion.js";
 export type * from "./scan/scanTypes.js";
