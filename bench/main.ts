@@ -9,11 +9,13 @@ import path from "node:path";
 
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
+import { SCAN_DEFAULTS } from "../src/scan/scanOptions.js";
 import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
 import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
+import { runScanMemory } from "./scanMemory.js";
 import { DETECTORS, MESONET_MODELS, BATCH_SIZES, runStages } from "./stages.js";
 import { nowMs, round } from "./stats.js";
 
@@ -157,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     2 + // baseline, per frame size
     1 + plan.sweep.length + plan.extra.length +
+    1 + // scan memory
     1; // report
   const progress = new Progress(steps);
   progress.step(`providers: ${usable.map((p) => p.provider).join(", ")}`);
@@ -186,6 +189,11 @@ async function main(argv: string[]): Promise<number> {
     },
   );
   progress.skip(plan.sweep.length - sweepSteps);
+  progress.step(`scan memory: 1 h of 720p at ${SCAN_DEFAULTS.fps} frames/s${options.quick ? " (skipped: --quick)" : ""}`);
+  // Several minutes on 2 cores: not in --quick (test/scanMemory.test.ts checks the same at a lower rate).
+  const scanMemory = options.quick
+    ? { skipped: "--quick (test/scanMemory.test.ts runs it at 0.25 frames/s)" }
+    : runScanMemory(options.photo, SCAN_DEFAULTS.fps);
   progress.step("report");
   progress.end();
 
@@ -199,6 +207,7 @@ async function main(argv: string[]): Promise<number> {
     stages,
     endToEnd,
     baseline,
+    scanMemory,
     comparison: compare(stages, endToEnd, baseline),
   };
   const result: BenchResult = { ...partial, targets: evaluateTargets(partial) };

@@ -5,6 +5,7 @@ import path from "node:path";
 
 import { shortOrtReason } from "../src/scoring/providerProbe.js";
 import type { BaselineResult } from "./baseline.js";
+import type { ScanMemoryResult } from "./scanMemory.js";
 import { EVENT_LOOP_RESOLUTION_MS, type EndToEndResult, type LoadPointResult } from "./endToEnd.js";
 import type { StagesResult } from "./stages.js";
 import { round, type Summary } from "./stats.js";
@@ -71,6 +72,8 @@ export interface BenchResult {
   stages: StagesResult;
   endToEnd: EndToEndResult;
   baseline: BaselineResult;
+  /** `mesoguard scan` over a recorded hour of 720p (not with --quick: test/scanMemory.test.ts runs a cheaper rate). */
+  scanMemory: ScanMemoryResult | { skipped: string };
   comparison: Comparison;
   targets: Target[];
 }
@@ -260,6 +263,18 @@ export function formatReport(result: BenchResult): string {
     `Stage medians, 640x480 (decode + detect + crop + mesonet): mesoguard ${comparison.stageMs.mesoguard.sum} ms, ` +
       `baseline ${comparison.stageMs.baseline.sum} ms -> ${comparison.stageRatio}x`,
   );
+  const scan = result.scanMemory;
+  out.push("", "Scan memory (1 h of 1280x720 H.264 at 1 frame/s, scanFiles in a child process)");
+  if ("skipped" in scan) {
+    out.push(`  skipped: ${scan.skipped}`);
+  } else {
+    out.push(
+      formatTable(
+        ["video", "fps", "frames", "scan s", "RSS peak 10-50% MB", "RSS peak 50-100% MB", "growth MB"],
+        [[`${scan.video.durationS} s, ${scan.video.sizeMb} MB`, scan.fps, scan.frames, scan.scanS, scan.rssPeakFirstHalfMb, scan.rssPeakSecondHalfMb, scan.rssGrowthMb]],
+      ),
+    );
+  }
   out.push("", "Targets (2-core CPU, no GPU; recorded as measured: slower is information, not failure)");
   out.push(
     formatTable(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <vector>
 
 #include "face_geometry.h"
@@ -18,23 +19,26 @@ namespace mg {
 
 namespace {
 
-// preprocess(frame, {width, height, resize, device, maxFramePixels, crop: {factor, margin}, keypoints?, region?})
-// -> Promise<Float32Array>: the planar RGB [0,1] tensor the pipeline would feed a model: the whole frame stretched,
-// a face crop from keypoints, or a letterboxed region. Every field but keypoints and region is required:
+// preprocess(frame, {width, height, resize, device, maxFramePixels, crop: {factor, margin}, keypoints?, region?,
+// occlude?: {box, value}}) -> Promise<Float32Array>: the planar RGB [0,1] tensor the pipeline would feed a model: the
+// whole frame stretched, a face crop from keypoints, or a letterboxed region; with `occlude`, of an rgb frame with
+// that cell painted first, as scoreOccluded() paints it. Every field but keypoints and region is required:
 // src/scoring/scorerOptions.ts (resolvePreprocessOptions) owns the defaults and the crop's range.
 class PreprocessWorker : public Napi::AsyncWorker {
  public:
-  PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, bool cuda)
+  PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, bool cuda, std::optional<OcclusionCell> occlude)
       : Napi::AsyncWorker(env, "mesoguard.preprocess"),
         deferred_(Napi::Promise::Deferred::New(env)),
         frame_(std::move(frame)),
         spec_(spec),
-        cuda_(cuda) {}
+        cuda_(cuda),
+        occlude_(occlude) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
+      if (occlude_) OccludeRgb(frame_, *occlude_);
       DecodedFrame decoded = DecodeFrame(frame_);
       out_.resize(3 * (size_t)spec_.out_w * spec_.out_h);
       if (cuda_) {
@@ -64,6 +68,7 @@ class PreprocessWorker : public Napi::AsyncWorker {
   FrameInput frame_;
   RenderSpec spec_;
   bool cuda_;
+  std::optional<OcclusionCell> occlude_;
   std::vector<float> out_;
   std::string code_;
 };
@@ -97,7 +102,13 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
       if (width != height) throw FrameError("ERR_INVALID_ARG", "letterboxes are square: width must equal height");
       spec = MakeLetterbox(region, width, mode, Layout::Planar, 1.f, 0.f).spec;
     }
-    auto* worker = new PreprocessWorker(env, std::move(frame), spec, device == "cuda");
+    std::optional<OcclusionCell> occlude;
+    if (!o.Get("occlude").IsUndefined()) {
+      Napi::Object cell = RequireObject(o, "occlude");
+      occlude = ParseOcclusionCell(cell.Get("box"), cell.Get("value"));
+      CheckOcclusionCell(frame, *occlude);
+    }
+    auto* worker = new PreprocessWorker(env, std::move(frame), spec, device == "cuda", occlude);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

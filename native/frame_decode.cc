@@ -3,6 +3,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -202,6 +203,21 @@ DecodedFrame DecodeFrame(FrameInput& in) {
     case FrameKind::Png: break;
   }
   return out;
+}
+
+void CheckOcclusionCell(const FrameInput& frame, const OcclusionCell& cell) {
+  if (frame.kind != FrameKind::Rgb) throw FrameError("ERR_INVALID_ARG", "occlusion takes an rgb frame");
+  if (!(0 <= cell.x1 && cell.x1 < cell.x2 && cell.x2 <= frame.width && 0 <= cell.y1 && cell.y1 < cell.y2 && cell.y2 <= frame.height)) {
+    throw FrameError("ERR_INVALID_ARG", "an occlusion cell must be a non-empty [x1, y1, x2, y2] inside the " +
+                                            std::to_string(frame.width) + "x" + std::to_string(frame.height) + " frame");
+  }
+}
+
+void OccludeRgb(FrameInput& frame, const OcclusionCell& cell) {
+  for (int y = cell.y1; y < cell.y2; ++y) {
+    uint8_t* row = frame.bytes.data() + (size_t)y * frame.stride0;
+    std::fill(row + (size_t)cell.x1 * 3, row + (size_t)cell.x2 * 3, cell.value);
+  }
 }
 
 }  // namespace mg

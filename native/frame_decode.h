@@ -52,6 +52,18 @@ DecodedFrame DecodeFrame(FrameInput& in);
 
 const char* FrameKindName(FrameKind kind);
 
+// A rectangle of a frame painted one value in every channel: occlusion sensitivity (src/scan/occlusion.ts).
+struct OcclusionCell {
+  int x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // columns [x1, x2), rows [y1, y2), frame pixels
+  uint8_t value = 0;
+};
+
+// Throws FrameError ERR_INVALID_ARG unless `frame` is a raw RGB frame (its layout validated) and `cell` a
+// non-empty rectangle inside it.
+void CheckOcclusionCell(const FrameInput& frame, const OcclusionCell& cell);
+// Paints `cell` of the (checked) RGB frame with cell.value; every other byte, row padding included, is untouched.
+void OccludeRgb(FrameInput& frame, const OcclusionCell& cell);
+
 // RGB (interleaved, tightly packed) -> JPEG bytes, 4:2:0. Throws std::runtime_error.
 std::vector<uint8_t> EncodeJpegRgb(const uint8_t* rgb, int width, int height, int quality);
 

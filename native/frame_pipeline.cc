@@ -169,6 +169,11 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
   if (Dropped(state, r.mode == Request::Mode::Crop ? 1 : 0)) return;
   const Clock::time_point t = Clock::now();
   try {
+    if (r.occlusion_source) {
+      r.frame = *r.occlusion_source;
+      r.occlusion_source.reset();
+      OccludeRgb(r.frame, r.occlusion);
+    }
     state->frame = DecodeFrame(r.frame);
   } catch (const FrameError& e) {
     if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);

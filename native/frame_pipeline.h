@@ -51,6 +51,10 @@ struct Request {
   std::vector<FaceInput> faces;             // when !detect
   bool return_crops = false;
   std::string group;                        // the caller's stream ("" = none): cancel(group) drops its queued work
+  // Crop mode, occlusion sensitivity: `frame` is made on a worker as a copy of this shared rgb frame with
+  // `occlusion` painted, so N variants of a crop cost the JS thread one copy.
+  std::shared_ptr<const FrameInput> occlusion_source;
+  OcclusionCell occlusion;
   void* user = nullptr;                     // the owner's completion handle (the JS promise)
   uint64_t serial = 0;                      // submission order (set by Submit)
 

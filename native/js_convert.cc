@@ -193,6 +193,17 @@ FrameInput ParseFrame(const Napi::Value& value, int64_t max_pixels) {
   return in;
 }
 
+OcclusionCell ParseOcclusionCell(const Napi::Value& box, const Napi::Value& value) {
+  const Box b = ParseBox(box, "an occlusion cell");
+  if (b.x1 != std::floor(b.x1) || b.y1 != std::floor(b.y1) || b.x2 != std::floor(b.x2) || b.y2 != std::floor(b.y2)) {
+    throw FrameError("ERR_INVALID_ARG", "an occlusion cell's corners must be whole pixels");
+  }
+  if (!value.IsNumber()) throw FrameError("ERR_INVALID_ARG", "the occlusion value must be an integer 0..255");
+  const double v = value.As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 255 && v == std::floor(v))) throw FrameError("ERR_INVALID_ARG", "the occlusion value must be an integer 0..255");
+  return OcclusionCell{(int)b.x1, (int)b.y1, (int)b.x2, (int)b.y2, (uint8_t)v};
+}
+
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));

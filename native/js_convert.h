@@ -37,6 +37,9 @@ bool BytesOf(const Napi::Value& value, const uint8_t** bytes, size_t* length);
 // `max_pixels` here, a JPEG's or PNG's when its header is read. Throws FrameError for bad shapes/types.
 FrameInput ParseFrame(const Napi::Value& value, int64_t max_pixels);
 ResizeMode ParseResizeMode(const std::string& name);
+// An occlusion cell: `box` [x1, y1, x2, y2] of integers, `value` an integer 0..255 (checked against a frame by
+// CheckOcclusionCell).
+OcclusionCell ParseOcclusionCell(const Napi::Value& box, const Napi::Value& value);
 
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message);
 

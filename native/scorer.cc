@@ -121,6 +121,7 @@ class CreateScorerWorker : public Napi::AsyncWorker {
 Napi::Function Scorer::DefineClass(Napi::Env env) {
   return ObjectWrap<Scorer>::DefineClass(env, "Scorer",
                                          {InstanceMethod<&Scorer::Score>("score"),
+                                          InstanceMethod<&Scorer::ScoreOccluded>("scoreOccluded"),
                                           InstanceMethod<&Scorer::Analyze>("analyze"),
                                           InstanceMethod<&Scorer::Info>("info"),
                                           InstanceMethod<&Scorer::Stats>("stats"),
@@ -207,6 +208,48 @@ Napi::Value Scorer::Score(const Napi::CallbackInfo& info) {
     return Rejected(env, e.code, e.what());
   }
   return Enqueue(env, std::move(request));
+}
+
+// scoreOccluded(frame, {cells, value, resize}) -> one Promise per cell, as score() resolves: the rgb frame scored
+// with that cell painted `value` in every channel (occlusion sensitivity, src/scan/occlusion.ts). The frame is
+// copied once here; each variant is painted on a pipeline worker and goes through the same queue as score().
+// Bad arguments throw (ERR_INVALID_ARG, ERR_INVALID_INPUT) before any variant is queued.
+Napi::Value Scorer::ScoreOccluded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<const FrameInput> source;
+  std::vector<OcclusionCell> cells;
+  ResizeMode resize;
+  try {
+    if (info.Length() < 2 || !info[1].IsObject()) throw FrameError("ERR_INVALID_ARG", "scoreOccluded(frame, {cells, value, resize})");
+    Napi::Object o = info[1].As<Napi::Object>();
+    FrameInput frame = ParseFrame(info[0], config_.max_frame_pixels);
+    resize = ParseResizeMode(RequireString(o, "resize"));
+    Napi::Value list = o.Get("cells");
+    if (!list.IsArray()) throw FrameError("ERR_INVALID_ARG", "cells must be an array of [x1, y1, x2, y2] boxes");
+    Napi::Array a = list.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      cells.push_back(ParseOcclusionCell(a.Get(i), o.Get("value")));
+      CheckOcclusionCell(frame, cells.back());
+    }
+    source = std::make_shared<const FrameInput>(std::move(frame));
+  } catch (const FrameError& e) {
+    MakeError(env, e.code, e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array promises = Napi::Array::New(env, cells.size());
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (!accepting()) {
+      promises.Set(i, Rejected(env, "ERR_CLOSED", "the scorer is closed"));
+      continue;
+    }
+    auto request = std::make_unique<Request>();
+    request->mode = Request::Mode::Crop;
+    request->resize = resize;
+    request->occlusion_source = source;
+    request->occlusion = cells[i];
+    promises.Set(i, Enqueue(env, std::move(request)));
+  }
+  return promises;
 }
 
 // analyze(frame, {detect, regions, faces, returnCrops}): find (or take) the faces, crop and score each.

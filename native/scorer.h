@@ -39,6 +39,7 @@ class Scorer : public JsLifecycle<Scorer, Completion> {
 
  private:
   Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value ScoreOccluded(const Napi::CallbackInfo& info);
   Napi::Value Analyze(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);

@@ -3,6 +3,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
 #include <libavutil/display.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
@@ -84,11 +85,20 @@ VideoFileInfo VideoFile::Open() {
   const AVCodec* decoder = nullptr;
   stream_index_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
   if (stream_index_ == AVERROR_STREAM_NOT_FOUND) throw FrameError("ERR_VIDEO_NO_STREAM", "'" + path_ + "' has no video stream");
-  AVStream* stream = stream_index_ >= 0 ? format_->streams[stream_index_] : nullptr;
-  if (!decoder) {
-    const char* name = stream ? avcodec_get_name(stream->codecpar->codec_id) : "?";
-    throw FrameError("ERR_VIDEO_CODEC", "'" + path_ + "': this libavcodec has no decoder for its video codec " + name);
+  if (stream_index_ < 0 || !decoder) {
+    // AVERROR_DECODER_NOT_FOUND: video streams, none decodable here. Name the best one's codec, or its tag when
+    // libavformat does not know the codec either.
+    const int best = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    const AVCodecParameters* par = best >= 0 ? format_->streams[best]->codecpar : nullptr;
+    if (par && par->codec_id == AV_CODEC_ID_NONE) {
+      char tag[AV_FOURCC_MAX_STRING_SIZE] = {};
+      throw FrameError("ERR_VIDEO_CODEC", "'" + path_ + "': its video codec (tag '" + av_fourcc_make_string(tag, par->codec_tag) +
+                                              "') is unknown to this libavcodec, which has no decoder for it");
+    }
+    const char* codec = par ? avcodec_get_name(par->codec_id) : "?";
+    throw FrameError("ERR_VIDEO_CODEC", "'" + path_ + "': this libavcodec has no decoder for its video codec " + codec);
   }
+  AVStream* stream = format_->streams[stream_index_];
   // Only the chosen stream is read; the demuxer drops the others' packets early.
   for (unsigned i = 0; i < format_->nb_streams; ++i) {
     if ((int)i != stream_index_) format_->streams[i]->discard = AVDISCARD_ALL;

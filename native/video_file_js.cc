@@ -31,16 +31,13 @@ VideoFileJs::VideoFileJs(const Napi::CallbackInfo& info) : JsLifecycle(info) {
       throw FrameError("ERR_INVALID_ARG", "new VideoFile({path, fps, maxFrames, maxFramePixels})");
     }
     Napi::Object o = info[0].As<Napi::Object>();
+    // Read as given: src/scan/scanOptions.ts owns the ranges of fps and maxFrames, src/scoring/scorerOptions.ts
+    // the frame-pixel cap's.
     const std::string path = RequireString(o, "path");
     const double fps = RequireNumber(o, "fps");
-    const double max_frames = RequireNumber(o, "maxFrames");
-    const int max_pixels = RequireInt(o, "maxFramePixels");  // its range: src/scoring/scorerOptions.ts
-    if (path.empty()) throw FrameError("ERR_INVALID_ARG", "VideoFile: path is empty");
-    if (!(fps > 0 && fps <= 1000)) throw FrameError("ERR_INVALID_ARG", "VideoFile: fps must be in (0, 1000]");
-    if (!(max_frames >= 1 && max_frames <= 1e6) || max_frames != (int)max_frames) {
-      throw FrameError("ERR_INVALID_ARG", "VideoFile: maxFrames must be an integer 1..1000000");
-    }
-    file_ = std::make_unique<VideoFile>(path, fps, (int)max_frames, max_pixels);
+    const int max_frames = RequireInt(o, "maxFrames");
+    const int max_pixels = RequireInt(o, "maxFramePixels");
+    file_ = std::make_unique<VideoFile>(path, fps, max_frames, max_pixels);
   } catch (const FrameError& e) {
     MakeError(env, e.code, e.what()).ThrowAsJavaScriptException();
     return;

@@ -12,7 +12,7 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModels, parseBuildArgs, type BuiltModel } from "../models/build.js";
 import { readKerasWeights, type KerasWeights } from "../models/kerasWeights.js";
-import { DEFAULT_MODEL, findModel, loadManifest } from "../src/models/manifest.js";
+import { DEFAULT_MODEL, findModel, findOfficialModel, loadManifest } from "../src/models/manifest.js";
 import {
   buildMesoNetModel,
   decodeModel,
@@ -73,7 +73,7 @@ describe("manifest", () => {
   });
 
   it("findModel names the valid models when asked for an unknown one", () => {
-    expect(findModel("mesoinception4-f2f").weightsFile).toBe("MesoInception_F2F.h5");
+    expect(findOfficialModel("mesoinception4-f2f").weightsFile).toBe("MesoInception_F2F.h5");
     expect(() => findModel("meso5")).toThrow(
       /Unknown model "meso5"\. Valid model names: meso4-df, meso4-f2f, mesoinception4-df, mesoinception4-f2f/,
     );
@@ -116,7 +116,7 @@ describe("conversion of all four weight files", () => {
 
   it("keeps the ONNX contract the addon relies on", async () => {
     for (const b of built) {
-      const entry = findModel(b.name);
+      const entry = findOfficialModel(b.name);
       const model = decodeModel(await readFile(b.file));
       expect(Number(model.irVersion)).toBe(8);
       expect(model.opsetImport.map((o) => [o.domain ?? "", Number(o.version)])).toEqual([["", 17]]);
@@ -141,7 +141,7 @@ describe("conversion of all four weight files", () => {
 
   for (const name of ["meso4-df", "meso4-f2f", "mesoinception4-df", "mesoinception4-f2f"]) {
     it(`${name} matches the Keras reference scores (|real - expected| <= 1e-5)`, async () => {
-      const entry = findModel(name);
+      const entry = findOfficialModel(name);
       const session = await ort.InferenceSession.create(path.join(outDir, `${name}.onnx`));
       try {
         const result = await session.run({ input: new ort.Tensor("float32", batch, [IMAGES.length, 3, 256, 256]) });
@@ -237,7 +237,7 @@ describe("role mapping and shape checks", () => {
 });
 
 describe("weights source", () => {
-  const entry = () => findModel("meso4-df");
+  const entry = () => findOfficialModel("meso4-df");
   const offline: typeof fetch = async () => {
     throw new Error("getaddrinfo ENOTFOUND raw.githubusercontent.com");
   };

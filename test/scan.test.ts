@@ -191,10 +191,12 @@ describe("mesoguard scan", () => {
   }, TEST_TIMEOUT);
 
   it("refuses bad options with exit 2", () => {
-    for (const args of [["--fps", "0"], ["--max-frames", "2.5"], ["--concurrency", "x"], []]) {
+    for (const args of [["--fps", "0"], ["--max-frames", "2.5"], ["--max-frames", "1000001"], ["--concurrency", "x"], ["--fps", ""], []]) {
       const bad = mesoguard("scan", ...args, ...(args.length ? [media] : []));
       expect(bad.status).toBe(2);
       expect(bad.stderr).toMatch(/mesoguard scan: .*\n\nUsage: mesoguard scan/);
     }
+    // The bound is the scan settings' (src/scan/scanOptions.ts), named as the library names it.
+    expect(mesoguard("scan", "--max-frames", "1000001", media).stderr).toMatch(/maxFrames must be an integer 1\.\.1000000, got 1000001/);
   }, TEST_TIMEOUT);
 });

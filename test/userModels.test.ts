@@ -174,7 +174,7 @@ describe("user models: bad manifests and models get clear errors and nothing is 
 
   it("a model with external data is refused", async () => {
     const model = onnxProto.onnx.ModelProto.decode(onnx);
-    const t = model.graph!.initializer[0];
+    const t = model.graph!.initializer![0]!;
     Object.assign(t, { int64Data: [], dataLocation: onnxProto.onnx.TensorProto.DataLocation.EXTERNAL, externalData: [{ key: "location", value: "weights.bin" }] });
     const bytes = onnxProto.onnx.ModelProto.encode(model).finish();
     await expect(writeUserModel({ manifest: { ...baseManifest(), name: "external" }, onnxBytes: bytes })).rejects.toThrow(

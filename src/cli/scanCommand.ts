@@ -11,7 +11,8 @@ import { writeHtmlReport } from "../scan/htmlReport.js";
 import { findMediaFiles, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS } from "../scan/mediaFiles.js";
 import { ProgressBar } from "../scan/progressBar.js";
 import type { ScannedFile } from "../scan/scanFile.js";
-import { SCAN_DEFAULTS, scanFiles } from "../scan/scanFiles.js";
+import { scanFiles } from "../scan/scanFiles.js";
+import { resolveScanSettings, SCAN_DEFAULTS, type ScanSettings } from "../scan/scanOptions.js";
 import type { FileScan } from "../scan/scanTypes.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
 import { resolveVerdictConfig } from "../verdict/verdictConfig.js";
@@ -43,15 +44,22 @@ Options:
 
 Exit code: 0 when every file was scanned (a file without faces included), 1 when any failed, 2 for bad usage.`;
 
-function positiveNumber(name: string, text: string, integer: boolean, max: number): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0 || value > max || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`--${name} must be ${integer ? "an integer" : "a number"} in (0, ${max}], got '${text}'`);
-  }
-  return value;
-}
-
 class UsageError extends Error {}
+
+/** The numeric options as the scan settings (resolveScanSettings owns their defaults and ranges). */
+function scanSettings(values: { fps?: string; "max-frames"?: string; concurrency?: string }): ScanSettings {
+  const number = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    if (text.trim() === "" || !Number.isFinite(Number(text))) throw new UsageError(`--${flag} must be a number, got '${text}'`);
+    return Number(text);
+  };
+  try {
+    return resolveScanSettings({ fps: number("fps", values.fps), maxFrames: number("max-frames", values["max-frames"]), concurrency: number("concurrency", values.concurrency) });
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 function humanLine(s: FileScan): string {
   if (s.error) {
@@ -70,9 +78,7 @@ function humanLine(s: FileScan): string {
 export async function runScanCommand(argv: string[], out: (line: string) => void, err: NodeJS.WriteStream = process.stderr): Promise<number> {
   let values;
   let positionals: string[];
-  let fps: number;
-  let maxFrames: number;
-  let concurrency: number;
+  let settings: ScanSettings;
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
@@ -82,9 +88,9 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
         csv: { type: "string" },
         report: { type: "string" },
         explain: { type: "boolean", default: false },
-        fps: { type: "string", default: String(SCAN_DEFAULTS.fps) },
-        "max-frames": { type: "string", default: String(SCAN_DEFAULTS.maxFrames) },
-        concurrency: { type: "string", default: String(SCAN_DEFAULTS.concurrency) },
+        fps: { type: "string" },
+        "max-frames": { type: "string" },
+        concurrency: { type: "string" },
         model: { type: "string" },
         config: { type: "string" },
         detector: { type: "string", default: DEFAULT_DETECTOR },
@@ -98,9 +104,7 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
       return 0;
     }
     if (positionals.length === 0) throw new UsageError("no files or folders given");
-    fps = positiveNumber("fps", values.fps, false, 1000);
-    maxFrames = positiveNumber("max-frames", values["max-frames"], true, 1_000_000);
-    concurrency = positiveNumber("concurrency", values.concurrency, true, 256);
+    settings = scanSettings(values);
     if (values.explain && values["no-detect"]) throw new UsageError("--explain needs face detection (drop --no-detect)");
   } catch (error) {
     if (!(error instanceof UsageError) && (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS") !== true) throw error;
@@ -120,9 +124,7 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
   let results: ScannedFile[];
   try {
     results = await scanFiles(scorer, files, {
-      fps,
-      maxFrames,
-      concurrency,
+      ...settings,
       verdict,
       keepCrops: Boolean(values.report) || values.explain,
       explain: values.explain,
@@ -140,8 +142,8 @@ export async function runScanCommand(argv: string[], out: (line: string) => void
   const scans = results.map((r) => r.scan);
   if (values.csv) await writeFile(values.csv, csvSummary(scans));
   if (values.report) {
-    const settings = { model: scorer.model.name, detector: scorer.detectorName, fps, maxFrames, verdict };
-    await writeHtmlReport(values.report, results, settings);
+    const used = { model: scorer.model.name, detector: scorer.detectorName, fps: settings.fps, maxFrames: settings.maxFrames, verdict };
+    await writeHtmlReport(values.report, results, used);
   }
   return scans.some((s) => s.error) ? 1 : 0;
 }

@@ -168,6 +168,12 @@ export interface NativeScorerStats {
 
 export interface NativeScorer {
   score(frame: FrameInput, options?: { resize?: ResizeMode; group?: string }): Promise<NativeScoreResult>;
+  /**
+   * One promise per cell, as score() resolves: the rgb frame scored with that cell ([x1, y1, x2, y2], whole pixels,
+   * inside the frame) painted `value` (0..255) in every channel. The frame is copied once; each variant is painted
+   * on the addon's workers and queued like a score(). Bad arguments throw before anything is queued.
+   */
+  scoreOccluded(frame: FrameInput & { kind: "rgb" }, options: { cells: NativeBox[]; value: number; resize: ResizeMode }): Promise<NativeScoreResult>[];
   analyze(frame: FrameInput, options?: NativeAnalyzeOptions): Promise<NativeAnalyzeResult>;
   /**
    * The group's frames submitted so far reject with ERR_CANCELLED at their next stage (a model run already under
@@ -202,6 +208,8 @@ export interface NativePreprocessOptions {
   keypoints?: number[];
   /** Render this region letterboxed (as the detector sees it) instead of the whole frame. */
   region?: NativeBox;
+  /** An rgb frame only: paint this cell `value` first, as scoreOccluded() does. */
+  occlude?: { box: NativeBox; value: number };
 }
 
 export type VideoCodecName = "VP8" | "H264";

@@ -4,9 +4,7 @@ import { resolveVerdictConfig } from "../verdict/verdictConfig.js";
 import type { VerdictConfig } from "../verdict/verdictTypes.js";
 import type { MediaFile } from "./mediaFiles.js";
 import { scanFile, type ScanFileOptions, type ScannedFile } from "./scanFile.js";
-
-/** The scan's defaults: 2 frames/s and 32 frames per video, as the DeepfakeBench/DFDC protocols sample; 4 files at once. */
-export const SCAN_DEFAULTS = Object.freeze({ fps: 2, maxFrames: 32, concurrency: 4 });
+import { resolveScanSettings } from "./scanOptions.js";
 
 export interface ScanProgress {
   filesDone: number;
@@ -15,7 +13,7 @@ export interface ScanProgress {
   faces: number;
 }
 
-/** Every field optional: SCAN_DEFAULTS, the verdict's defaults, no crops kept, no explanations. */
+/** Every field optional: SCAN_DEFAULTS (./scanOptions.ts), the verdict's defaults, no crops kept, no explanations. */
 export interface ScanFilesOptions extends Partial<Omit<ScanFileOptions, "onFrame" | "verdict">> {
   /** The verdict's settings over its defaults (resolveVerdictConfig checks them). */
   verdict?: Partial<VerdictConfig>;
@@ -27,10 +25,11 @@ export interface ScanFilesOptions extends Partial<Omit<ScanFileOptions, "onFrame
 
 /** The results in the order of `files`. */
 export async function scanFiles(scorer: MesoNetScorer, files: readonly MediaFile[], options: ScanFilesOptions = {}): Promise<ScannedFile[]> {
-  const { concurrency = SCAN_DEFAULTS.concurrency, onFile, onProgress } = options;
+  const { onFile, onProgress } = options;
+  const { fps, maxFrames, concurrency } = resolveScanSettings(options);
   const fileOptions: Omit<ScanFileOptions, "onFrame"> = {
-    fps: options.fps ?? SCAN_DEFAULTS.fps,
-    maxFrames: options.maxFrames ?? SCAN_DEFAULTS.maxFrames,
+    fps,
+    maxFrames,
     verdict: resolveVerdictConfig(options.verdict),
     keepCrops: options.keepCrops ?? false,
     explain: options.explain ?? false,

@@ -8,7 +8,7 @@ import { adaptedModelPath } from "../models/onnxAdapter.js";
 import { DEFAULT_DETECTOR, detectorModelPath, type DetectorName } from "../faces/detectorModels.js";
 import { keypointsFromArray, keypointsToArray } from "../faces/keypoints.js";
 import { defaultGeneratedDir } from "../models/paths.js";
-import type { GraphOptimization, NativeAnalyzeOptions, NativeAnalyzeResult, NativeBox, NativeScorer } from "../native/addonTypes.js";
+import type { GraphOptimization, NativeAnalyzeOptions, NativeAnalyzeResult, NativeBox, NativeScorer, NativeScoreResult } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
@@ -140,8 +140,23 @@ export class MesoNetScorer {
 
   /** Scores one face crop (any size: it is resized to the model's input). Rejects with error.code on bad input. */
   async score(frame: FrameInput): Promise<MesoNetScore> {
-    const results = await Promise.all(this.members.map((m) => m.native.score(frame, { resize: this.resize, group: this.group })));
-    const first = results[0];
+    return this.toScore(await Promise.all(this.members.map((m) => m.native.score(frame, { resize: this.resize, group: this.group }))));
+  }
+
+  /**
+   * Scores an RGB face crop once per cell ([x1, y1, x2, y2], whole pixels), with that cell painted `value` (0..255)
+   * in every channel: the painting runs on the addon's workers, and the variants share the one queue (no group:
+   * they are one request, not a stream's frames). An ensemble scores each variant with every model. Throws
+   * ERR_INVALID_ARG for a cell outside the crop.
+   */
+  scoreOccluded(crop: FrameInput & { kind: "rgb" }, cells: NativeBox[], value: number): Promise<MesoNetScore>[] {
+    const perMember = this.members.map((m) => m.native.scoreOccluded(crop, { cells, value, resize: this.resize }));
+    return cells.map((_, i) => Promise.all(perMember.map((variants) => variants[i]!)).then((results) => this.toScore(results)));
+  }
+
+  /** One score from every member's result for the same crop (members' order). */
+  private toScore(results: NativeScoreResult[]): MesoNetScore {
+    const first = results[0]!;
     return {
       ...combine(
         results.map((r) => r.outputs.real[0]),

@@ -39,6 +39,23 @@ export function cropsVideo(out: string, crops: string[], seconds: number, perIma
   return out;
 }
 
+/**
+ * A video no decoder here reads: ffmpeg's a64multi encoder (Commodore 64 charsets) has no decoder in libavcodec,
+ * and no container maps its tag back to a codec, so libavformat demuxes a video stream of an unknown codec (tag
+ * 'a64m'). Of the video codecs Debian's libavcodec 59 cannot decode (a64_multi, a64_multi5, avs2, avs3, daala,
+ * vvc), it is the only one its ffmpeg can write. NUT, as no listed container takes it.
+ */
+export function undecodableVideo(out: string): string {
+  runFfmpeg(["-f", "lavfi", "-i", "testsrc=size=320x200:rate=5", "-t", "2", "-c:v", "a64multi", "-f", "nut", out]);
+  return out;
+}
+
+/** Two seconds of a tone, no video stream. */
+export function audioOnly(out: string): string {
+  runFfmpeg(["-f", "lavfi", "-i", "sine=duration=2", out]);
+  return out;
+}
+
 /** The first `fraction` of a file's bytes: a file cut short, as a failed upload leaves it. */
 export function truncatedCopy(source: string, out: string, fraction: number): string {
   const bytes = readFileSync(source);

@@ -163,9 +163,9 @@ describe("VideoFile", () => {
     expect(totalMb).toBeLessThan(fileMb / 2);
   }, TEST_TIMEOUT * 2);
 
-  it("refuses missing or out-of-range options", () => {
-    expect(() => new addon.VideoFile({ path: files.mp4!, fps: 0, maxFrames: 2, maxFramePixels })).toThrow(/fps/);
-    expect(() => new addon.VideoFile({ path: files.mp4!, fps: 2, maxFrames: 1.5, maxFramePixels })).toThrow(/maxFrames/);
+  it("refuses missing or mistyped options (their ranges are src/scan/scanOptions.ts's, test/scanOptions.test.ts)", () => {
+    expect(() => new addon.VideoFile({ path: files.mp4!, maxFrames: 2, maxFramePixels } as never)).toThrow(/'fps' is required/);
+    expect(() => new addon.VideoFile({ path: files.mp4!, fps: 2, maxFrames: 1.5, maxFramePixels })).toThrow(/'maxFrames' must be an integer/);
     expect(() => new addon.VideoFile({ fps: 2, maxFrames: 2, maxFramePixels } as never)).toThrow(/path/);
   });
 });
