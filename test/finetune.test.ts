@@ -176,6 +176,26 @@ describe("mesoguard finetune", () => {
   }, TEST_TIMEOUT * 3);
 });
 
+describe("mesoguard finetune with face detection", () => {
+  it("trains on the faces BlazeFace finds and counts the files without one", async () => {
+    const withBlank = path.join(dir, "detect-real");
+    mkdirSync(withBlank, { recursive: true });
+    for (const f of readdirSync(realDir)) writeFileSync(path.join(withBlank, f), readFileSync(path.join(realDir, f)));
+    await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toFile(path.join(withBlank, "blank.png"));
+    const models = path.join(dir, "detect-models");
+    const run = mesoguard(["finetune", "--real", withBlank, "--fake", fakeDir, "--epochs", "1", "--out", "detected", "--json"], models);
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(models, "detected", "manifest.json"), "utf8"));
+    expect(manifest.training.detect).toBe(true);
+    expect(manifest.data.real.filesWithoutFace).toBe(1); // the blank image
+    // A face at least in each of the 16 face images (crops of faces, found again by the detector).
+    expect(manifest.data.real.trainFaces + manifest.data.real.heldOutFaces).toBeGreaterThanOrEqual(16);
+    expect(manifest.data.fake.filesWithoutFace).toBe(0);
+    expect(manifest.metrics.heldOut.after.faces.real).toBe(manifest.data.real.heldOutFaces);
+  }, TEST_TIMEOUT);
+});
+
 describe("mesoguard finetune on bad data", () => {
   const badModels = path.join(dir, "bad-models");
   const expectRefused = (args: string[], message: RegExp, status = 1) => {

@@ -9,12 +9,19 @@ function checkScores(positives: readonly number[], negatives: readonly number[])
   }
 }
 
-/** P(a random positive scores above a random negative), ties counting one half. */
+/** P(a random positive scores above a random negative), ties counting one half: the rank-sum statistic. */
 export function rocAuc(positives: readonly number[], negatives: readonly number[]): number {
   checkScores(positives, negatives);
-  let wins = 0;
-  for (const p of positives) for (const n of negatives) wins += p > n ? 1 : p === n ? 0.5 : 0;
-  return wins / (positives.length * negatives.length);
+  const all = [...positives.map((s) => ({ s, positive: true })), ...negatives.map((s) => ({ s, positive: false }))].sort((a, b) => a.s - b.s);
+  let positiveRanks = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j + 1 < all.length && all[j + 1]!.s === all[i]!.s) j++;
+    for (let k = i; k <= j; k++) if (all[k]!.positive) positiveRanks += (i + j) / 2 + 1; // tied scores share their mean rank
+    i = j + 1;
+  }
+  const p = positives.length;
+  return (positiveRanks - (p * (p + 1)) / 2) / (p * negatives.length);
 }
 
 interface RocPoint {
