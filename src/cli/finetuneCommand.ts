@@ -1,7 +1,6 @@
 // `mesoguard finetune --real DIR --fake DIR --out NAME [options]`: src/finetune/finetune.ts on the command line.
 import { parseArgs } from "node:util";
 
-import { DEFAULT_MODEL } from "../models/manifest.js";
 import { modelNames } from "../models/manifest.js";
 import type { ProviderRequest } from "../native/addonTypes.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneProgress, type FinetuneResult } from "../finetune/finetune.js";
@@ -36,8 +35,9 @@ Exit code: 0 when the model was written, 1 when the data or a file was bad (noth
 
 class UsageError extends Error {}
 
-function numberOption(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
+/** The option's number, or undefined when it is not given (finetune() fills the default). */
+function numberOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === "" || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got '${text}'`);
   return value;
@@ -65,13 +65,14 @@ function humanSummary(r: FinetuneResult): string[] {
       `held out: ${real.heldOutFaces} real, ${fake.heldOutFaces} fake`,
     metricsLine(`held-out, parent ${r.settings.base}: `, r.metrics.heldOut.before),
     metricsLine(`held-out, ${r.name}: `, r.metrics.heldOut.after),
+    ...(r.data.skippedVideos > 0 ? [`${r.data.skippedVideos} video file(s) in the folders were skipped: fine-tuning reads images`] : []),
     `use it: mesoguard score --model ${r.name} ...; its card: ${r.dir}/MODEL_CARD.md`,
   ];
 }
 
 export async function runFinetuneCommand(argv: string[], out: (line: string) => void, err: NodeJS.WriteStream = process.stderr): Promise<number> {
   let values;
-  let numbers: { epochs: number; seed: number; holdout: number };
+  let numbers: { epochs?: number; seed?: number; holdout?: number };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -79,7 +80,7 @@ export async function runFinetuneCommand(argv: string[], out: (line: string) => 
         real: { type: "string" },
         fake: { type: "string" },
         out: { type: "string" },
-        base: { type: "string", default: DEFAULT_MODEL },
+        base: { type: "string" },
         epochs: { type: "string" },
         seed: { type: "string" },
         holdout: { type: "string" },
@@ -98,9 +99,9 @@ export async function runFinetuneCommand(argv: string[], out: (line: string) => 
       if (!values[required]) throw new UsageError(`--${required} is required`);
     }
     numbers = {
-      epochs: numberOption("epochs", values.epochs, FINETUNE_DEFAULTS.epochs),
-      seed: numberOption("seed", values.seed, FINETUNE_DEFAULTS.seed),
-      holdout: numberOption("holdout", values.holdout, FINETUNE_DEFAULTS.holdout),
+      epochs: numberOption("epochs", values.epochs),
+      seed: numberOption("seed", values.seed),
+      holdout: numberOption("holdout", values.holdout),
     };
   } catch (error) {
     if (!(error instanceof UsageError) && (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS") !== true) throw error;

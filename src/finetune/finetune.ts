@@ -98,12 +98,19 @@ function settingsOf(options: FinetuneOptions): FinetuneSettings {
   return { base: s.base, epochs: s.epochs, seed: s.seed, holdout: s.holdout, augment: s.augment, detect: s.detect, learningRate, batchSize, dropout };
 }
 
-/** Calls `fn` on every item, `limit` at a time; results in the items' order. */
+/** Calls `fn` on every item, `limit` at a time; results in the items' order. After a failure no item is started. */
 async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const run = async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!, i);
+    for (let i = next++; i < items.length; i = next++) {
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (error) {
+        next = items.length;
+        throw error;
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
   return results;
