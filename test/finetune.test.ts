@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INPUT_SIZE } from "../models/mesonetGraph.js";
 import { featuresModel, readHead, withHead } from "../models/mesonetHead.js";
 import { CropFeatureExtractor } from "../src/finetune/cropFeatures.js";
+import { transformCrop } from "../src/finetune/cropPixels.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import { photoPath, type PhotoName } from "./helpers/faces.js";
 import { modelPath, ROOT, TEST_IMAGES_DIR, TEST_TIMEOUT } from "./helpers/paths.js";
@@ -256,6 +257,37 @@ describe("features model", () => {
       expect(1 / (1 + Math.exp(-logit))).toBeCloseTo(sample.real, 5);
     } finally {
       await Promise.all([extractor.close(), official.close()]);
+    }
+  });
+});
+
+describe("augmentation", () => {
+  it("mirrors and cuts crops exactly, and each augmentation changes the features", async () => {
+    // A 4x4 crop whose bytes name their pixel: mirrored, pixel (x, y) comes from (side - 1 - x, y) of the region.
+    const pattern = Uint8Array.from({ length: 4 * 4 * 3 }, (_, i) => i);
+    const region = transformCrop(pattern, 4, { flip: true, x: 1, y: 1, side: 2 });
+    const pixel = (x: number, y: number) => [...pattern.subarray((y * 4 + x) * 3, (y * 4 + x) * 3 + 3)];
+    expect([...region]).toEqual([...pixel(2, 1), ...pixel(1, 1), ...pixel(2, 2), ...pixel(1, 2)]);
+    expect(() => transformCrop(pattern, 4, { flip: false, x: 3, y: 0, side: 2 })).toThrow(/outside the 4x4 crop/);
+
+    const file = path.join(dir, "features-aug.onnx");
+    writeFileSync(file, featuresModel(readFileSync(modelPath("meso4-df"))));
+    const extractor = await CropFeatureExtractor.create({ featuresModelPath: file, graphOptimization: "all", detect: false });
+    try {
+      const [crop] = await extractor.crops(path.join(TEST_IMAGES_DIR, "real", "real00240.jpg"));
+      const plain = (await extractor.sample(crop!)).features;
+      const whole = { flip: false, x: 0, y: 0, side: INPUT_SIZE };
+      // The whole crop, not recompressed: the same features; mirrored, cut or recompressed: others.
+      expect(await extractor.augmented(crop!, { transform: whole, jpegQuality: null })).toEqual(plain);
+      for (const a of [
+        { transform: { ...whole, flip: true }, jpegQuality: null },
+        { transform: { flip: false, x: 10, y: 20, side: 230 }, jpegQuality: null },
+        { transform: whole, jpegQuality: 30 },
+      ]) {
+        expect(await extractor.augmented(crop!, a)).not.toEqual(plain);
+      }
+    } finally {
+      await extractor.close();
     }
   });
 });
