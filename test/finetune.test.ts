@@ -237,7 +237,7 @@ describe("features model", () => {
     const parent = readFileSync(modelPath("meso4-df"));
     const file = path.join(dir, "features.onnx");
     writeFileSync(file, featuresModel(parent));
-    const extractor = await CropFeatureExtractor.create({ featuresModelPath: file, graphOptimization: "all", detect: false });
+    const extractor = await CropFeatureExtractor.create({ modelPath: file, graphOptimization: "all", detect: false });
     const official = await MesoNetScorer.create({ model: "meso4-df", detector: false, provider: "cpu" });
     try {
       const jpeg = path.join(TEST_IMAGES_DIR, "df", "df00204.jpg");
@@ -272,7 +272,7 @@ describe("augmentation", () => {
 
     const file = path.join(dir, "features-aug.onnx");
     writeFileSync(file, featuresModel(readFileSync(modelPath("meso4-df"))));
-    const extractor = await CropFeatureExtractor.create({ featuresModelPath: file, graphOptimization: "all", detect: false });
+    const extractor = await CropFeatureExtractor.create({ modelPath: file, graphOptimization: "all", detect: false });
     try {
       const [crop] = await extractor.crops(path.join(TEST_IMAGES_DIR, "real", "real00240.jpg"));
       const plain = (await extractor.sample(crop!)).features;

@@ -55,7 +55,8 @@ export interface FileSamples {
 }
 
 export interface CropFeatureOptions {
-  featuresModelPath: string;
+  /** A features model (mesonetHead.ts featuresModel) for sample() and augmented(); any MesoNet model for crops() and real(). */
+  modelPath: string;
   graphOptimization: GraphOptimization;
   detect: boolean;
   provider?: ProviderRequest;
@@ -73,7 +74,7 @@ export class CropFeatureExtractor {
     const addon = loadAddon();
     const native = await addon.createScorer(
       resolveScorerOptions({
-        modelPath: options.featuresModelPath,
+        modelPath: options.modelPath,
         provider: options.provider,
         graphOptimization: options.graphOptimization,
         // One crop per model run: the features must not depend on which crops share a batch.

@@ -14,13 +14,13 @@ import { DEFAULT_GRAPH_OPTIMIZATION, modelFile } from "../scoring/MesoNetScorer.
 import { SCORER_DEFAULTS } from "../scoring/scorerOptions.js";
 import { INPUT_NAME, INPUT_SIZE, OUTPUT_REAL } from "../../models/mesonetGraph.js";
 import { featuresModel, readHead, withHead } from "../../models/mesonetHead.js";
-import { AUGMENT_COPIES, CropFeatureExtractor, type FileSamples } from "./cropFeatures.js";
-import { HEAD_TRAINING, type EpochProgress } from "./headTraining.js";
+import { AUGMENT_COPIES, CropFeatureExtractor, type CropFeatureOptions, type FileSamples } from "./cropFeatures.js";
+import { HEAD_TRAINING, type EpochProgress, type HeadTrainingInput } from "./headTraining.js";
 import { heldOutMetrics, type HeldOutMetrics } from "./heldOutMetrics.js";
 import { checkNewModelName, writeUserModel } from "./interimUserModelWriter.js";
 import { modelCard } from "./modelCard.js";
 import { seededRandom } from "./seededRandom.js";
-import { MIN_FILES_PER_SPLIT, splitTrainingData, TrainingDataError, type Label, type LabelledFile } from "./trainingData.js";
+import { MIN_FILES_PER_SPLIT, splitTrainingData, TrainingDataError, type DataSplit, type Label, type LabelledFile } from "./trainingData.js";
 import { trainHeadInWorker } from "./workerThreads.js";
 
 export const FINETUNE_DEFAULTS = { base: DEFAULT_MODEL, epochs: 10, seed: 1, holdout: 0.2, augment: false, detect: true } as const;
@@ -140,7 +140,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
     const augmentSeeds = seededRandom(settings.seed ^ 0x5bd1e995);
     const randoms = files.map((_, i) => (settings.augment && i < split.train.length ? seededRandom(Math.floor(augmentSeeds() * 2 ** 32)) : null));
     let filesDone = 0;
-    const extractor = await CropFeatureExtractor.create({ ...extractorOptions, featuresModelPath: featuresPath });
+    const extractor = await CropFeatureExtractor.create({ ...extractorOptions, modelPath: featuresPath });
     let samples: FileSamples[];
     try {
       samples = await mapLimited(files, CONCURRENCY, async (file, i) => {
@@ -153,44 +153,19 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
     } finally {
       await extractor.close();
     }
-    const trainSamples = samples.slice(0, split.train.length);
     const heldOutSamples = samples.slice(split.train.length);
-    const data = countData(split.train, trainSamples, split.heldOut, heldOutSamples, split.skippedVideos, settings);
+    const data = countData(split.train, samples.slice(0, split.train.length), split.heldOut, heldOutSamples, split.skippedVideos, settings);
 
     // The head, trained in a worker.
-    const rows = (list: FileSamples[], withAugmented: boolean) => list.flatMap((s) => [...s.crops.map((c) => c.features), ...(withAugmented ? s.augmented : [])]);
-    const labelsOf = (files: LabelledFile[], list: FileSamples[], withAugmented: boolean) =>
-      Uint8Array.from(list.flatMap((s, i) => new Array<number>(s.crops.length + (withAugmented ? s.augmented.length : 0)).fill(files[i]!.label === "real" ? 1 : 0)));
-    const flat = (vectors: Float32Array[]) => {
-      const out = new Float32Array(vectors.length * data.featureCount);
-      vectors.forEach((v, i) => out.set(v, i * data.featureCount));
-      return out;
-    };
-    const trained = await trainHeadInWorker(
-      {
-        features: flat(rows(trainSamples, true)),
-        labels: labelsOf(split.train, trainSamples, true),
-        heldOutFeatures: flat(rows(heldOutSamples, false)),
-        heldOutLabels: labelsOf(split.heldOut, heldOutSamples, false),
-        dims: data.featureCount,
-        head: readHead(parentBytes),
-        epochs: settings.epochs,
-        seed: settings.seed,
-      },
-      (p) => options.onProgress?.({ stage: "train", ...p }),
+    const trained = await trainHeadInWorker(headTrainingInput(split, samples, data.featureCount, parentBytes, settings), (p) =>
+      options.onProgress?.({ stage: "train", ...p }),
     );
 
     // The written model, run by the addon on the same held-out crops: its scores are the "after" metrics.
     const onnxBytes = withHead(parentBytes, trained.head, options.name, { "mesoguard.parent": parent.name, "mesoguard.source": "finetune" });
     const modelPath = path.join(temp, "model.onnx");
     await writeFile(modelPath, onnxBytes);
-    const evaluator = await CropFeatureExtractor.create({ ...extractorOptions, featuresModelPath: modelPath });
-    let afterReals: number[][];
-    try {
-      afterReals = await mapLimited(split.heldOut, CONCURRENCY, async (file) => Promise.all((await evaluator.crops(file.path)).map((c) => evaluator.real(c))));
-    } finally {
-      await evaluator.close();
-    }
+    const afterReals = await heldOutReals(split.heldOut, { ...extractorOptions, modelPath });
     checkAgreement(afterReals.flat(), trained.heldOutReal);
     const before = heldOutMetrics(split.heldOut.map((f, i) => ({ label: f.label, reals: heldOutSamples[i]!.crops.map((c) => c.real) })), settings.seed);
     const after = heldOutMetrics(split.heldOut.map((f, i) => ({ label: f.label, reals: afterReals[i]! })), settings.seed);
@@ -231,6 +206,40 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
     return { name: options.name, dir: written.dir, settings, data, history: trained.history, metrics };
   } finally {
     await rm(temp, { recursive: true, force: true });
+  }
+}
+
+/** The head's training data: every training face and its augmented copies, and the held-out faces, as rows. */
+function headTrainingInput(split: DataSplit, samples: FileSamples[], dims: number, parentBytes: Uint8Array, settings: FinetuneSettings): HeadTrainingInput {
+  const train = samples.slice(0, split.train.length);
+  const heldOut = samples.slice(split.train.length);
+  const rows = (list: FileSamples[], withAugmented: boolean) => {
+    const vectors = list.flatMap((s) => [...s.crops.map((c) => c.features), ...(withAugmented ? s.augmented : [])]);
+    const out = new Float32Array(vectors.length * dims);
+    vectors.forEach((v, i) => out.set(v, i * dims));
+    return out;
+  };
+  const labels = (files: LabelledFile[], list: FileSamples[], withAugmented: boolean) =>
+    Uint8Array.from(list.flatMap((s, i) => new Array<number>(s.crops.length + (withAugmented ? s.augmented.length : 0)).fill(files[i]!.label === "real" ? 1 : 0)));
+  return {
+    features: rows(train, true),
+    labels: labels(split.train, train, true),
+    heldOutFeatures: rows(heldOut, false),
+    heldOutLabels: labels(split.heldOut, heldOut, false),
+    dims,
+    head: readHead(parentBytes),
+    epochs: settings.epochs,
+    seed: settings.seed,
+  };
+}
+
+/** P(real) of each held-out file's faces by the model at `options.modelPath`, cut again by the same pipeline. */
+async function heldOutReals(heldOut: LabelledFile[], options: CropFeatureOptions): Promise<number[][]> {
+  const evaluator = await CropFeatureExtractor.create(options);
+  try {
+    return await mapLimited(heldOut, CONCURRENCY, async (file) => Promise.all((await evaluator.crops(file.path)).map((c) => evaluator.real(c))));
+  } finally {
+    await evaluator.close();
   }
 }
 
