@@ -209,9 +209,9 @@ describe("mesoguard finetune on bad data", () => {
   it("refuses an empty folder, a missing folder, a single class and too few files for a held-out split", () => {
     const empty = path.join(dir, "empty");
     mkdirSync(empty, { recursive: true });
-    expectRefused(["--real", realDir, "--fake", empty], /--fake .*empty: no images/);
+    expectRefused(["--real", realDir, "--fake", empty], /--fake .*empty: no videos or images/);
     expectRefused(["--real", path.join(dir, "nope"), "--fake", fakeDir], /--real .*nope: no such folder/);
-    expectRefused(["--real", fakeDir, "--fake", fakeDir], /is in both the --real and the --fake folder/);
+    expectRefused(["--real", fakeDir, "--fake", fakeDir], /file\(s\) are under both --real and --fake/);
     const few = path.join(dir, "few");
     mkdirSync(few, { recursive: true });
     for (const f of readdirSync(fakeDir).slice(0, 4)) writeFileSync(path.join(few, f), readFileSync(path.join(fakeDir, f)));

@@ -20,7 +20,8 @@ import { heldOutMetrics, type HeldOutMetrics } from "./heldOutMetrics.js";
 import { checkNewModelName, writeUserModel } from "./interimUserModelWriter.js";
 import { modelCard } from "./modelCard.js";
 import { seededRandom } from "./seededRandom.js";
-import { MIN_FILES_PER_SPLIT, splitTrainingData, TrainingDataError, type DataSplit, type Label, type LabelledFile } from "./trainingData.js";
+import { DatasetError, type Label, type LabelledFile } from "../evaluate/dataset.js";
+import { MIN_FILES_PER_SPLIT, splitTrainingData, type DataSplit } from "./trainingData.js";
 import { trainHeadInWorker } from "./workerThreads.js";
 
 export const FINETUNE_DEFAULTS = { base: DEFAULT_MODEL, epochs: 10, seed: 1, holdout: 0.2, augment: false, detect: true } as const;
@@ -264,7 +265,7 @@ function countData(
     const withFace = (list: FileSamples[]) => list.filter((s) => s.crops.length > 0).length;
     for (const [side, list] of [["training", t], ["held-out", h]] as const) {
       if (withFace(list) < MIN_FILES_PER_SPLIT) {
-        throw new TrainingDataError(
+        throw new DatasetError(
           `${label} ${side} files: faces were found in ${withFace(list)} of ${list.length}; each class needs faces in at least ` +
             `${MIN_FILES_PER_SPLIT} files on each side of the split${settings.detect ? " (--no-detect if the images are face crops already)" : ""}`,
         );

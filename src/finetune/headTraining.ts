@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 
 import { HEAD_UNITS, type DenseHead } from "../../models/mesonetHead.js";
-import { rocAuc } from "./interimMetrics.js";
+import { rocAuc } from "../evaluate/metrics.js";
 import { randomInt, seededRandom, shuffled } from "./seededRandom.js";
 
 /** MesoNet's training settings (Afchar et al.'s code): Adam at 1e-3, dropout 0.5, LeakyReLU 0.1. */

@@ -1,10 +1,8 @@
 // The held-out metrics a fine-tuned model's manifest and card carry, face by face: fakes are the class to detect,
 // scored by P(fake) = 1 - P(real); the AUC's bootstrap interval resamples files (a file's faces move together).
-import { bootstrapAucInterval, eer, rocAuc, tprAtFpr } from "./interimMetrics.js";
+import { bootstrapAucInterval, eer, rocAuc, tprAtFpr } from "../evaluate/metrics.js";
 
 export const TPR_AT_FPR = [0.01, 0.05, 0.1] as const;
-/** Percentile bootstrap, stratified by class, over files. */
-export const AUC_BOOTSTRAP = { resamples: 2000, level: 0.95 } as const;
 
 export interface HeldOutMetrics {
   faces: { real: number; fake: number };
@@ -25,7 +23,8 @@ export function heldOutMetrics(files: readonly FileScores[], seed: number): Held
   const groups = (label: "real" | "fake") => files.filter((f) => f.label === label && f.reals.length > 0).map((f) => f.reals.map((r) => 1 - r));
   const [fakeGroups, realGroups] = [groups("fake"), groups("real")];
   const [fakes, reals] = [fakeGroups.flat(), realGroups.flat()];
-  const interval = bootstrapAucInterval(fakeGroups, realGroups, { ...AUC_BOOTSTRAP, seed });
+  // Percentile bootstrap, stratified by class, over files (metrics.ts's resamples and level).
+  const interval = bootstrapAucInterval(fakeGroups, realGroups, { seed });
   return {
     faces: { real: reals.length, fake: fakes.length },
     auc: rocAuc(fakes, reals),
