@@ -43,7 +43,17 @@ function numberOption(name: string, text: string | undefined): number | undefine
   return value;
 }
 
-/** Progress on a terminal: the crops, then each epoch's loss and held-out AUC. */
+/** Progress on a terminal: the crops (at most ten redraws a second, always the last), then each epoch. */
+function progressDrawer(err: NodeJS.WriteStream): (p: FinetuneProgress) => void {
+  let lastDraw = 0;
+  return (p) => {
+    const now = Date.now();
+    if (p.stage === "crops" && p.filesDone < p.filesTotal && now - lastDraw < 100) return;
+    lastDraw = now;
+    drawProgress(err, p);
+  };
+}
+
 function drawProgress(err: NodeJS.WriteStream, p: FinetuneProgress): void {
   const line =
     p.stage === "crops"
@@ -120,7 +130,7 @@ export async function runFinetuneCommand(argv: string[], out: (line: string) => 
       augment: values.augment,
       detect: !values["no-detect"],
       provider: values.provider as ProviderRequest,
-      onProgress: bar ? (p) => drawProgress(err, p) : undefined,
+      onProgress: bar ? progressDrawer(err) : undefined,
     });
     if (bar) err.write("\n");
     for (const line of values.json ? [JSON.stringify(result)] : humanSummary(result)) out(line);
