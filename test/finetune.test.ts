@@ -156,7 +156,9 @@ describe("mesoguard finetune", () => {
     const { before, after } = manifest.metrics.heldOut;
     const auc = (m: any) => `${m.auc.toFixed(3)} [${m.aucInterval.low.toFixed(3)}, ${m.aucInterval.high.toFixed(3)}]`;
     expect(card).toContain(`| ROC AUC [95% bootstrap interval] | ${auc(before)} | ${auc(after)} |`);
-    expect(card).toContain(`| EER | ${(before.eer * 100).toFixed(1)}% | ${(after.eer * 100).toFixed(1)}% |`);
+    const pct = (x: number) => `${Number((x * 100).toFixed(1))}%`;
+    expect(card).toContain(`| EER | ${pct(before.eer)} | ${pct(after.eer)} |`);
+    expect(card).toContain(`| TPR at FPR <= 5% | ${pct(before.tprAtFpr["0.05"])} | ${pct(after.tprAtFpr["0.05"])} |`);
     expect(card).toContain("## Known limits");
   });
 

@@ -6,11 +6,10 @@
 import { readFile } from "node:fs/promises";
 
 import { DEFAULT_DETECTOR, detectorModelPath } from "../faces/detectorModels.js";
-import type { FrameInput, NativeAddon, NativeScorer } from "../native/addonTypes.js";
+import type { FrameInput, GraphOptimization, NativeAddon, NativeScorer, ProviderRequest } from "../native/addonTypes.js";
 import { loadAddon } from "../native/loadAddon.js";
 import { imageFrame } from "../scan/scanFile.js";
 import { DEFAULT_MAX_FRAME_PIXELS, resolvePreprocessOptions, resolveScorerOptions } from "../scoring/scorerOptions.js";
-import type { GraphOptimization, ProviderRequest } from "../native/addonTypes.js";
 import { FEATURES_OUTPUT } from "../../models/mesonetHead.js";
 import { INPUT_SIZE, OUTPUT_REAL } from "../../models/mesonetGraph.js";
 import type { CropTransform } from "./cropPixels.js";

@@ -1,6 +1,7 @@
 // MODEL_CARD.md of a fine-tuned model: provenance and licence, data, training settings, held-out metrics before
 // and after on the same split, and what the numbers do not say.
 import type { ModelManifestEntry } from "../models/manifest.js";
+import { AUGMENT_RANGES } from "./cropFeatures.js";
 import type { EpochProgress } from "./headTraining.js";
 import type { HeldOutMetrics } from "./heldOutMetrics.js";
 import { TPR_AT_FPR } from "./heldOutMetrics.js";
@@ -21,7 +22,7 @@ export interface ModelCardInput {
 }
 
 const f3 = (x: number) => x.toFixed(3);
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pct = (x: number) => `${Number((x * 100).toFixed(1))}%`;
 
 function metricRows(before: HeldOutMetrics, after: HeldOutMetrics): string[] {
   const auc = (m: HeldOutMetrics) => `${f3(m.auc)} [${f3(m.aucInterval.low)}, ${f3(m.aucInterval.high)}]`;
@@ -34,6 +35,7 @@ function metricRows(before: HeldOutMetrics, after: HeldOutMetrics): string[] {
 
 export function modelCard(c: ModelCardInput): string {
   const { data, settings } = c;
+  const a = AUGMENT_RANGES;
   const heldOutFaces = c.after.faces.real + c.after.faces.fake;
   const classRow = (label: "real" | "fake") => {
     const d = data[label];
@@ -70,7 +72,7 @@ export function modelCard(c: ModelCardInput): string {
     `- Trained: the dense head only (${data.featureCount} frozen convolution features in, 16 hidden units), started from the parent's head.`,
     `- Epochs ${settings.epochs}, batch ${settings.batchSize}, Adam at ${settings.learningRate}, dropout ${settings.dropout} before each dense layer, ` +
       `class-balanced binary cross-entropy, seed ${settings.seed}; TensorFlow.js (CPU) on features computed by the addon.`,
-    `- Augmentation: ${settings.augment ? `${data.augmentCopies} copies of each training face: mirrored at random, a random square region of 85-100% of the side, JPEG recompression at quality 30-80 for half of them, resized back to 256x256` : "none"}.`,
+    `- Augmentation: ${settings.augment ? `${data.augmentCopies} copies of each training face: mirrored at random, a random square region of ${pct(a.minSide)}-100% of the side, JPEG recompression at quality ${a.minQuality}-${a.maxQuality} for ${pct(a.jpegChance)} of them, resized back to 256x256` : "none"}.`,
     "",
     "| epoch | training loss | held-out AUC |",
     "|---|---|---|",
