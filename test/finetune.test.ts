@@ -122,7 +122,7 @@ describe("mesoguard finetune", () => {
     expect(withHead(parent, before, "meso4-df", { "mesoguard.parent": "", "mesoguard.source": "" })).toEqual(restored);
   });
 
-  it("loads by name and scores as the model file does (the native contract)", async () => {
+  it("loads by name in score and scan, and scores as the model file does (the native contract)", async () => {
     const score = mesoguard(["score", "--json", "--no-detect", "--model", "my-ft", ...readdirSync(fakeDir).map((f) => path.join(fakeDir, f))]);
     expect(score.stderr).toBe("");
     expect(score.status).toBe(0);
@@ -133,6 +133,9 @@ describe("mesoguard finetune", () => {
       expect(line.real).toBeGreaterThanOrEqual(0);
       expect(line.real).toBeLessThanOrEqual(1);
     }
+    const scan = mesoguard(["scan", "--json", "--no-detect", "--model", "my-ft", path.join(fakeDir, "df00204.png")]);
+    expect(scan.status).toBe(0);
+    expect(JSON.parse(scan.stdout).model).toBe("my-ft");
     // The same file through the model file directly (the native contract: planar RGB [0,1] in, P(real) out).
     const scorer = await MesoNetScorer.create({ model: "meso4-df", modelPath: path.join(modelDir, "model.onnx"), detector: false, provider: "cpu" });
     try {

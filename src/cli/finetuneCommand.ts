@@ -1,12 +1,12 @@
 // `mesoguard finetune --real DIR --fake DIR --out NAME [options]`: src/finetune/finetune.ts on the command line.
 import { parseArgs } from "node:util";
 
-import { modelNames } from "../models/manifest.js";
+import { officialModelNames } from "../models/manifest.js";
 import type { ProviderRequest } from "../native/addonTypes.js";
 import { FINETUNE_DEFAULTS, finetune, type FinetuneProgress, type FinetuneResult } from "../finetune/finetune.js";
 import { TPR_AT_FPR, type HeldOutMetrics } from "../finetune/heldOutMetrics.js";
 import { AUGMENT_COPIES } from "../finetune/cropFeatures.js";
-import { userModelsDir } from "../finetune/interimUserModelWriter.js";
+import { userModelsDir } from "../models/userModels.js";
 import { barText } from "../scan/progressBar.js";
 
 export const FINETUNE_USAGE = `Usage: mesoguard finetune --real DIR --fake DIR --out NAME [options]
@@ -20,7 +20,7 @@ Options:
   --real DIR         images of real faces (searched recursively: .jpg .jpeg .png)
   --fake DIR         images of fake faces
   --out NAME         the new model's name (lower case, digits, . _ -; not an existing model's)
-  --base NAME        the parent: ${modelNames().join(", ")} (default ${FINETUNE_DEFAULTS.base})
+  --base NAME        the parent, an official model: ${officialModelNames().join(", ")} (default ${FINETUNE_DEFAULTS.base})
   --epochs N         passes over the training faces (default ${FINETUNE_DEFAULTS.epochs})
   --seed S           seed of the split, augmentation, batch order and dropout (default ${FINETUNE_DEFAULTS.seed});
                      the same seed and data give the same model

@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { DEFAULT_MODEL, findModel, type ModelManifestEntry } from "../models/manifest.js";
+import { DEFAULT_MODEL, findOfficialModel, officialModelNames, type ModelManifestEntry } from "../models/manifest.js";
 import { defaultGeneratedDir } from "../models/paths.js";
 import type { ProviderRequest } from "../native/addonTypes.js";
 import { DEFAULT_GRAPH_OPTIMIZATION, modelFile } from "../scoring/MesoNetScorer.js";
@@ -17,7 +17,8 @@ import { featuresModel, readHead, withHead } from "../../models/mesonetHead.js";
 import { AUGMENT_COPIES, CropFeatureExtractor, type CropFeatureOptions, type FileSamples } from "./cropFeatures.js";
 import { HEAD_TRAINING, type EpochProgress, type HeadTrainingInput } from "./headTraining.js";
 import { heldOutMetrics, type HeldOutMetrics } from "./heldOutMetrics.js";
-import { checkNewModelName, writeUserModel } from "./interimUserModelWriter.js";
+import { MODEL_NAME_PATTERN, userModelsDir } from "../models/userModels.js";
+import { writeUserModel } from "../models/userModelStore.js";
 import { modelCard } from "./modelCard.js";
 import { seededRandom } from "./seededRandom.js";
 import { DatasetError, type Label, type LabelledFile } from "../evaluate/dataset.js";
@@ -86,6 +87,17 @@ export interface FinetuneResult {
   metrics: { heldOut: { before: HeldOutMetrics; after: HeldOutMetrics } };
 }
 
+/**
+ * Fails fast, before any work, on a name writeUserModel() would refuse at the end (it checks again): a bad name or an
+ * official one is a usage error (RangeError), a taken one the folder's state.
+ */
+function checkNewModelName(name: string): void {
+  if (!MODEL_NAME_PATTERN.test(name)) throw new RangeError(`--out "${name}" must match ${MODEL_NAME_PATTERN} (lower case, digits, . _ -)`);
+  if (officialModelNames().includes(name)) throw new RangeError(`--out "${name}" is an official model's name: choose another`);
+  const dir = path.join(userModelsDir(), name);
+  if (existsSync(dir)) throw new Error(`a user model named "${name}" exists already (${dir})`);
+}
+
 function checkInteger(option: keyof typeof FINETUNE_LIMITS, value: number): void {
   const { min, max } = FINETUNE_LIMITS[option];
   if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`--${option} must be an integer ${min}-${max}, got ${value}`);
@@ -126,7 +138,7 @@ function fileError(file: string, error: unknown): Error {
 export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
   const settings = settingsOf(options);
   checkNewModelName(options.name);
-  const parent: ModelManifestEntry = findModel(settings.base);
+  const parent: ModelManifestEntry = findOfficialModel(settings.base);
   const parentBytes = await readFile(modelFile(parent));
   const split = await splitTrainingData({ real: options.real, fake: options.fake }, settings.holdout, settings.seed);
   const temp = mkdtempSync(path.join(tmpdir(), "mesoguard-finetune-"));
