@@ -24,6 +24,8 @@ export const PRODUCER_NAME = "mesoguard";
 export const INPUT_NAME = "input";
 export const OUTPUT_REAL = "real";
 export const OUTPUT_LOGIT = "logit";
+/** The flattened convolution features (NCHW order) the dense head reads. */
+export const FLATTEN_OUTPUT = "flatten.out";
 export const INPUT_SIZE = 256;
 export const KERAS_BN_EPSILON = 1e-3;
 export const LEAKY_RELU_ALPHA = 0.1;
@@ -92,7 +94,7 @@ const attrInts = (name: string, ints: number[]): IAttributeProto => ({ name, typ
 const attrFloat = (name: string, f: number): IAttributeProto => ({ name, type: AttrType.FLOAT, f });
 
 /** Float32 values as little-endian bytes (ONNX raw_data is always little-endian). */
-function float32LE(data: Float32Array): Uint8Array {
+export function float32LE(data: Float32Array): Uint8Array {
   const bytes = new Uint8Array(data.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
@@ -189,11 +191,11 @@ function classifierHead(g: GraphBuilder, x: Value, dense1: string, dense2: strin
         w1.set(k1.data.subarray(kerasRow * 16, kerasRow * 16 + 16), onnxRow * 16);
       }
 
-  g.node("Flatten", "flatten", [x.name], ["flatten.out"], [attrInt("axis", 1)]);
+  g.node("Flatten", "flatten", [x.name], [FLATTEN_OUTPUT], [attrInt("axis", 1)]);
   // Gemm with B in Keras's [in, out] layout: Y = A * B + C.
   const w1Name = g.initializer(`${dense1}.kernel`, [features, 16], w1);
   const b1Name = g.initializer(`${dense1}.bias`, [16], b1.data);
-  g.node("Gemm", dense1, ["flatten.out", w1Name, b1Name], [`${dense1}.out`]);
+  g.node("Gemm", dense1, [FLATTEN_OUTPUT, w1Name, b1Name], [`${dense1}.out`]);
   g.node("LeakyRelu", "leaky_relu", [`${dense1}.out`], ["leaky_relu.out"], [attrFloat("alpha", LEAKY_RELU_ALPHA)]);
   const w2Name = g.initializer(`${dense2}.kernel`, [16, 1], k2.data);
   const b2Name = g.initializer(`${dense2}.bias`, [1], b2.data);
@@ -267,7 +269,7 @@ function buildMesoInception4(g: GraphBuilder, x: Value): Value {
   return x;
 }
 
-const tensorType = (dims: Array<number | string>): IValueInfoProto["type"] => ({
+export const tensorType = (dims: Array<number | string>): IValueInfoProto["type"] => ({
   tensorType: {
     elemType: onnx.TensorProto.DataType.FLOAT,
     shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) },

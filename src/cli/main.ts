@@ -3,6 +3,7 @@
 import { runCalibrateCommand } from "./calibrateCommand.js";
 import { runDoctorCommand } from "./doctorCommand.js";
 import { runEvaluateCommand } from "./evaluateCommand.js";
+import { runFinetuneCommand } from "./finetuneCommand.js";
 import { runModelsCommand } from "./modelsCommand.js";
 import { runScanCommand } from "./scanCommand.js";
 import { runScoreCommand } from "./scoreCommand.js";
@@ -18,6 +19,7 @@ Commands:
   scan PATH...      videos and images: a verdict per file, JSON/CSV/HTML reports (mesoguard scan --help)
   evaluate          AUC, EER, TPR at low FPR on your own real and fake files (mesoguard evaluate --help)
   calibrate         verdict thresholds from your own files: a config file and a model card (mesoguard calibrate --help)
+  finetune          train MesoNet's head on your labelled faces (mesoguard finetune --help)
   doctor            what this machine runs on, and why not the GPU (mesoguard doctor --help)
   models            list, add and check models, your own ONNX classifiers too (mesoguard models --help)
 
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return runServeCommand(rest);
     case "token":
       return runTokenCommand(rest, (line) => process.stdout.write(line + "\n"));
+    case "finetune":
+      return runFinetuneCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "doctor":
       return runDoctorCommand(rest, (line) => process.stdout.write(line + "\n"));
     case "models":

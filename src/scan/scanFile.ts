@@ -37,7 +37,7 @@ export interface ScanFileOptions extends VideoSampling {
   onFrame?: (faces: number) => void;
 }
 
-function imageFrame(file: string, data: Buffer): FrameInput {
+export function imageFrame(file: string, data: Buffer): FrameInput {
   return { kind: /\.png$/i.test(file) ? "png" : "jpeg", data };
 }
 
