@@ -32,6 +32,11 @@ bool DeviceBatchSwitch::active() {
   return status_.active;
 }
 
+bool DeviceBatchSwitch::gpu_turned_off() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return status_.mode == "cuda" && !status_.active;
+}
+
 void DeviceBatchSwitch::TurnOff(const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -53,6 +53,8 @@ class DeviceBatchSwitch {
  public:
   DeviceBatchSwitch(std::string mode, std::string reason);
   bool active();
+  // The GPU path was turned off (a failed cuda device batch, or the canary): the per-crop CUDA render stops too.
+  bool gpu_turned_off();
   // Turns device batches off for good, keeping the first reason; logs it to stderr once.
   void TurnOff(const std::string& reason);
   // The canary's slot: true for the one caller that should run it.

@@ -241,9 +241,7 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
 }
 
 void FramePipeline::Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device) {
-  // Device batches turned off on the GPU (a failure, or the canary) take the per-crop CUDA render down with them.
-  const DeviceBatchStatus batches = device_switch_->Status();
-  if (preprocess_device_ == "cuda" && (batches.mode != "cuda" || batches.active)) {
+  if (preprocess_device_ == "cuda" && !device_switch_->gpu_turned_off()) {
     try {
       RenderCuda(source, spec, out, mesonet_->session().config().device_id);
       *device = "cuda";

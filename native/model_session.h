@@ -65,6 +65,7 @@ class ModelSession {
   // The same run through IoBinding: `input` (batch items, already in the memory `memory` describes: CPU or CUDA)
   // is bound without a copy, and output i is bound to outputs[i] in that memory (output_item_size(i) * batch floats).
   // Waits until the outputs are written. Throws Ort::Exception / std::runtime_error. Thread-compatible, as Run.
+  // Tested on CPU memory (the CPU provider); on CUDA memory it has never run (no GPU provider was at hand).
   void RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs,
                 bool release_memory);
 

@@ -45,7 +45,7 @@ export interface NativeScorerOptions {
    * ONNX Runtime's IoBinding. auto: on the GPU (cuda) where MesoNet runs on a GPU provider and preprocess is cuda,
    * else off; host: the same code on host memory (any provider; what the tests run); off: never.
    */
-  deviceBatches: "auto" | "host" | "off";
+  deviceBatches: DeviceBatchMode;
   /** BlazeFace, run in the same pipeline; null: only score() (whole frame = face crop) works. */
   detector: NativeDetectorOptions | null;
   crop: NativeCropOptions;
@@ -149,6 +149,8 @@ export interface NativeScorerInfo extends NativeSessionInfo, NativeQueueSettings
   crop: { factor: number; margin: number };
   closed: boolean;
 }
+
+export type DeviceBatchMode = "auto" | "host" | "off";
 
 /** Whether device batches are in use, and why (or why not); the startup canary's outcome. */
 export interface NativeDeviceBatchStatus {
