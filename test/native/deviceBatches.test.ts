@@ -62,6 +62,8 @@ describe("device batches on host memory (deviceBatches: host)", { timeout: TEST_
     expect(got.map(logitOf)).toEqual(want.map(logitOf));
     expect(got.every((r) => r.preprocessDevice === "cpu")).toBe(true);
     expect(bound.stats().failed).toBe(0);
+    // They ran bound (the canary would have sent a wrong batch back to the plain path and turned them off).
+    expect(bound.info().deviceBatches).toMatchObject({ active: true, canary: { state: "passed" } });
   });
 
   it("analyze(): detector letterboxes and face crops from several frames in one batch give the plain path's faces", async () => {
