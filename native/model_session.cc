@@ -62,6 +62,7 @@ void AppendTensorRt(Ort::SessionOptions& options, const SessionConfig& config, c
   options.AppendExecutionProvider_TensorRT_V2(*trt);
 }
 
+// `stream`: as for AppendTensorRt (never run on a GPU).
 void AppendCuda(Ort::SessionOptions& options, const SessionConfig& config, void* stream) {
   const OrtApi& api = Ort::GetApi();
   OrtCUDAProviderOptionsV2* cuda = nullptr;
