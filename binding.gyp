@@ -11,6 +11,8 @@
       "sources": [
         "native/addon.cc",
         "native/addon_functions.cc",
+        "native/batch_memory_host.cc",
+        "native/device_batch.cc",
         "native/face_geometry.cc",
         "native/frame_decode.cc",
         "native/frame_pipeline.cc",

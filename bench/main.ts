@@ -15,8 +15,9 @@ import { runBaseline } from "./baseline.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
 import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
+import { GPU_BATCH_SIZES, runGpu, usableGpuProviders } from "./gpu.js";
 import { runScanMemory } from "./scanMemory.js";
-import { DETECTORS, MESONET_MODELS, BATCH_SIZES, runStages } from "./stages.js";
+import { DETECTORS, MESONET_MODELS, BATCH_SIZES, faceCrop, runStages, stageIterations } from "./stages.js";
 import { nowMs, round } from "./stats.js";
 
 const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration SECONDS] [--bound-ms MS] [--detect-every K]
@@ -157,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
     2 + // frames, providers
     2 + // decode, per frame size
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
+    usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     2 + // baseline, per frame size
     1 + plan.sweep.length + plan.extra.length +
     1 + // scan memory
@@ -167,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
   const frames = await makeFrames(addon, options.photo);
 
   const stages = await runStages(addon, frames, probes, options.quick, (label) => progress.step(label));
+  const gpu = await runGpu(probes, frames, await faceCrop(frames[0]!), stageIterations(options.quick), (label) => progress.step(label));
   const baseline = await runBaseline(
     frames,
     { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
@@ -205,6 +208,7 @@ async function main(argv: string[]): Promise<number> {
     machine: machineInfo(usable[0]!.provider!, baseline.sharpVersion),
     options,
     stages,
+    gpu,
     endToEnd,
     baseline,
     scanMemory,

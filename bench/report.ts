@@ -7,6 +7,7 @@ import { shortOrtReason } from "../src/scoring/providerProbe.js";
 import type { BaselineResult } from "./baseline.js";
 import type { ScanMemoryResult } from "./scanMemory.js";
 import { EVENT_LOOP_RESOLUTION_MS, type EndToEndResult, type LoadPointResult } from "./endToEnd.js";
+import { GPU_TARGETS, type GpuResult } from "./gpu.js";
 import type { StagesResult } from "./stages.js";
 import { round, type Summary } from "./stats.js";
 
@@ -70,6 +71,8 @@ export interface BenchResult {
   machine: MachineInfo;
   options: BenchOptions;
   stages: StagesResult;
+  /** GPU rows, or why there are none. */
+  gpu: GpuResult;
   endToEnd: EndToEndResult;
   baseline: BaselineResult;
   /** `mesoguard scan` over a recorded hour of 720p (not with --quick: test/scanMemory.test.ts runs a cheaper rate). */
@@ -220,6 +223,7 @@ export function formatReport(result: BenchResult): string {
       ]),
     ),
   );
+  out.push("", ...formatGpu(result.gpu));
   out.push("", `End to end over WebSockets (server: ${endToEnd.serverArgs.join(" ")}; ${endToEnd.secondsPerPoint} s per point)`);
   const points = [...endToEnd.sweep, ...endToEnd.extra];
   out.push(
@@ -283,6 +287,26 @@ export function formatReport(result: BenchResult): string {
     ),
   );
   return out.join("\n");
+}
+
+function formatGpu(gpu: GpuResult): string[] {
+  const targets =
+    `targets on an H100/H200-class GPU: MesoNet >= ${GPU_TARGETS.cropsPerSec} crops/s at batch >= ${GPU_TARGETS.cropsAtBatch} ` +
+    `(TensorRT fp16), end to end >= ${GPU_TARGETS.framesPerSec} frames/s`;
+  if (!gpu.present) return [`GPU: no rows, because no GPU provider loads here (${targets}):`, ...gpu.absentBecause.map((r) => `  - ${r}`)];
+  const batches = (s: GpuResult["mesonet"][number]["deviceBatches"]) => `${s.mode}${s.active ? "" : " (off)"}, canary ${s.canary.state}`;
+  return [
+    `GPU (${targets})`,
+    formatTable(
+      ["MesoNet meso4-df", "input", "batch", "batch latency", "inference", "mean batch", "crops/s", "device batches"],
+      gpu.mesonet.map((m) => [m.provider, m.input, m.batch, ms(m.batchLatencyMs), ms(m.inferenceMs), m.meanBatchSize, m.cropsPerSec, batches(m.deviceBatches)]),
+    ),
+    "",
+    formatTable(
+      ["analyze() end to end", "input", "frame", "at once", "frames/s", "faces/s", "device batches"],
+      gpu.endToEnd.map((e) => [e.provider, e.input, e.frame, e.concurrency, e.framesPerSec, e.facesPerSec, batches(e.deviceBatches)]),
+    ),
+  ];
 }
 
 // ---- SVG ----------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 import sharp from "sharp";
 
 import type { DetectorName } from "../src/faces/detectorModels.js";
-import type { NativeAddon, ProviderName } from "../src/native/addonTypes.js";
+import type { DeviceBatchMode, NativeAddon, NativeDeviceBatchStatus, ProviderName } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
 import type { ProviderProbe } from "../src/scoring/providerProbe.js";
@@ -163,16 +163,27 @@ export async function runStages(
   return { providers: probes, iterations, decode: decodeRows, detector, mesonet, mesonetOneThread };
 }
 
-async function measureMesoNet(
+/** `deviceBatches`: the scorer option (auto, the default, is off on the CPU provider); `onStatus` gets what it reported. */
+export async function measureMesoNet(
   provider: ProviderName,
   model: string,
   batch: number,
   intraOpThreads: number,
   crop: Buffer,
   iterations: RepeatOptions,
+  deviceBatches: DeviceBatchMode = "auto",
+  onStatus?: (status: NativeDeviceBatchStatus) => void,
 ): Promise<MesoNetRow> {
   const maxWaitMs = 50;
-  const scorer = await MesoNetScorer.create({ model, provider, detector: false, maxBatch: batch, maxWaitMs, intraOpThreads });
+  const scorer = await MesoNetScorer.create({
+    model,
+    provider,
+    detector: false,
+    maxBatch: batch,
+    maxWaitMs,
+    intraOpThreads,
+    deviceBatches,
+  });
   const input = { kind: "rgb" as const, data: crop, width: 256, height: 256 };
   const inference: number[] = [];
   const batchSizes: number[] = [];
@@ -183,6 +194,7 @@ async function measureMesoNet(
       for (const r of results) batchSizes.push(r.timings.batchSize);
     }, iterations);
     const timedInference = inference.slice(inference.length - wall.length);
+    onStatus?.(scorer.info().deviceBatches!);
     const totalMs = wall.reduce((sum, v) => sum + v, 0);
     return {
       provider,

@@ -84,9 +84,57 @@ FramePipeline::FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_
     throw std::invalid_argument("preprocess must be auto, cpu or cuda, got '" + config_.preprocess + "'");
   }
 
-  mesonet_ = std::make_unique<InferenceBatcher>(std::move(mesonet), config_.max_batch, config_.max_wait_ms);
-  if (detector) detector_ = std::make_unique<InferenceBatcher>(std::move(detector), 1, 0.0);
+  std::unique_ptr<DeviceBatchRunner> mesonet_runner, detector_runner;
+  SetUpDeviceBatches(mesonet, detector, &mesonet_runner, &detector_runner);
+  mesonet_ = std::make_unique<InferenceBatcher>(std::move(mesonet), config_.max_batch, config_.max_wait_ms,
+                                                std::move(mesonet_runner));
+  if (detector) detector_ = std::make_unique<InferenceBatcher>(std::move(detector), 1, 0.0, std::move(detector_runner));
   pool_ = std::make_unique<WorkPool>(config_.prep_threads);
+}
+
+void FramePipeline::SetUpDeviceBatches(const std::shared_ptr<ModelSession>& mesonet,
+                                       const std::shared_ptr<ModelSession>& detector,
+                                       std::unique_ptr<DeviceBatchRunner>* mesonet_runner,
+                                       std::unique_ptr<DeviceBatchRunner>* detector_runner) {
+  std::string mode = "off", reason;
+  std::unique_ptr<BatchMemory> mesonet_memory, detector_memory;
+  if (config_.device_batches == "off") {
+    reason = "turned off (deviceBatches: off)";
+  } else if (config_.device_batches == "host") {
+    mode = "host";
+    reason = "requested explicitly: IoBinding on host memory, crops rendered on the inference thread";
+    mesonet_memory = MakeHostBatchMemory();
+    if (detector) detector_memory = MakeHostBatchMemory();
+  } else if (config_.device_batches == "auto") {
+    if (mesonet->provider() == "cpu") {
+      reason = "MesoNet runs on the CPU provider: crops are rendered on the crop threads";
+    } else if (preprocess_device_ != "cuda") {
+      reason = "preprocess is cpu (" + preprocess_reason_ + ")";
+    } else {
+      // The GPU path: NEVER RUN ON A GPU in this project (no GPU with ONNX Runtime's GPU providers was at hand).
+      try {
+        mesonet_memory = MakeCudaBatchMemory(mesonet->config().device_id, mesonet->compute_stream());
+        if (detector && detector->provider() != "cpu") {
+          detector_memory = MakeCudaBatchMemory(detector->config().device_id, detector->compute_stream());
+        }
+        mode = "cuda";
+        reason = "MesoNet runs on " + mesonet->provider() + " and preprocess is cuda";
+      } catch (const std::exception& e) {
+        mesonet_memory.reset();
+        detector_memory.reset();
+        reason = std::string("the CUDA batch memory could not be set up: ") + e.what();
+      }
+    }
+  } else {
+    throw std::invalid_argument("deviceBatches must be auto, host or off, got '" + config_.device_batches + "'");
+  }
+  device_switch_ = std::make_shared<DeviceBatchSwitch>(mode, reason);
+  if (mesonet_memory) {
+    *mesonet_runner = std::make_unique<DeviceBatchRunner>(mesonet, std::move(mesonet_memory), device_switch_, true);
+  }
+  if (detector_memory) {
+    *detector_runner = std::make_unique<DeviceBatchRunner>(detector, std::move(detector_memory), device_switch_, false);
+  }
 }
 
 FramePipeline::~FramePipeline() {
@@ -198,7 +246,7 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
 }
 
 void FramePipeline::Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device) {
-  if (preprocess_device_ == "cuda") {
+  if (preprocess_device_ == "cuda" && !device_switch_->gpu_turned_off()) {
     try {
       RenderCuda(source, spec, out, mesonet_->session().config().device_id);
       *device = "cuda";
@@ -215,18 +263,25 @@ void FramePipeline::ScoreWholeFrame(std::shared_ptr<State> state) {
   Request& r = *state->request;
   const Clock::time_point t = Clock::now();
   TensorJob job;
-  job.tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
-  Render(state->frame.view, whole_frame_spec(r.resize, mesonet_w_, mesonet_h_), job.tensor.data(), &r.preprocess_device);
-  r.render_ms = MsSince(t);
-  state->frame = DecodedFrame{};
-  r.frame.bytes = std::vector<uint8_t>();  // the pixels are in the tensor now
+  const RenderSpec spec = whole_frame_spec(r.resize, mesonet_w_, mesonet_h_);
+  if (mesonet_->device_batches()) {
+    job.render = BatchItem{state->frame.view, spec};  // rendered into the batch, on its device
+    job.keep_alive = state;
+  } else {
+    job.tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
+    Render(state->frame.view, spec, job.tensor.data(), &r.preprocess_device);
+    r.render_ms = MsSince(t);
+    state->frame = DecodedFrame{};
+    r.frame.bytes = std::vector<uint8_t>();  // the pixels are in the tensor now
+  }
   job.done = [this, state](TensorResult&& result) {
     Request& req = *state->request;
     req.batch_size = result.batch_size;
     req.wait_ms = result.wait_ms;
     req.inference_ms = result.inference_ms;
+    if (!result.render_device.empty()) req.preprocess_device = result.render_device;
     if (!result.error.empty()) {
-      Fail(std::move(state->request), "ERR_INFERENCE", result.error);
+      Fail(std::move(state->request), result.error_code, result.error);
       return;
     }
     req.outputs = std::move(result.outputs);
@@ -259,10 +314,13 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
     // BlazeFace takes RGB scaled to [-1, 1].
     const Letterbox lb = MakeLetterbox(region, detector_size_, config_.detector.mode, detector_layout_, 2.f, -1.f);
     TensorJob job;
-    job.tensor.resize(3 * (size_t)detector_size_ * detector_size_);
-    std::string device;
-    Render(state->frame.view, lb.spec, job.tensor.data(), &device);
-    {
+    if (detector_->device_batches()) {
+      job.render = BatchItem{state->frame.view, lb.spec};  // the letterbox rendered into the batch, on its device
+      job.keep_alive = state;
+    } else {
+      job.tensor.resize(3 * (size_t)detector_size_ * detector_size_);
+      std::string device;
+      Render(state->frame.view, lb.spec, job.tensor.data(), &device);
       std::lock_guard<std::mutex> lock(state->mutex);
       r.render_ms += MsSince(t);
     }
@@ -276,7 +334,10 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
       bool last;
       {
         std::lock_guard<std::mutex> lock(state->mutex);
-        if (!result.error.empty() && state->request->error_message.empty()) state->request->error_message = result.error;
+        if (!result.error.empty() && state->request->error_message.empty()) {
+          state->request->error_message = result.error;
+          state->request->error_code = result.error_code;
+        }
         state->detections.insert(state->detections.end(), found.begin(), found.end());
         last = --state->remaining == 0;
       }
@@ -284,7 +345,7 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
       Request& req = *state->request;
       req.detect_ms = MsSince(state->stage_start);
       if (!req.error_message.empty()) {
-        Fail(std::move(state->request), "ERR_INFERENCE", "face detector: " + req.error_message);
+        Fail(std::move(state->request), req.error_code, "face detector: " + req.error_message);
         return;
       }
       // NMS uncapped, then the cap: faces_found lets the caller say when max_faces cut faces.
@@ -315,6 +376,8 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
   state->stage_start = Clock::now();
   mesonet_->Announce((int)faces.size());
   std::vector<TensorJob> jobs(faces.size());
+  // Returned crops are read back from the host tensor: those frames keep the crop-thread render.
+  const bool device_batch = mesonet_->device_batches() && !r.return_crops;
   for (size_t i = 0; i < faces.size(); ++i) {
     const Clock::time_point t = Clock::now();
     const FaceCrop crop = MakeFaceCrop(faces[i].keypoints, config_.crop, mesonet_w_);
@@ -326,6 +389,11 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
     out.crop_center_y = crop.center_y;
     out.crop_side = crop.side;
     out.crop_angle = crop.angle;
+    if (device_batch) {
+      jobs[i].render = BatchItem{state->frame.view, crop.spec};  // rendered into the batch, on its device
+      jobs[i].keep_alive = state;
+      continue;
+    }
     jobs[i].tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
     Render(state->frame.view, crop.spec, jobs[i].tensor.data(), &r.preprocess_device);
     if (r.return_crops) {
@@ -340,8 +408,10 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
     }
     r.render_ms += MsSince(t);
   }
-  state->frame = DecodedFrame{};  // every crop is rendered: the decoded frame is no longer needed
-  r.frame.bytes = std::vector<uint8_t>();
+  if (!device_batch) {
+    state->frame = DecodedFrame{};  // every crop is rendered: the decoded frame is no longer needed
+    r.frame.bytes = std::vector<uint8_t>();
+  }
   for (size_t i = 0; i < jobs.size(); ++i) {
     jobs[i].done = [this, state, i](TensorResult&& result) {
       bool last;
@@ -353,7 +423,9 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
           for (const std::vector<float>& o : result.outputs) face.outputs.push_back(o.empty() ? NAN : o[0]);
         } else if (req.error_message.empty()) {
           req.error_message = result.error;
+          req.error_code = result.error_code;
         }
+        if (!result.render_device.empty()) req.preprocess_device = result.render_device;
         face.batch_size = result.batch_size;
         face.wait_ms = result.wait_ms;
         face.inference_ms = result.inference_ms;
@@ -364,7 +436,7 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
       }
       if (!last) return;
       if (!state->request->error_message.empty()) {
-        Fail(std::move(state->request), "ERR_INFERENCE", state->request->error_message);
+        Fail(std::move(state->request), state->request->error_code, state->request->error_message);
         return;
       }
       Finish(std::move(state->request));

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "device_batch.h"
 #include "face_geometry.h"
 #include "frame_decode.h"
 #include "idle_trimmer.h"
@@ -88,6 +89,7 @@ struct PipelineConfig {
   int max_pending_per_group = 0;  // the same, per group: one stream cannot fill the shared queue
   int64_t max_frame_pixels = 0;   // larger declared frames are refused before their pixels are allocated
   std::string preprocess;  // auto | cpu | cuda
+  std::string device_batches;  // auto (cuda where MesoNet runs on a GPU and preprocess is cuda) | host | off
   DetectorConfig detector;
   CropConfig crop;
 };
@@ -129,6 +131,7 @@ class FramePipeline {
   int mesonet_max_batch() const { return mesonet_->max_batch(); }
   const std::string& preprocess_device() const { return preprocess_device_; }
   const std::string& preprocess_reason() const { return preprocess_reason_; }
+  DeviceBatchStatus device_batch_status() { return device_switch_->Status(); }
 
  private:
   struct State;
@@ -137,6 +140,10 @@ class FramePipeline {
   void RunDetector(std::shared_ptr<State> state);
   void ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInput> faces);
   void Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device);
+  // Sets up device batches (device_batch.h) for the sessions, as config_.device_batches asks.
+  void SetUpDeviceBatches(const std::shared_ptr<ModelSession>& mesonet, const std::shared_ptr<ModelSession>& detector,
+                          std::unique_ptr<DeviceBatchRunner>* mesonet_runner,
+                          std::unique_ptr<DeviceBatchRunner>* detector_runner);
   void Finish(std::unique_ptr<Request> request);
   void Fail(std::unique_ptr<Request> request, const std::string& code, const std::string& message);
   // True when the request was closed away (close({drain: false})) or cancelled; then it has been failed.
@@ -152,6 +159,7 @@ class FramePipeline {
   int detector_outputs_[4] = {-1, -1, -1, -1};  // scores16, boxes16, scores8, boxes8
   std::string preprocess_device_ = "cpu";
   std::string preprocess_reason_;
+  std::shared_ptr<DeviceBatchSwitch> device_switch_;
 
   struct Group {
     int pending = 0;

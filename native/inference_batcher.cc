@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "preprocess.h"
+
 namespace mg {
 
 namespace {
@@ -11,8 +13,9 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
 }
 }  // namespace
 
-InferenceBatcher::InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms)
-    : session_(std::move(session)), max_batch_(max_batch), max_wait_ms_(max_wait_ms) {
+InferenceBatcher::InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
+                                   std::unique_ptr<DeviceBatchRunner> device)
+    : session_(std::move(session)), device_(std::move(device)), max_batch_(max_batch), max_wait_ms_(max_wait_ms) {
   // A model with a static batch dimension (BlazeFace's is 1) caps the batch.
   const int64_t static_batch = session_->input().shape.empty() ? -1 : session_->input().shape[0];
   if (static_batch > 0) max_batch_ = (int)std::min<int64_t>(max_batch_, static_batch);
@@ -64,7 +67,6 @@ BatcherStats InferenceBatcher::Stats() {
 }
 
 void InferenceBatcher::Loop() {
-  std::vector<float> input;
   for (;;) {
     std::vector<TensorJob> batch;
     bool last_of_burst = false;
@@ -88,22 +90,38 @@ void InferenceBatcher::Loop() {
       last_of_burst = ready_.empty() && announced_ == 0;  // nothing more is on its way now
     }
     const Clock::time_point start = Clock::now();
-    const size_t item = (size_t)session_->input_item_size();
-    input.resize(item * batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      std::memcpy(&input[i * item], batch[i].tensor.data(), std::min(item, batch[i].tensor.size()) * sizeof(float));
-    }
     std::vector<std::vector<float>> outputs;
-    std::string error;
-    try {
-      outputs = session_->Run(input.data(), (int)batch.size(), last_of_burst);
-    } catch (const std::exception& e) {
-      error = e.what();
+    std::string error, error_code, render_device = "cpu";
+    bool all_render = true;
+    for (const TensorJob& job : batch) all_render = all_render && job.render.has_value();
+    bool done = false;
+    if (all_render && device_ && device_->active()) {
+      std::vector<BatchItem> items;
+      items.reserve(batch.size());
+      for (const TensorJob& job : batch) items.push_back(*job.render);
+      try {
+        done = device_->Run(items, last_of_burst, &outputs);  // false: the canary rejected it, recompute below
+        if (done) render_device = device_->device();
+      } catch (const DeviceBatchError& e) {
+        error = e.what();
+        error_code = kDeviceBatchErrorCode;
+        done = true;
+      }
+    }
+    if (!done) {
+      try {
+        outputs = RunOnHost(batch, last_of_burst);
+      } catch (const std::exception& e) {
+        error = e.what();
+        error_code = "ERR_INFERENCE";
+      }
     }
     const double inference_ms = MsBetween(start, Clock::now());
     for (size_t i = 0; i < batch.size(); ++i) {
       TensorResult result;
       result.error = error;
+      result.error_code = error_code;
+      if (batch[i].render) result.render_device = render_device;
       result.batch_size = (int)batch.size();
       result.inference_ms = inference_ms;
       result.wait_ms = MsBetween(batch[i].ready, start);
@@ -115,8 +133,22 @@ void InferenceBatcher::Loop() {
       }
       batch[i].tensor.clear();
       batch[i].done(std::move(result));
+      batch[i].keep_alive.reset();
     }
   }
+}
+
+std::vector<std::vector<float>> InferenceBatcher::RunOnHost(std::vector<TensorJob>& batch, bool release_memory) {
+  const size_t item = (size_t)session_->input_item_size();
+  input_.resize(item * batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].render) {
+      RenderCpu(batch[i].render->source, batch[i].render->spec, &input_[i * item]);
+    } else {
+      std::memcpy(&input_[i * item], batch[i].tensor.data(), std::min(item, batch[i].tensor.size()) * sizeof(float));
+    }
+  }
+  return session_->Run(input_.data(), (int)batch.size(), release_memory);
 }
 
 }  // namespace mg

@@ -1,6 +1,7 @@
 // One model's inference thread: collects ready input tensors into batches (up to max_batch; waiting at most
 // max_wait, and only while producers have announced more tensors on their way), runs the session, and calls
-// each tensor's callback with its slice of the outputs.
+// each tensor's callback with its slice of the outputs. With a DeviceBatchRunner (device_batch.h), jobs may carry
+// what to render instead of a tensor: the batch is then rendered into its input tensor and run in one go.
 #pragma once
 
 #include <chrono>
@@ -9,10 +10,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "batch_memory.h"
+#include "device_batch.h"
 #include "model_session.h"
 
 namespace mg {
@@ -22,13 +26,17 @@ using Clock = std::chrono::steady_clock;
 struct TensorResult {
   std::vector<std::vector<float>> outputs;  // this item's slice of each model output, in session output order
   std::string error;                        // non-empty: the batch failed
+  std::string error_code;                   // with error: ERR_INFERENCE, or ERR_DEVICE_BATCH
+  std::string render_device;                // where a job with `render` was rendered ("cpu" | "cuda"); else ""
   int batch_size = 0;
   double wait_ms = 0;       // ready -> batch start
   double inference_ms = 0;  // the whole batch's Run
 };
 
 struct TensorJob {
-  std::vector<float> tensor;  // one input item
+  std::vector<float> tensor;  // one input item, or empty with `render`
+  std::optional<BatchItem> render;  // rendered by the batcher into the batch's input (device batches)
+  std::shared_ptr<const void> keep_alive;  // owns render's source pixels until the job is done
   std::function<void(TensorResult&&)> done;  // runs on the batcher thread
   Clock::time_point ready{};
 };
@@ -40,7 +48,9 @@ struct BatcherStats {
 
 class InferenceBatcher {
  public:
-  InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms);
+  // `device`: this model's device batches, or null.
+  InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
+                   std::unique_ptr<DeviceBatchRunner> device);
   ~InferenceBatcher();
 
   // A producer will submit `n` more tensors soon (batches wait for them, within max_wait).
@@ -55,11 +65,18 @@ class InferenceBatcher {
   BatcherStats Stats();
   int max_batch() const { return max_batch_; }
   const ModelSession& session() const { return *session_; }
+  // Whether jobs should carry `render` now (device batches are on); they are still served if that changes.
+  bool device_batches() { return device_ && device_->active(); }
+  const char* device_batch_device() const { return device_ ? device_->device() : "cpu"; }
 
  private:
   void Loop();
+  // The batch's input on the host: pre-rendered tensors copied in, `render` jobs rendered by the CPU path.
+  std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch, bool release_memory);
 
   std::shared_ptr<ModelSession> session_;
+  std::unique_ptr<DeviceBatchRunner> device_;
+  std::vector<float> input_;  // RunOnHost's, reused
   int max_batch_;
   double max_wait_ms_;
   std::mutex mutex_;

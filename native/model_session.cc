@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "batch_memory.h"
+
 namespace mg {
 
 namespace {
@@ -22,8 +24,9 @@ std::vector<std::string> ProviderOrder(const std::string& requested) {
 }
 
 // `input_dims` are the model input's dims, batch first, e.g. {-1, 3, 256, 256}.
+// `stream`: the user compute stream to share with the cuda batch memory (batch_memory.h), or null. Never run on a GPU.
 void AppendTensorRt(Ort::SessionOptions& options, const SessionConfig& config, const std::string& input_name,
-                    const std::vector<int64_t>& input_dims) {
+                    const std::vector<int64_t>& input_dims, void* stream) {
   const OrtApi& api = Ort::GetApi();
   OrtTensorRTProviderOptionsV2* trt = nullptr;
   Ort::ThrowOnError(api.CreateTensorRTProviderOptions(&trt));
@@ -55,10 +58,12 @@ void AppendTensorRt(Ort::SessionOptions& options, const SessionConfig& config, c
     }
   }
   Ort::ThrowOnError(api.UpdateTensorRTProviderOptions(trt, keys.data(), values.data(), keys.size()));
+  if (stream) Ort::ThrowOnError(api.UpdateTensorRTProviderOptionsWithValue(trt, "user_compute_stream", stream));
   options.AppendExecutionProvider_TensorRT_V2(*trt);
 }
 
-void AppendCuda(Ort::SessionOptions& options, const SessionConfig& config) {
+// `stream`: as for AppendTensorRt (never run on a GPU).
+void AppendCuda(Ort::SessionOptions& options, const SessionConfig& config, void* stream) {
   const OrtApi& api = Ort::GetApi();
   OrtCUDAProviderOptionsV2* cuda = nullptr;
   Ort::ThrowOnError(api.CreateCUDAProviderOptions(&cuda));
@@ -68,6 +73,7 @@ void AppendCuda(Ort::SessionOptions& options, const SessionConfig& config) {
   const char* keys[] = {"device_id", "cudnn_conv_algo_search"};
   const char* values[] = {device.c_str(), "HEURISTIC"};
   Ort::ThrowOnError(api.UpdateCUDAProviderOptions(cuda, keys, values, 2));
+  if (stream) Ort::ThrowOnError(api.UpdateCUDAProviderOptionsWithValue(cuda, "user_compute_stream", stream));
   options.AppendExecutionProvider_CUDA_V2(*cuda);
 }
 
@@ -98,6 +104,10 @@ ModelSession::ModelSession(const SessionConfig& config) : config_(config) {
                                                   : "requested explicitly";
       attempts_.push_back(attempt);
       provider_ = provider;
+      if (provider_ == "cpu") {  // a GPU provider was tried and did not load: its stream has no use
+        DestroyCudaStream(compute_stream_);
+        compute_stream_ = nullptr;
+      }
       return;
     } catch (const std::exception& e) {
       attempt.reason = e.what();
@@ -109,7 +119,14 @@ ModelSession::ModelSession(const SessionConfig& config) : config_(config) {
       failures += "\n  " + provider + ": " + e.what();
     }
   }
+  DestroyCudaStream(compute_stream_);  // no destructor runs for a constructor that throws
+  compute_stream_ = nullptr;
   throw std::runtime_error("no execution provider could run " + config_.model_path + ":" + failures);
+}
+
+ModelSession::~ModelSession() {
+  session_.reset();  // ORT may still hold the stream until its session is gone
+  DestroyCudaStream(compute_stream_);
 }
 
 void ModelSession::Build(const std::string& provider) {
@@ -120,6 +137,12 @@ void ModelSession::Build(const std::string& provider) {
   // Idle ORT threads must not spin: the same cores decode frames and run the server's event loop.
   options.AddConfigEntry("session.intra_op.allow_spinning", "0");
   options.SetLogId(provider.c_str());
+  if ((provider == "tensorrt" || provider == "cuda") && !compute_stream_) {
+    // One stream for the provider and the cuda batch memory, so a batch's render and inference are ordered on the
+    // GPU without a host wait. Null where no GPU answers (the provider then fails to load on its own). Never run
+    // on a GPU in this project yet.
+    compute_stream_ = CreateCudaStream(config_.device_id);
+  }
   if (provider == "tensorrt") {
     // The input name is needed for the optimisation profile before the session exists; read it from a
     // throwaway CPU session (cheap for these small models).
@@ -127,11 +150,11 @@ void ModelSession::Build(const std::string& provider) {
     Ort::Session probe(SharedOrtEnv(), config_.model_path.c_str(), probe_options);
     Ort::AllocatorWithDefaultOptions allocator;
     const std::vector<int64_t> dims = ShapeOf(probe.GetInputTypeInfo(0));
-    AppendTensorRt(options, config_, probe.GetInputNameAllocated(0, allocator).get(), dims);
+    AppendTensorRt(options, config_, probe.GetInputNameAllocated(0, allocator).get(), dims, compute_stream_);
     // CUDA behind TensorRT for any node TensorRT rejects.
-    AppendCuda(options, config_);
+    AppendCuda(options, config_, compute_stream_);
   } else if (provider == "cuda") {
-    AppendCuda(options, config_);
+    AppendCuda(options, config_, compute_stream_);
   }
   auto session = std::make_unique<Ort::Session>(SharedOrtEnv(), config_.model_path.c_str(), options);
 
@@ -144,8 +167,19 @@ void ModelSession::Build(const std::string& provider) {
     input_item_size_ *= input_.shape[i];
   }
   outputs_.clear();
+  output_item_sizes_.clear();
   for (size_t i = 0; i < session->GetOutputCount(); ++i) {
     outputs_.push_back(TensorInfo{session->GetOutputNameAllocated(i, allocator).get(), ShapeOf(session->GetOutputTypeInfo(i))});
+    int64_t size = 1;
+    for (size_t d = 1; d < outputs_.back().shape.size(); ++d) {
+      const int64_t dim = outputs_.back().shape[d];
+      if (dim <= 0) {
+        size = -1;
+        break;
+      }
+      size *= dim;
+    }
+    output_item_sizes_.push_back(size);
   }
   session_ = std::move(session);
 }
@@ -174,6 +208,32 @@ std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch,
     out.emplace_back(data, data + count);
   }
   return out;
+}
+
+void ModelSession::RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs,
+                            bool release_memory) {
+  std::vector<int64_t> shape = input_.shape;
+  shape[0] = batch;
+  Ort::Value input_tensor = Ort::Value::CreateTensor<float>(memory, input, static_cast<size_t>(input_item_size_ * batch),
+                                                            shape.data(), shape.size());
+  Ort::IoBinding binding(*session_);
+  binding.BindInput(input_.name.c_str(), input_tensor);
+  std::vector<Ort::Value> output_tensors;  // alive until the run is over
+  output_tensors.reserve(outputs_.size());
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (output_item_sizes_[i] < 0) {
+      throw std::runtime_error("output '" + outputs_[i].name + "' has a symbolic non-batch dim: it cannot be bound");
+    }
+    std::vector<int64_t> out_shape = outputs_[i].shape;
+    if (!out_shape.empty()) out_shape[0] = batch;
+    output_tensors.push_back(Ort::Value::CreateTensor<float>(memory, outputs[i], static_cast<size_t>(output_item_sizes_[i] * batch),
+                                                             out_shape.data(), out_shape.size()));
+    binding.BindOutput(outputs_[i].name.c_str(), output_tensors.back());
+  }
+  Ort::RunOptions run_options;
+  if (release_memory) run_options.AddConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
+  session_->Run(run_options, binding);
+  binding.SynchronizeOutputs();
 }
 
 }  // namespace mg

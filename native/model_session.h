@@ -39,6 +39,9 @@ class ModelSession {
   // Tries the providers in order and keeps the first whose session builds. Throws std::runtime_error with
   // every attempt's reason when none does (only possible when "cpu" was excluded or the model is bad).
   explicit ModelSession(const SessionConfig& config);
+  ~ModelSession();
+  ModelSession(const ModelSession&) = delete;
+  ModelSession& operator=(const ModelSession&) = delete;
 
   const std::string& provider() const { return provider_; }
   const std::vector<ProviderAttempt>& attempts() const { return attempts_; }
@@ -47,12 +50,24 @@ class ModelSession {
   const SessionConfig& config() const { return config_; }
   // Elements of one batch item of the input (C*H*W), from the model's static dims.
   int64_t input_item_size() const { return input_item_size_; }
+  // Elements of one batch item of output i; -1 where a non-batch dim is symbolic (RunBound cannot bind it).
+  int64_t output_item_size(size_t i) const { return output_item_sizes_[i]; }
+  // The CUDA stream ONNX Runtime's CUDA/TensorRT provider was given as its user compute stream (a cudaStream_t), for
+  // the cuda batch memory to render on; null on the CPU provider or where none could be made.
+  void* compute_stream() const { return compute_stream_; }
 
   // Runs `batch` items laid out contiguously in `input`. Returns each output as a flat float vector
   // (batch * per-item elements). `release_memory`: hand the host memory arena's unused chunks back after this
   // run (the last of a burst), so a burst's peak is not kept for the life of the session.
   // Thread-compatible: call from one thread at a time.
   std::vector<std::vector<float>> Run(const float* input, int batch, bool release_memory);
+
+  // The same run through IoBinding: `input` (batch items, already in the memory `memory` describes: CPU or CUDA)
+  // is bound without a copy, and output i is bound to outputs[i] in that memory (output_item_size(i) * batch floats).
+  // Waits until the outputs are written. Throws Ort::Exception / std::runtime_error. Thread-compatible, as Run.
+  // Tested on CPU memory (the CPU provider); on CUDA memory it has never run (no GPU provider was at hand).
+  void RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs,
+                bool release_memory);
 
  private:
   void Build(const std::string& provider);
@@ -64,6 +79,8 @@ class ModelSession {
   TensorInfo input_;
   std::vector<TensorInfo> outputs_;
   int64_t input_item_size_ = 0;
+  std::vector<int64_t> output_item_sizes_;
+  void* compute_stream_ = nullptr;  // owned: destroyed after session_
 };
 
 }  // namespace mg

@@ -388,6 +388,18 @@ Napi::Value Scorer::Info(const Napi::CallbackInfo& info) {
   if (pipeline_) {
     o.Set("preprocess", pipeline_->preprocess_device());
     o.Set("preprocessReason", pipeline_->preprocess_reason());
+    const DeviceBatchStatus batches = pipeline_->device_batch_status();
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("mode", batches.mode);
+    b.Set("active", batches.active);
+    b.Set("reason", batches.reason);
+    Napi::Object canary = Napi::Object::New(env);
+    canary.Set("state", batches.canary);
+    canary.Set("tolerance", kCanaryTolerance);
+    canary.Set("deviceRealProbability", batches.canary_device < 0 ? env.Null() : Napi::Number::New(env, batches.canary_device));
+    canary.Set("cpuRealProbability", batches.canary_cpu < 0 ? env.Null() : Napi::Number::New(env, batches.canary_cpu));
+    b.Set("canary", canary);
+    o.Set("deviceBatches", b);
   }
   if (detector_) {
     Napi::Object d = SessionInfo(env, *detector_);

@@ -24,6 +24,7 @@ ScorerOptions ParseScorerOptions(const Napi::Object& o) {
   pipeline.max_pending_per_group = RequireInt(o, "maxPendingPerGroup");
   pipeline.max_frame_pixels = RequireInt(o, "maxFramePixels");
   pipeline.preprocess = RequireString(o, "preprocess");
+  pipeline.device_batches = RequireString(o, "deviceBatches");
 
   Napi::Value d = o.Get("detector");
   if (d.IsObject()) {

@@ -104,6 +104,32 @@ describe("npm run bench -- --quick", () => {
     expect(stages.mesonetOneThread[0]!.intraOpThreads).toBe(1);
   });
 
+  it("has GPU rows where a GPU provider loads, and otherwise says plainly why not, in the JSON and the table", () => {
+    const { gpu, stages } = result;
+    const gpuLoads = stages.providers.some((p) => p.usable && (p.provider === "tensorrt" || p.provider === "cuda"));
+    expect(gpu.present).toBe(gpuLoads);
+    if (EXPECT_GPU) expect(gpu.present).toBe(true);
+    if (!gpu.present) {
+      expect(gpu.mesonet).toEqual([]);
+      expect(gpu.endToEnd).toEqual([]);
+      expect(gpu.absentBecause.length).toBeGreaterThan(0);
+      for (const reason of gpu.absentBecause) {
+        expect(reason).toMatch(/^(tensorrt|cuda): .*(GPU provider libraries are not installed|no usable CUDA device)/);
+      }
+      expect(run.stdout).toContain("GPU: no rows, because no GPU provider loads here");
+      for (const reason of gpu.absentBecause) expect(run.stdout).toContain(`  - ${reason}`);
+      return;
+    }
+    // Both inputs at every batch size, per GPU provider; device-bound rows really ran device batches.
+    expect(gpu.mesonet.map((m) => m.batch)).toEqual(expect.arrayContaining([1, 8, 32, 128, 256, 1024]));
+    for (const m of gpu.mesonet) {
+      expect(m.cropsPerSec).toBeGreaterThan(0);
+      expect(m.deviceBatches.mode).toBe(m.input === "device-bound" ? "cuda" : "off");
+      if (m.input === "device-bound") expect(m.deviceBatches).toMatchObject({ active: true, canary: { state: "passed" } });
+    }
+    for (const e of gpu.endToEnd) expect(e.framesPerSec).toBeGreaterThan(0);
+  });
+
   it("runs participants end to end against a real server and reads its metrics", () => {
     const { endToEnd } = result;
     expect(endToEnd.serverArgs).toEqual(expect.arrayContaining(["--max-fps", "1000", "--score-rate-hz", "1000"]));

@@ -95,6 +95,12 @@ describe("mesoguard doctor --json", () => {
       expect(t.meanBatchSize).toBeGreaterThanOrEqual(1);
       expect(t.meanBatchSize).toBeLessThanOrEqual(t.batch);
       expect(t.seconds).toBeGreaterThanOrEqual(0.5);
+      // Device batches: on a GPU provider they run and the canary passes; on the CPU they are off, and why.
+      if (t.provider === "cpu") {
+        expect(t.deviceBatches).toMatchObject({ mode: "off", active: false, reason: expect.stringMatching(/CPU provider/) });
+      } else {
+        expect(t.deviceBatches).toMatchObject({ mode: "cuda", active: true, canary: { state: "passed" } });
+      }
     }
   });
 });

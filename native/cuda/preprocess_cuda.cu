@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../preprocess.h"
+#include "cuda_support.h"
 
 namespace mg {
 
@@ -19,9 +20,6 @@ __global__ void RenderKernel(SourceView source, RenderSpec spec, float* out) {
   if (x < spec.out_w && y < spec.out_h) render_pixel(source, spec, x, y, out);
 }
 
-void Check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
-}
 
 // Device buffers reused across calls by the same worker thread (cudaMalloc per frame would dominate).
 struct DeviceScratch {
@@ -37,13 +35,13 @@ struct DeviceScratch {
     if (src > source_bytes) {
       if (source) cudaFree(source);
       source = nullptr;
-      Check(cudaMalloc(&source, src), "cudaMalloc(source)");
+      CudaCheck(cudaMalloc(&source, src), "cudaMalloc(source)");
       source_bytes = src;
     }
     if (dst > output_bytes) {
       if (output) cudaFree(output);
       output = nullptr;
-      Check(cudaMalloc(&output, dst), "cudaMalloc(output)");
+      CudaCheck(cudaMalloc(&output, dst), "cudaMalloc(output)");
       output_bytes = dst;
     }
   }
@@ -69,32 +67,17 @@ CudaProbe ProbeCuda() {
 
 void RenderCuda(const SourceView& source, const RenderSpec& spec, float* out, int device_id) {
   thread_local DeviceScratch scratch;
-  Check(cudaSetDevice(device_id), "cudaSetDevice");
-  // Copy the planes as one block, up to the last byte of the last plane's last row (the caller's buffer may
-  // end there: the last row needs no stride padding). Plane offsets stay relative to plane0.
-  const uint8_t* begin = source.plane0;
-  const int chroma_w = (source.width + 1) / 2;
-  const int chroma_h = (source.height + 1) / 2;
-  const uint8_t* end = nullptr;
-  switch (source.format) {
-    case PixelFormat::RGB: end = source.plane0 + (size_t)source.stride0 * (source.height - 1) + 3 * (size_t)source.width; break;
-    case PixelFormat::RGBA: end = source.plane0 + (size_t)source.stride0 * (source.height - 1) + 4 * (size_t)source.width; break;
-    case PixelFormat::I420: end = source.plane2 + (size_t)source.stride2 * (chroma_h - 1) + chroma_w; break;
-    case PixelFormat::NV12: end = source.plane1 + (size_t)source.stride1 * (chroma_h - 1) + 2 * (size_t)chroma_w; break;
-  }
-  const size_t src_bytes = (size_t)(end - begin);
+  CudaCheck(cudaSetDevice(device_id), "cudaSetDevice");
+  const size_t src_bytes = SourceSpanBytes(source);
   const size_t dst_bytes = sizeof(float) * 3 * (size_t)spec.out_w * spec.out_h;
   scratch.Reserve(src_bytes, dst_bytes);
-  Check(cudaMemcpy(scratch.source, begin, src_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(to device)");
-  SourceView device_view = source;
-  device_view.plane0 = scratch.source;
-  if (source.plane1) device_view.plane1 = scratch.source + (source.plane1 - begin);
-  if (source.plane2) device_view.plane2 = scratch.source + (source.plane2 - begin);
+  CudaCheck(cudaMemcpy(scratch.source, source.plane0, src_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(to device)");
+  const SourceView device_view = RebasedSource(source, scratch.source);
   const dim3 block(16, 16);
   const dim3 grid((spec.out_w + block.x - 1) / block.x, (spec.out_h + block.y - 1) / block.y);
   RenderKernel<<<grid, block>>>(device_view, spec, scratch.output);
-  Check(cudaGetLastError(), "render kernel launch");
-  Check(cudaMemcpy(out, scratch.output, dst_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(to host)");
+  CudaCheck(cudaGetLastError(), "render kernel launch");
+  CudaCheck(cudaMemcpy(out, scratch.output, dst_bytes, cudaMemcpyDeviceToHost), "cudaMemcpy(to host)");
 }
 
 }  // namespace mg

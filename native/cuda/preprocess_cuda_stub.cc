@@ -1,6 +1,7 @@
-// Built instead of preprocess_cuda.cu where nvcc is absent (and always by node-gyp): CUDA is "not built".
+// Built instead of preprocess_cuda.cu and batch_memory_cuda.cu where nvcc is absent (and always by node-gyp): CUDA is "not built".
 #include <stdexcept>
 
+#include "../batch_memory.h"
 #include "../preprocess.h"
 
 namespace mg {
@@ -14,5 +15,13 @@ CudaProbe ProbeCuda() {
 void RenderCuda(const SourceView&, const RenderSpec&, float*, int) {
   throw std::runtime_error("this addon was built without CUDA");
 }
+
+std::unique_ptr<BatchMemory> MakeCudaBatchMemory(int, void*) {
+  throw std::runtime_error("this addon was built without CUDA");
+}
+
+void* CreateCudaStream(int) { return nullptr; }
+
+void DestroyCudaStream(void*) {}
 
 }  // namespace mg

@@ -3,6 +3,10 @@
 // Renders every pixel format x resize mode x geometry (whole-frame resize, detector letterboxes, rotated MesoNet
 // face crops near and past the frame edges) of deterministic pseudo-random frames with RenderCpu and RenderCuda,
 // requires max |cpu - gpu| = 0 everywhere, and times both (median ms per render, as the addon calls them).
+// Then, per frame and resize mode, every 256x256 geometry again as ONE device batch (../batch_memory.h: the frame
+// uploaded once through pinned staging, one launch for all items, as the addon's device batches render), compared
+// item by item with the CPU renders: group "device-batch" (its gpu ms are per item, upload and download included).
+// That group has not run on a GPU yet (it was added after the H200 run the README records).
 // The specs come from the project's own constructors (whole_frame_spec, MakeLetterbox, MakeFaceCrop).
 //
 //   mesoguard-render-parity [--json] [--reps N] [--device N]
@@ -22,10 +26,12 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "../batch_memory.h"
 #include "../face_geometry.h"
 #include "../preprocess.h"
 
@@ -340,7 +346,9 @@ int Run(const Options& o) {
   int cases = 0, differing = 0;
   double max_abs = 0;
   std::string cuda_error;
+  std::unique_ptr<BatchMemory> batch_memory;
   try {
+    if (gpu.available) batch_memory = MakeCudaBatchMemory(o.device, nullptr);
     if (gpu.available) {  // the first call creates the CUDA context: not a render to time
       const Frame warm = MakeFrame(PixelFormat::RGB, 64, 48);
       std::vector<float> out(3 * 16 * 16);
@@ -349,7 +357,19 @@ int Run(const Options& o) {
     for (const auto& size : sizes) {
       for (const PixelFormat format : formats) {
         const Frame frame = MakeFrame(format, size[0], size[1]);
+        // A compared case of group `g`: counted as differing, and listed, when any value differs.
+        auto record = [&](Group& g, const Diff& d, const std::string& what) {
+          if (!d.values) return;
+          ++g.differing;
+          ++differing;
+          g.max_abs = std::max(g.max_abs, d.max_abs);
+          max_abs = std::max(max_abs, d.max_abs);
+          differences.push_back(
+              {std::string(FormatName(format)) + " " + std::to_string(size[0]) + "x" + std::to_string(size[1]) + " " + what, d});
+        };
         for (const ResizeMode mode : modes) {
+          std::vector<BatchItem> batch_items;  // the 256x256 geometries, and their CPU renders
+          std::vector<std::vector<float>> batch_cpu;
           for (const Geometry& geometry : Geometries(size[0], size[1], mode)) {
             const RenderSpec& spec = geometry.spec;
             const size_t n = 3 * (size_t)spec.out_w * spec.out_h;
@@ -366,20 +386,40 @@ int Run(const Options& o) {
             ++cases;
             g.cpu_ms.push_back(Median(cpu_ms));
             all_cpu.push_back(g.cpu_ms.back());
+            if (spec.out_w == 256 && spec.out_h == 256) {
+              batch_items.push_back(BatchItem{frame.view, spec});
+              batch_cpu.push_back(cpu);
+            }
             if (!gpu.available) continue;
             g.gpu_ms.push_back(Median(gpu_ms));
             all_gpu.push_back(g.gpu_ms.back());
-            const Diff d = Compare(cpu, gpu_out);
-            if (d.values) {
-              ++g.differing;
-              ++differing;
-              g.max_abs = std::max(g.max_abs, d.max_abs);
-              max_abs = std::max(max_abs, d.max_abs);
-              differences.push_back({std::string(FormatName(format)) + " " + std::to_string(size[0]) + "x" +
-                                         std::to_string(size[1]) + " " + key,
-                                     d});
-            }
+            record(g, Compare(cpu, gpu_out), key);
           }
+          if (!gpu.available) continue;
+          // The same renders as one device batch: one upload of the frame, one launch.
+          const size_t item_floats = 3 * 256 * 256;
+          std::vector<float> batch_out(item_floats * batch_items.size());
+          std::vector<double> batch_ms;
+          for (int r = 0; r < reps; ++r) {
+            batch_ms.push_back(TimeMs([&] {
+              const float* device_input = batch_memory->Render(batch_items, item_floats);
+              batch_memory->CopyToHost(device_input, batch_out.data(), batch_out.size());
+            }));
+          }
+          const std::string key = std::string("device-batch ") + ModeName(mode);
+          if (!groups.count(key)) group_order.push_back(key);
+          Group& g = groups[key];
+          Diff d;
+          for (size_t i = 0; i < batch_items.size(); ++i) {
+            const std::vector<float> item(batch_out.begin() + i * item_floats, batch_out.begin() + (i + 1) * item_floats);
+            const Diff di = Compare(batch_cpu[i], item);
+            d.values += di.values;
+            d.max_abs = std::max(d.max_abs, di.max_abs);
+          }
+          ++g.cases;
+          ++cases;
+          g.gpu_ms.push_back(Median(batch_ms) / (double)batch_items.size());
+          record(g, d, key + " of " + std::to_string(batch_items.size()));
         }
       }
     }

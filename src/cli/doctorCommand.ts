@@ -5,7 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { promisify } from "node:util";
 
-import type { ProviderName, RuntimeInfo } from "../native/addonTypes.js";
+import type { NativeDeviceBatchStatus, ProviderName, RuntimeInfo } from "../native/addonTypes.js";
 import { loadAddon, resolveAddonPath } from "../native/loadAddon.js";
 import { renderParityPath, runRenderParity, type RenderParityReport } from "../native/renderParity.js";
 import { MesoNetScorer } from "../scoring/MesoNetScorer.js";
@@ -22,7 +22,8 @@ export const DOCTOR_USAGE = `Usage: mesoguard doctor [--json] [--seconds N]
 
 Reports what this machine runs mesoguard on: Node and the addon build, the NVIDIA driver and CUDA devices, which
 ONNX Runtime providers load (and why the others do not), the TensorRT engine cache, the CPU-vs-GPU render parity
-check, and MesoNet's throughput on each provider that loads (crops/s at batch 1 and 8).
+check, and MesoNet's throughput on each provider that loads (crops/s at batch 1 and 8, and whether device batches
+ran there and passed the startup canary, or why they are off).
 
 Options:
   --json         one JSON object
@@ -42,6 +43,8 @@ export interface ThroughputRow {
   cropsPerSec: number;
   /** Mean batch ONNX Runtime really ran (the queue forms it). */
   meanBatchSize: number;
+  /** Whether the probe ran device batches (on a GPU provider) and the startup canary's outcome, or why not. */
+  deviceBatches: NativeDeviceBatchStatus;
 }
 
 export interface DoctorReport {
@@ -211,6 +214,7 @@ async function measureThroughput(provider: ProviderName, batch: number, seconds:
       crops,
       cropsPerSec: Math.round((crops * 10_000) / elapsed) / 10,
       meanBatchSize: Math.round((batchSum / crops) * 100) / 100,
+      deviceBatches: scorer.info().deviceBatches!,
     };
   } finally {
     await scorer.close();
@@ -276,8 +280,15 @@ export function formatDoctorReport(r: DoctorReport): string {
     lines.push("MesoNet throughput (meso4-df, one 256x256 crop per item)");
     lines.push(
       ...table(
-        ["provider", "batch", "crops/s", "mean batch", "seconds"],
-        r.throughput.map((t) => [t.provider, String(t.batch), t.cropsPerSec.toFixed(1), t.meanBatchSize.toFixed(2), t.seconds.toFixed(1)]),
+        ["provider", "batch", "crops/s", "mean batch", "seconds", "device batches"],
+        r.throughput.map((t) => [
+          t.provider,
+          String(t.batch),
+          t.cropsPerSec.toFixed(1),
+          t.meanBatchSize.toFixed(2),
+          t.seconds.toFixed(1),
+          t.deviceBatches.active ? `${t.deviceBatches.mode}, canary ${t.deviceBatches.canary.state}` : `off: ${t.deviceBatches.reason}`,
+        ]),
       ),
       "",
     );

@@ -40,6 +40,12 @@ export interface NativeScorerOptions {
   /** Frames declaring more pixels are refused (ERR_INVALID_INPUT) before their pixels are allocated. */
   maxFramePixels: number;
   preprocess: "auto" | "cpu" | "cuda";
+  /**
+   * Device batches: crops rendered by the inference thread straight into the batch's input tensor, run through
+   * ONNX Runtime's IoBinding. auto: on the GPU (cuda) where MesoNet runs on a GPU provider and preprocess is cuda,
+   * else off; host: the same code on host memory (any provider; what the tests run); off: never.
+   */
+  deviceBatches: DeviceBatchMode;
   /** BlazeFace, run in the same pipeline; null: only score() (whole frame = face crop) works. */
   detector: NativeDetectorOptions | null;
   crop: NativeCropOptions;
@@ -138,9 +144,25 @@ type NativeQueueSettings = Pick<NativeScorerOptions, "maxBatch" | "maxWaitMs" | 
 export interface NativeScorerInfo extends NativeSessionInfo, NativeQueueSettings {
   preprocess?: "cpu" | "cuda";
   preprocessReason?: string;
+  deviceBatches?: NativeDeviceBatchStatus;
   detector: (NativeSessionInfo & { inputSize: number; minScore: number; nmsIou: number; maxFaces: number }) | null;
   crop: { factor: number; margin: number };
   closed: boolean;
+}
+
+export type DeviceBatchMode = "auto" | "host" | "off";
+
+/** Whether device batches are in use, and why (or why not); the startup canary's outcome. */
+export interface NativeDeviceBatchStatus {
+  mode: "cuda" | "host" | "off";
+  active: boolean;
+  reason: string;
+  canary: {
+    state: "pending" | "passed" | "failed" | "not run";
+    tolerance: number;
+    deviceRealProbability: number | null;
+    cpuRealProbability: number | null;
+  };
 }
 
 export interface NativeScoreResult {

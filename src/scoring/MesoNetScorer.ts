@@ -117,6 +117,7 @@ export class MesoNetScorer {
             maxPendingPerGroup: options.maxPendingPerGroup,
             maxFramePixels: options.maxFramePixels,
             preprocess: options.preprocess,
+            deviceBatches: options.deviceBatches,
             detector: detector
               ? {
                   modelPath: detectorModelPath(detector),

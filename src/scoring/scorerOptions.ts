@@ -23,6 +23,7 @@ export const SCORER_DEFAULTS = {
   maxPendingPerGroup: 4,
   maxFramePixels: DEFAULT_MAX_FRAME_PIXELS,
   preprocess: "auto",
+  deviceBatches: "auto",
   detector: { graphOptimization: "all", minScore: 0.5, nmsIou: 0.3, maxFaces: 16, resize: "area" },
   crop: { factor: 2.2, margin: 1.3, resize: "bilinear" },
 } as const satisfies Omit<NativeScorerOptions, "modelPath" | "cacheDir" | "detector"> & {

@@ -15,7 +15,7 @@ export type { FrameInput, ResizeMode };
 
 /**
  * The native scorer's session and queue options (documented in addonTypes.ts: provider, graphOptimization, deviceId,
- * intraOpThreads, cacheDir, fp16, maxBatch, maxWaitMs, prepThreads, maxPending, preprocess), plus the facade's own.
+ * intraOpThreads, cacheDir, fp16, maxBatch, maxWaitMs, prepThreads, maxPending, preprocess, deviceBatches), plus the facade's own.
  * Their defaults and ranges: SCORER_DEFAULTS and SCORER_LIMITS (scorerOptions.ts); graphOptimization defaults
  * per architecture (DEFAULT_GRAPH_OPTIMIZATION).
  */

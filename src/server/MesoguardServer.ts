@@ -260,6 +260,8 @@ export class MesoguardServer {
         chosen: info.provider,
         why: info.attempts.map((a) => `${a.provider}: ${a.chosen ? "chosen" : "not chosen"} (${a.reason})`),
         preprocess: info.preprocess,
+        // Device batches on the GPU and the startup canary that may turn them off, with the reason.
+        deviceBatches: info.deviceBatches,
       },
       queue: { depth: this.scorer.stats().pending, maxBatch: info.maxBatch },
       rooms,

@@ -57,14 +57,17 @@ function hostFmaCount(keepContractOff: boolean): number {
   return (asm.match(/\bvf(n?m)(add|sub)\w*/g) ?? []).length;
 }
 
-/** fma.rn.f32 in the PTX nvcc makes of the recorded preprocess_cuda.cu command (the render kernel). */
-function deviceFmaCount(keepFmadFalse: boolean): number {
-  const command = commandFor("native/cuda/preprocess_cuda.cu");
+/** The CUDA sources, each with a render kernel: one crop per launch, and a device batch per launch. */
+const CUDA_SOURCES = ["native/cuda/batch_memory_cuda.cu", "native/cuda/preprocess_cuda.cu"];
+
+/** fma.rn.f32 in the PTX nvcc makes of the recorded command of `source` (a render kernel). */
+function deviceFmaCount(source: string, keepFmadFalse: boolean): number {
+  const command = commandFor(source);
   const [nvcc, ...args] = argsOf(
     command,
     (a) => a.startsWith("--generate-code") || (!keepFmadFalse && a === "-fmad=false"),
   );
-  const out = path.join(tmp, `render-${keepFmadFalse}.ptx`);
+  const out = path.join(tmp, `${path.basename(source)}-${keepFmadFalse}.ptx`);
   execFileSync(nvcc!, [...args, "-arch=compute_90", "-ptx", "-o", out], { cwd: command.directory });
   return (readFileSync(out, "utf8").match(/\bfma\.rn\.f32\b/g) ?? []).length;
 }
@@ -79,7 +82,7 @@ describe("no FMA contraction in the shared pixel math", { timeout: TEST_TIMEOUT 
     );
     for (const c of cxx) expect(c.command.split(/\s+/), c.file).toContain("-ffp-contract=off");
     // CUDA sources exactly where nvcc is on PATH (as builds.test.ts checks for the addon).
-    expect(cuda.map((c) => path.relative(ROOT, c.file))).toEqual(HAS_NVCC ? ["native/cuda/preprocess_cuda.cu"] : []);
+    expect(cuda.map((c) => path.relative(ROOT, c.file)).sort()).toEqual(HAS_NVCC ? CUDA_SOURCES : []);
     for (const c of cuda) expect(c.command.split(/\s+/), c.file).toContain("-fmad=false");
   });
 
@@ -95,9 +98,9 @@ describe("no FMA contraction in the shared pixel math", { timeout: TEST_TIMEOUT 
     expect(hostFmaCount(false)).toBeGreaterThan(0);
   });
 
-  it.runIf(HAS_NVCC)("nvcc's render kernel has no fma.rn.f32, and would have without -fmad=false", () => {
-    expect(deviceFmaCount(true)).toBe(0);
-    expect(deviceFmaCount(false)).toBeGreaterThan(0);
+  it.runIf(HAS_NVCC).each(CUDA_SOURCES)("nvcc's render kernel in %s has no fma.rn.f32, and would have without -fmad=false", (source) => {
+    expect(deviceFmaCount(source, true)).toBe(0);
+    expect(deviceFmaCount(source, false)).toBeGreaterThan(0);
   });
 });
 
@@ -123,6 +126,7 @@ describe("mesoguard-render-parity", { timeout: TEST_TIMEOUT }, () => {
     expect(report.cases).toBe(report.groups.length * 16);
     expect(report.cpuMsMedian).toBeGreaterThan(0);
     if (EXPECT_GPU) {
+      expect(geometries).toContain("device-batch"); // the 256x256 geometries of each frame and mode as one launch
       expect(report.gpu.available).toBe(true);
       expect(report.compared).toBe(true);
       expect(report.differing).toBe(0);

@@ -54,6 +54,12 @@ describe("/healthz", () => {
     // One line per provider tried, the chosen one last, each with its reason.
     expect(body.provider.why.at(-1)).toMatch(new RegExp(`^${body.provider.chosen}: chosen \\(.+\\)$`, "s"));
     for (const line of body.provider.why.slice(0, -1)) expect(line).toMatch(/^(tensorrt|cuda|cpu): not chosen \(.+\)$/s);
+    // Device batches: on the GPU only where a GPU provider runs MesoNet; otherwise off, and why.
+    if (body.provider.chosen === "cpu") {
+      expect(body.provider.deviceBatches).toMatchObject({ mode: "off", active: false, reason: expect.stringMatching(/CPU provider/) });
+    } else {
+      expect(body.provider.deviceBatches).toMatchObject({ mode: "cuda", active: true, canary: { tolerance: 1e-3 } });
+    }
     expect(body.queue).toEqual({ depth: expect.any(Number), maxBatch: 8 });
     expect(body.queue.depth).toBeGreaterThanOrEqual(0);
     expect(body).toMatchObject({ rooms: 0, participants: 0, observers: 0 });
