@@ -223,4 +223,15 @@ describe("browser helpers", () => {
     expect(Object.keys(STATE_LOOK).sort()).toEqual([...VERDICT_STATES].sort()); // every state, paused included
     expect(icons.size).toBe(VERDICT_STATES.length); // each its own icon
   });
+
+  it("the dashboard's legend explains every state with the tile's own label and icon", () => {
+    const html = readFileSync(path.join(ROOT, "src/web/dashboard.html"), "utf8");
+    const legend = html.slice(html.indexOf('<ul class="legend-states">'), html.indexOf("</ul>", html.indexOf('<ul class="legend-states">')));
+    for (const state of VERDICT_STATES) {
+      const row = legend.match(new RegExp(`<li><span class="badge" data-state="${state}">(.*?)</li>`))?.[1];
+      expect(row, `legend row for ${state}`).toBeDefined();
+      expect(row).toContain(`>${STATE_LOOK[state].icon}<`);
+      expect(row).toContain(`>${STATE_LOOK[state].label}<`);
+    }
+  });
 });
