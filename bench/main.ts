@@ -157,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
   const steps =
     2 + // frames, providers
     2 + // decode, per frame size
+    1 + // render, fast and reference
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     2 + // baseline, per frame size
