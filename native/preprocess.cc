@@ -70,23 +70,54 @@ struct Nv12Source {
   }
 };
 
-// A window of the frame converted to RGB [0,1] once (by the reference fetch_rgb01), for YUV frames whose taps
-// revisit the same source pixels.
+// A window of a YUV frame converted to RGB [0,1] once, for renders whose taps revisit the same source pixels.
+// A row's Y, U and V are gathered first, so the conversion (yuv_to_rgb01 itself) runs as a loop the compiler
+// vectorises; planes of R, G and B.
 struct ConvertedWindow {
-  std::vector<float> rgb;
+  std::vector<float> r, g, b;
   int x_lo, y_lo, x_hi, y_hi;
   ConvertedWindow(const SourceView& s, int x0, int y0, int x1, int y1) : x_lo(x0), y_lo(y0), x_hi(x1), y_hi(y1) {
-    rgb.resize(3 * (size_t)(x1 - x0) * (size_t)(y1 - y0));
-    float* p = rgb.data();
+    const int n = x1 - x0;
+    const size_t size = (size_t)n * (size_t)(y1 - y0);
+    r.resize(size);
+    g.resize(size);
+    b.resize(size);
+    std::vector<int> ys(n), us(n), vs(n);
     for (int y = y0; y < y1; ++y) {
-      for (int x = x0; x < x1; ++x, p += 3) fetch_rgb01(s, x, y, p);
+      const uint8_t* luma = s.plane0 + (int64_t)y * s.stride0;
+      for (int i = 0; i < n; ++i) ys[i] = luma[x0 + i];
+      if (s.format == PixelFormat::I420) {
+        const uint8_t* u = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+        const uint8_t* v = s.plane2 + (int64_t)(y >> 1) * s.stride2;
+        for (int i = 0; i < n; ++i) {
+          us[i] = u[(x0 + i) >> 1];
+          vs[i] = v[(x0 + i) >> 1];
+        }
+      } else {
+        const uint8_t* uv = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+        for (int i = 0; i < n; ++i) {
+          us[i] = uv[2 * ((x0 + i) >> 1)];
+          vs[i] = uv[2 * ((x0 + i) >> 1) + 1];
+        }
+      }
+      const size_t row = (size_t)(y - y0) * (size_t)n;
+      float* rr = r.data() + row;
+      float* gg = g.data() + row;
+      float* bb = b.data() + row;
+      for (int i = 0; i < n; ++i) {
+        float rgb[3];
+        yuv_to_rgb01(ys[i], us[i], vs[i], rgb);
+        rr[i] = rgb[0];
+        gg[i] = rgb[1];
+        bb[i] = rgb[2];
+      }
     }
   }
-  void get(int x, int y, float rgb_out[3]) const {
-    const float* p = rgb.data() + 3 * ((size_t)(y - y_lo) * (size_t)(x_hi - x_lo) + (size_t)(x - x_lo));
-    rgb_out[0] = p[0];
-    rgb_out[1] = p[1];
-    rgb_out[2] = p[2];
+  void get(int x, int y, float rgb[3]) const {
+    const size_t i = (size_t)(y - y_lo) * (size_t)(x_hi - x_lo) + (size_t)(x - x_lo);
+    rgb[0] = r[i];
+    rgb[1] = g[i];
+    rgb[2] = b[i];
   }
 };
 
@@ -203,20 +234,28 @@ void RenderWholeFrame(const SourceView& s, const Source& src, const RenderSpec& 
   }
 }
 
-// sample_affine's area filter at (sx, sy) (a footprint wider than one pixel), taps inside the source's window
-// read from it, the rest by the reference fetch_rgb01.
+// One axis of sample_affine's area filter at coordinate c with footprint f: the pixels whose centres lie in the
+// footprint ([begin, end)), the pixel under c (the fallback for an empty footprint), and whether c is finite.
+struct AreaAxis {
+  bool finite;
+  int begin, end, point;
+};
+inline AreaAxis MapAreaAxis(float c, float f) {
+  return AreaAxis{c > -3.0e38f && c < 3.0e38f, floor_to_int(c - f * 0.5f - 0.5f) + 1, floor_to_int(c + f * 0.5f - 0.5f) + 1,
+                  floor_to_int(c)};
+}
+
+// sample_affine's area filter (a footprint wider than one pixel) over the box of two axes, taps inside the
+// source's window read from it, the rest by the reference fetch_rgb01.
 template <class Source>
-void SampleArea(const SourceView& s, const Source& src, float sx, float sy, float fw, float fh, float pad, float rgb[3]) {
-  if (!(sx > -3.0e38f && sx < 3.0e38f && sy > -3.0e38f && sy < 3.0e38f)) {
+void SampleArea(const SourceView& s, const Source& src, const AreaAxis& ax, const AreaAxis& ay, float pad, float rgb[3]) {
+  if (!ax.finite || !ay.finite) {
     rgb[0] = rgb[1] = rgb[2] = pad;
     return;
   }
-  const int x_begin = floor_to_int(sx - fw * 0.5f - 0.5f) + 1;
-  const int x_end = floor_to_int(sx + fw * 0.5f - 0.5f) + 1;
-  const int y_begin = floor_to_int(sy - fh * 0.5f - 0.5f) + 1;
-  const int y_end = floor_to_int(sy + fh * 0.5f - 0.5f) + 1;
+  const int x_begin = ax.begin, x_end = ax.end, y_begin = ay.begin, y_end = ay.end;
   if (x_end <= x_begin || y_end <= y_begin) {
-    fetch_or_pad(s, floor_to_int(sx), floor_to_int(sy), pad, rgb);
+    fetch_or_pad(s, ax.point, ay.point, pad, rgb);
     return;
   }
   const int xs = x_begin < 0 ? 0 : x_begin, xe = x_end > s.width ? s.width : x_end;
@@ -302,6 +341,8 @@ void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec
   const bool nearest = spec.mode == ResizeMode::Nearest || (spec.mode == ResizeMode::Area && fw <= 1.f && fh <= 1.f);
   const float pad = spec.pad;
   RowPoints row(spec.out_w);
+  const bool axis_aligned = m.b == 0.f && m.d == 0.f;
+  std::vector<AreaAxis> columns(axis_aligned ? spec.out_w : 0);
   for (int oy = 0; oy < spec.out_h; ++oy) {
     row.Map(m, spec.out_w, oy);
     const int64_t row_start = (int64_t)oy * spec.out_w;
@@ -340,10 +381,22 @@ void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec
         }
         w.put(row_start + ox, rgb);
       }
+    } else if (axis_aligned) {
+      // A letterbox: x depends on the column only, y on the row only (b*v and d*u are +-0), so the columns'
+      // footprints are mapped once.
+      if (oy == 0) {
+        for (int ox = 0; ox < spec.out_w; ++ox) columns[ox] = MapAreaAxis(row.sx[ox], fw);
+      }
+      const AreaAxis ay = MapAreaAxis(row.sy[0], fh);
+      for (int ox = 0; ox < spec.out_w; ++ox) {
+        float rgb[3];
+        SampleArea(s, src, columns[ox], ay, pad, rgb);
+        w.put(row_start + ox, rgb);
+      }
     } else {
       for (int ox = 0; ox < spec.out_w; ++ox) {
         float rgb[3];
-        SampleArea(s, src, row.sx[ox], row.sy[ox], fw, fh, pad, rgb);
+        SampleArea(s, src, MapAreaAxis(row.sx[ox], fw), MapAreaAxis(row.sy[ox], fh), pad, rgb);
         w.put(row_start + ox, rgb);
       }
     }
@@ -382,16 +435,18 @@ void RenderWith(const SourceView& s, const Source& src, const RenderSpec& spec, 
   }
 }
 
-// YUV frames: an affine render whose window holds fewer pixels than its taps converts the window once (at most
-// 4M pixels, 48 MB).
+// YUV frames: a render whose window (the source pixels it can touch) holds fewer pixels than twice its taps
+// converts the window once; area filters visit every pixel of theirs. At most 4M pixels (48 MB).
 constexpr int64_t kMaxConvertedWindow = int64_t{1} << 22;
+
 template <class Source>
 void RenderYuv(const SourceView& s, const RenderSpec& spec, float* out) {
-  int x0, y0, x1, y1;
-  if (!spec.whole_frame && AffineWindow(s, spec, &x0, &y0, &x1, &y1)) {
-    const int64_t taps = (spec.mode == ResizeMode::Nearest ? 1 : 4) * (int64_t)spec.out_w * spec.out_h;
+  int x0 = 0, y0 = 0, x1 = s.width, y1 = s.height;
+  if (spec.whole_frame || AffineWindow(s, spec, &x0, &y0, &x1, &y1)) {
+    const int64_t pixels = (int64_t)spec.out_w * spec.out_h;
+    const int64_t taps = spec.mode == ResizeMode::Nearest ? pixels : spec.mode == ResizeMode::Bilinear ? 4 * pixels : INT64_MAX / 4;
     const int64_t window = (int64_t)(x1 - x0) * (y1 - y0);
-    if (window < taps && window <= kMaxConvertedWindow) {
+    if (window < 2 * taps && window <= kMaxConvertedWindow) {
       RenderWith(s, ConvertedWindow(s, x0, y0, x1, y1), spec, out);
       return;
     }
