@@ -11,7 +11,7 @@ import { resolvePreprocessOptions, SCORER_DEFAULTS, type PreprocessOptionsInput 
 import type { ProviderProbe } from "../src/scoring/providerProbe.js";
 import type { FrameAnalysis } from "../src/scoring/scoringTypes.js";
 import type { BenchFrame, FrameName } from "./frames.js";
-import { repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
+import { nowMs, repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
 
 export const MESONET_MODELS = ["meso4-df", "mesoinception4-df"] as const;
 export const BATCH_SIZES = [1, 8, 32] as const;
@@ -116,8 +116,12 @@ async function measureRender(
 ): Promise<RenderStage> {
   const { data, info } = await sharp(frame.jpeg).raw().toBuffer({ resolveWithObject: true });
   const input = { kind: "rgb" as const, data, width: info.width, height: info.height };
-  const time = async (options: PreprocessOptionsInput) =>
-    summarize(await repeat(async () => void (await addon.preprocess(input, resolvePreprocessOptions(options))), iterations));
+  const render = async (options: PreprocessOptionsInput) => {
+    const t = nowMs();
+    await addon.preprocess(input, resolvePreprocessOptions(options));
+    return nowMs() - t;
+  };
+  const time = async (options: PreprocessOptionsInput) => summarize(await repeat(async () => void (await render(options)), iterations));
   const whole: [number, number, number, number] = [0, 0, info.width, info.height];
   const geometries: Array<{ geometry: string; options: PreprocessOptionsInput }> = [
     { geometry: "face crop 256, bilinear", options: { resize: SCORER_DEFAULTS.crop.resize, keypoints } },
@@ -126,11 +130,14 @@ async function measureRender(
   ];
   const rows: RenderRow[] = [];
   for (const { geometry, options } of geometries) {
-    rows.push({
-      geometry,
-      fastMs: await time({ ...options, device: "cpu" }),
-      referenceMs: await time({ ...options, device: "cpu-reference" }),
-    });
+    // Alternated call by call, so a busy machine slows both alike.
+    const fast: number[] = [];
+    const reference: number[] = [];
+    const timed = await repeat(async () => {
+      fast.push(await render({ ...options, device: "cpu" }));
+      reference.push(await render({ ...options, device: "cpu-reference" }));
+    }, iterations);
+    rows.push({ geometry, fastMs: summarize(fast.slice(-timed.length)), referenceMs: summarize(reference.slice(-timed.length)) });
   }
   return { frame: frame.name, overheadMs: await time({ width: 1, height: 1 }), rows };
 }
