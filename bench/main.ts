@@ -170,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
   const frames = await makeFrames(addon, options.photo);
 
   const stages = await runStages(addon, frames, probes, options.quick, (label) => progress.step(label));
-  const gpu = await runGpu(probes, frames, await faceCrop(frames[0]!), stageIterations(options.quick), (label) => progress.step(label));
+  const gpu = await runGpu(probes, frames, (await faceCrop(frames[0]!)).rgb, stageIterations(options.quick), (label) => progress.step(label));
   const baseline = await runBaseline(
     frames,
     { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
