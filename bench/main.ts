@@ -157,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
   const steps =
     2 + // frames, providers
     2 + // decode, per frame size
+    1 + // render, fast and reference
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     2 + // baseline, per frame size
@@ -169,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
   const frames = await makeFrames(addon, options.photo);
 
   const stages = await runStages(addon, frames, probes, options.quick, (label) => progress.step(label));
-  const gpu = await runGpu(probes, frames, await faceCrop(frames[0]!), stageIterations(options.quick), (label) => progress.step(label));
+  const gpu = await runGpu(probes, frames, (await faceCrop(frames[0]!)).rgb, stageIterations(options.quick), (label) => progress.step(label));
   const baseline = await runBaseline(
     frames,
     { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },

@@ -195,6 +195,16 @@ export function formatReport(result: BenchResult): string {
   out.push("");
   out.push(
     formatTable(
+      [`render, ${stages.render.frame} raw RGB (preprocess() round trip)`, "fast (cpu)", "reference (cpu-reference)"],
+      [
+        ...stages.render.rows.map((r) => [r.geometry, ms(r.fastMs), ms(r.referenceMs)]),
+        ["call overhead (1x1 render)", ms(stages.render.overheadMs), ""],
+      ],
+    ),
+  );
+  out.push("");
+  out.push(
+    formatTable(
       ["analyze()", "frame", "faces", "decode", "detect", "crop (render)", "mesonet", "wall (JS)"],
       stages.detector.map((d) => [
         `${d.detector} (${d.provider})`,

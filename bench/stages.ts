@@ -4,13 +4,14 @@
 import sharp from "sharp";
 
 import type { DetectorName } from "../src/faces/detectorModels.js";
+import { keypointsToArray } from "../src/faces/keypoints.js";
 import type { DeviceBatchMode, NativeAddon, NativeDeviceBatchStatus, ProviderName } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
-import { resolvePreprocessOptions } from "../src/scoring/scorerOptions.js";
+import { resolvePreprocessOptions, SCORER_DEFAULTS, type PreprocessOptionsInput } from "../src/scoring/scorerOptions.js";
 import type { ProviderProbe } from "../src/scoring/providerProbe.js";
 import type { FrameAnalysis } from "../src/scoring/scoringTypes.js";
 import type { BenchFrame, FrameName } from "./frames.js";
-import { repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
+import { nowMs, repeat, round, summarize, type RepeatOptions, type Summary } from "./stats.js";
 
 export const MESONET_MODELS = ["meso4-df", "mesoinception4-df"] as const;
 export const BATCH_SIZES = [1, 8, 32] as const;
@@ -24,6 +25,24 @@ export interface DecodeRow {
   addonPreprocessMs: Summary;
   /** sharp(jpeg).raw().toBuffer() round trip from JS (libvips' libjpeg-turbo). */
   sharpDecodeMs: Summary;
+}
+
+/**
+ * One render (frame -> model input) through addon.preprocess() on the decoded 640x480 frame as raw RGB, with the
+ * fast CPU path (device "cpu") and with the per-pixel definition it must equal (device "cpu-reference"), in the
+ * same run. Both include the same call overhead (copy in, thread hand-over, copy out): `overheadMs`, a 1x1 render,
+ * measures it, so render time = row - overhead.
+ */
+export interface RenderRow {
+  geometry: string;
+  fastMs: Summary;
+  referenceMs: Summary;
+}
+
+export interface RenderStage {
+  frame: FrameName;
+  overheadMs: Summary;
+  rows: RenderRow[];
 }
 
 export interface DetectorRow {
@@ -62,6 +81,7 @@ export interface StagesResult {
   providers: ProviderProbe[];
   iterations: RepeatOptions;
   decode: DecodeRow[];
+  render: RenderStage;
   detector: DetectorRow[];
   mesonet: MesoNetRow[];
   /** meso4-df, batch 1, one ONNX Runtime thread: the per-core figure of the target. */
@@ -74,17 +94,52 @@ export function stageIterations(quick: boolean): RepeatOptions {
     : { warmup: 10, iterations: 500, budgetMs: 3000, minIterations: 20 };
 }
 
-/** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages). */
-export async function faceCrop(frame: BenchFrame): Promise<Buffer> {
+/** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages), and the keypoints it was cut from. */
+export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; keypoints: number[] }> {
   const scorer = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu" });
   try {
     const analysis = await scorer.analyze({ kind: "jpeg", data: frame.jpeg }, { returnCrops: true });
-    const rgb = analysis.faces[0]?.crop.rgb;
-    if (!rgb) throw new Error(`bench: no face found in the ${frame.name} test frame`);
-    return rgb;
+    const found = analysis.faces[0];
+    if (!found?.crop.rgb) throw new Error(`bench: no face found in the ${frame.name} test frame`);
+    return { rgb: found.crop.rgb, keypoints: keypointsToArray(found.keypoints) };
   } finally {
     await scorer.close();
   }
+}
+
+/** The renders the server runs per frame (SCORER_DEFAULTS' modes), fast path and reference, on the decoded frame. */
+async function measureRender(
+  addon: NativeAddon,
+  frame: BenchFrame,
+  keypoints: number[],
+  iterations: RepeatOptions,
+): Promise<RenderStage> {
+  const { data, info } = await sharp(frame.jpeg).raw().toBuffer({ resolveWithObject: true });
+  const input = { kind: "rgb" as const, data, width: info.width, height: info.height };
+  const render = async (options: PreprocessOptionsInput) => {
+    const t = nowMs();
+    await addon.preprocess(input, resolvePreprocessOptions(options));
+    return nowMs() - t;
+  };
+  const time = async (options: PreprocessOptionsInput) => summarize(await repeat(async () => void (await render(options)), iterations));
+  const whole: [number, number, number, number] = [0, 0, info.width, info.height];
+  const geometries: Array<{ geometry: string; options: PreprocessOptionsInput }> = [
+    { geometry: "face crop 256, bilinear", options: { resize: SCORER_DEFAULTS.crop.resize, keypoints } },
+    { geometry: "letterbox 256 (back detector), area", options: { resize: SCORER_DEFAULTS.detector.resize, region: whole } },
+    { geometry: "letterbox 128 (front detector), area", options: { width: 128, height: 128, resize: SCORER_DEFAULTS.detector.resize, region: whole } },
+  ];
+  const rows: RenderRow[] = [];
+  for (const { geometry, options } of geometries) {
+    // Alternated call by call, so a busy machine slows both alike.
+    const fast: number[] = [];
+    const reference: number[] = [];
+    const timed = await repeat(async () => {
+      fast.push(await render({ ...options, device: "cpu" }));
+      reference.push(await render({ ...options, device: "cpu-reference" }));
+    }, iterations);
+    rows.push({ geometry, fastMs: summarize(fast.slice(-timed.length)), referenceMs: summarize(reference.slice(-timed.length)) });
+  }
+  return { frame: frame.name, overheadMs: await time({ width: 1, height: 1 }), rows };
 }
 
 export async function runStages(
@@ -96,7 +151,7 @@ export async function runStages(
 ): Promise<StagesResult> {
   const iterations = stageIterations(quick);
   const providers = probes.filter((p) => p.usable).map((p) => p.provider!);
-  const crop = await faceCrop(frames[0]!);
+  const { rgb: crop, keypoints } = await faceCrop(frames[0]!);
 
   // Decode: the addon's preprocess() and sharp, each one call after another.
   const decode: Array<Omit<DecodeRow, "addonDecodeMs">> = [];
@@ -107,6 +162,9 @@ export async function runStages(
     const sharpDecodeMs = summarize(await repeat(async () => void (await sharp(frame.jpeg).raw().toBuffer()), iterations));
     decode.push({ frame: frame.name, addonPreprocessMs, sharpDecodeMs });
   }
+
+  step(`stages: render ${frames[0]!.name}, fast and reference`);
+  const render = await measureRender(addon, frames[0]!, keypoints, iterations);
 
   // Face detector: analyze() with detection on each frame, its own timings per stage.
   const detector: DetectorRow[] = [];
@@ -160,7 +218,7 @@ export async function runStages(
     ...row,
     addonDecodeMs: detector.find((d) => d.frame === row.frame && d.detector === "blazeface-back")!.decodeMs,
   }));
-  return { providers: probes, iterations, decode: decodeRows, detector, mesonet, mesonetOneThread };
+  return { providers: probes, iterations, decode: decodeRows, render, detector, mesonet, mesonetOneThread };
 }
 
 /** `deviceBatches`: the scorer option (auto, the default, is off on the CPU provider); `onStatus` gets what it reported. */

@@ -26,12 +26,12 @@ namespace {
 // src/scoring/scorerOptions.ts (resolvePreprocessOptions) owns the defaults and the crop's range.
 class PreprocessWorker : public Napi::AsyncWorker {
  public:
-  PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, bool cuda, std::optional<OcclusionCell> occlude)
+  PreprocessWorker(Napi::Env env, FrameInput frame, RenderSpec spec, std::string device, std::optional<OcclusionCell> occlude)
       : Napi::AsyncWorker(env, "mesoguard.preprocess"),
         deferred_(Napi::Promise::Deferred::New(env)),
         frame_(std::move(frame)),
         spec_(spec),
-        cuda_(cuda),
+        device_(std::move(device)),
         occlude_(occlude) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -41,8 +41,10 @@ class PreprocessWorker : public Napi::AsyncWorker {
       if (occlude_) OccludeRgb(frame_, *occlude_);
       DecodedFrame decoded = DecodeFrame(frame_);
       out_.resize(3 * (size_t)spec_.out_w * spec_.out_h);
-      if (cuda_) {
+      if (device_ == "cuda") {
         RenderCuda(decoded.view, spec_, out_.data(), 0);
+      } else if (device_ == "cpu-reference") {
+        RenderCpuReference(decoded.view, spec_, out_.data());
       } else {
         RenderCpu(decoded.view, spec_, out_.data());
       }
@@ -67,7 +69,7 @@ class PreprocessWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   FrameInput frame_;
   RenderSpec spec_;
-  bool cuda_;
+  std::string device_;  // cpu, cuda, or cpu-reference (the per-pixel definition's plain loop: tests, bench)
   std::optional<OcclusionCell> occlude_;
   std::vector<float> out_;
   std::string code_;
@@ -89,7 +91,9 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     }
     const ResizeMode mode = ParseResizeMode(RequireString(o, "resize"));
     const std::string device = RequireString(o, "device");
-    if (device != "cpu" && device != "cuda") throw FrameError("ERR_INVALID_ARG", "device must be cpu or cuda");
+    if (device != "cpu" && device != "cuda" && device != "cpu-reference") {
+      throw FrameError("ERR_INVALID_ARG", "device must be cpu, cuda or cpu-reference");
+    }
     Napi::Object crop_options = RequireObject(o, "crop");
     const CropConfig crop{(float)RequireNumber(crop_options, "factor"), (float)RequireNumber(crop_options, "margin"), mode};
     RenderSpec spec = whole_frame_spec(mode, width, height);
@@ -108,7 +112,7 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
       occlude = ParseOcclusionCell(cell.Get("box"), cell.Get("value"));
       CheckOcclusionCell(frame, *occlude);
     }
-    auto* worker = new PreprocessWorker(env, std::move(frame), spec, device == "cuda", occlude);
+    auto* worker = new PreprocessWorker(env, std::move(frame), spec, device, occlude);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

@@ -1,11 +1,469 @@
 #include "preprocess.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+// The fast CPU path computes every output value with the same float operations, in the same order, as the shared
+// per-pixel definition (pixel_math.h: render_pixel); what it saves is work around them: the format switch and the
+// bounds checks per tap (a loop per format, a check per output pixel), the byte / 255.f division (a table of those
+// very quotients), YUV->RGB once per source pixel a face crop touches instead of once per tap, and the per-column
+// and per-row parts of whole-frame resizes computed once. The build keeps -ffp-contract=off, so the compiler may
+// vectorise but never fuse or reorder; test/native/renderFast.test.ts compares both paths bit for bit.
+
 namespace mg {
 
-void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
+void RenderCpuReference(const SourceView& source, const RenderSpec& spec, float* out) {
   for (int y = 0; y < spec.out_h; ++y) {
     for (int x = 0; x < spec.out_w; ++x) render_pixel(source, spec, x, y, out);
   }
+}
+
+namespace {
+
+// byte / 255.f for every byte: the exact quotients fetch_rgb01 computes.
+struct ByteTo01 {
+  float value[256];
+  ByteTo01() {
+    for (int b = 0; b < 256; ++b) value[b] = (float)b / 255.f;
+  }
+};
+const ByteTo01 kByteTo01;
+
+// Pixel sources for the fast loops: get(x, y) is fetch_rgb01(x, y) for (x, y) in [x_lo, x_hi) x [y_lo, y_hi).
+// Outside that window the loops fall back on the reference fetch_or_pad.
+template <int kBytes>
+struct PackedRgbSource {
+  const uint8_t* base;
+  int64_t stride;
+  int x_lo, y_lo, x_hi, y_hi;
+  explicit PackedRgbSource(const SourceView& s)
+      : base(s.plane0), stride(s.stride0), x_lo(0), y_lo(0), x_hi(s.width), y_hi(s.height) {}
+  void get(int x, int y, float rgb[3]) const {
+    const uint8_t* p = base + (int64_t)y * stride + kBytes * x;
+    rgb[0] = kByteTo01.value[p[0]];
+    rgb[1] = kByteTo01.value[p[1]];
+    rgb[2] = kByteTo01.value[p[2]];
+  }
+};
+
+struct I420Source {
+  SourceView s;
+  int x_lo, y_lo, x_hi, y_hi;
+  explicit I420Source(const SourceView& view) : s(view), x_lo(0), y_lo(0), x_hi(view.width), y_hi(view.height) {}
+  void get(int x, int y, float rgb[3]) const {
+    const int yy = s.plane0[(int64_t)y * s.stride0 + x];
+    const int u = s.plane1[(int64_t)(y >> 1) * s.stride1 + (x >> 1)];
+    const int v = s.plane2[(int64_t)(y >> 1) * s.stride2 + (x >> 1)];
+    yuv_to_rgb01(yy, u, v, rgb);
+  }
+};
+
+struct Nv12Source {
+  SourceView s;
+  int x_lo, y_lo, x_hi, y_hi;
+  explicit Nv12Source(const SourceView& view) : s(view), x_lo(0), y_lo(0), x_hi(view.width), y_hi(view.height) {}
+  void get(int x, int y, float rgb[3]) const {
+    const int yy = s.plane0[(int64_t)y * s.stride0 + x];
+    const uint8_t* uv = s.plane1 + (int64_t)(y >> 1) * s.stride1 + 2 * (x >> 1);
+    yuv_to_rgb01(yy, uv[0], uv[1], rgb);
+  }
+};
+
+// A window of a YUV frame converted to RGB [0,1] once, for renders whose taps revisit the same source pixels.
+// A row's Y, U and V are gathered first, so the conversion (yuv_to_rgb01 itself) runs as a loop the compiler
+// vectorises; planes of R, G and B.
+struct ConvertedWindow {
+  std::vector<float> r, g, b;
+  int x_lo, y_lo, x_hi, y_hi;
+  ConvertedWindow(const SourceView& s, int x0, int y0, int x1, int y1) : x_lo(x0), y_lo(y0), x_hi(x1), y_hi(y1) {
+    const int n = x1 - x0;
+    const size_t size = (size_t)n * (size_t)(y1 - y0);
+    r.resize(size);
+    g.resize(size);
+    b.resize(size);
+    std::vector<int> ys(n), us(n), vs(n);
+    for (int y = y0; y < y1; ++y) {
+      const uint8_t* luma = s.plane0 + (int64_t)y * s.stride0;
+      for (int i = 0; i < n; ++i) ys[i] = luma[x0 + i];
+      if (s.format == PixelFormat::I420) {
+        const uint8_t* u = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+        const uint8_t* v = s.plane2 + (int64_t)(y >> 1) * s.stride2;
+        for (int i = 0; i < n; ++i) {
+          us[i] = u[(x0 + i) >> 1];
+          vs[i] = v[(x0 + i) >> 1];
+        }
+      } else {
+        const uint8_t* uv = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+        for (int i = 0; i < n; ++i) {
+          us[i] = uv[2 * ((x0 + i) >> 1)];
+          vs[i] = uv[2 * ((x0 + i) >> 1) + 1];
+        }
+      }
+      const size_t row = (size_t)(y - y0) * (size_t)n;
+      float* rr = r.data() + row;
+      float* gg = g.data() + row;
+      float* bb = b.data() + row;
+      for (int i = 0; i < n; ++i) {
+        float rgb[3];
+        yuv_to_rgb01(ys[i], us[i], vs[i], rgb);
+        rr[i] = rgb[0];
+        gg[i] = rgb[1];
+        bb[i] = rgb[2];
+      }
+    }
+  }
+  void get(int x, int y, float rgb[3]) const {
+    const size_t i = (size_t)(y - y_lo) * (size_t)(x_hi - x_lo) + (size_t)(x - x_lo);
+    rgb[0] = r[i];
+    rgb[1] = g[i];
+    rgb[2] = b[i];
+  }
+};
+
+template <class Source>
+bool Inside(const Source& src, int x0, int y0, int x1, int y1) {  // the box [x0, x1] x [y0, y1], inclusive
+  return x0 >= src.x_lo && y0 >= src.y_lo && x1 < src.x_hi && y1 < src.y_hi;
+}
+
+// The output write of render_pixel.
+struct Writer {
+  float* out;
+  int64_t plane;
+  Layout layout;
+  float scale, offset;
+  Writer(const RenderSpec& spec, float* o)
+      : out(o), plane((int64_t)spec.out_w * spec.out_h), layout(spec.layout), scale(spec.scale), offset(spec.offset) {}
+  void put(int64_t i, const float rgb[3]) const {
+    if (layout == Layout::Planar) {
+      out[i] = rgb[0] * scale + offset;
+      out[plane + i] = rgb[1] * scale + offset;
+      out[2 * plane + i] = rgb[2] * scale + offset;
+    } else {
+      out[3 * i] = rgb[0] * scale + offset;
+      out[3 * i + 1] = rgb[1] * scale + offset;
+      out[3 * i + 2] = rgb[2] * scale + offset;
+    }
+  }
+};
+
+void Lerp4(const float a[3], const float b[3], const float c[3], const float d[3], float fx, float fy, float rgb[3]) {
+  for (int k = 0; k < 3; ++k) {
+    const float top = a[k] + (b[k] - a[k]) * fx;
+    const float bottom = c[k] + (d[k] - c[k]) * fx;
+    rgb[k] = top + (bottom - top) * fy;
+  }
+}
+
+// sample_whole_frame, with what depends only on the column or only on the row computed once.
+template <class Source>
+void RenderWholeFrame(const SourceView& s, const Source& src, const RenderSpec& spec, float* out) {
+  const Writer w(spec, out);
+  const int ow = spec.out_w, oh = spec.out_h;
+  float rgb[3];
+  if (spec.mode == ResizeMode::Nearest) {
+    std::vector<int> xs(ow);
+    for (int ox = 0; ox < ow; ++ox) xs[ox] = nearest_source_index(ox, s.width, ow);
+    for (int oy = 0; oy < oh; ++oy) {
+      const int y = nearest_source_index(oy, s.height, oh);
+      for (int ox = 0; ox < ow; ++ox) {
+        src.get(xs[ox], y, rgb);
+        w.put((int64_t)oy * ow + ox, rgb);
+      }
+    }
+    return;
+  }
+  if (spec.mode == ResizeMode::Bilinear) {
+    // sample_bilinear's clamps and weights along one axis.
+    struct Tap { int i0, i1; float f; };
+    auto taps = [](int out_size, int in_size) {
+      std::vector<Tap> t(out_size);
+      for (int o = 0; o < out_size; ++o) {
+        float p = ((float)o + 0.5f) * (float)in_size / (float)out_size - 0.5f;
+        p = p < 0.f ? 0.f : p;
+        const int i0 = clampi((int)p, 0, in_size - 1);
+        t[o] = Tap{i0, clampi(i0 + 1, 0, in_size - 1), p - (float)i0 > 1.f ? 1.f : p - (float)i0};
+      }
+      return t;
+    };
+    const std::vector<Tap> tx = taps(ow, s.width), ty = taps(oh, s.height);
+    for (int oy = 0; oy < oh; ++oy) {
+      const Tap& r = ty[oy];
+      for (int ox = 0; ox < ow; ++ox) {
+        const Tap& c = tx[ox];
+        float a[3], b[3], cc[3], d[3];
+        src.get(c.i0, r.i0, a);
+        src.get(c.i1, r.i0, b);
+        src.get(c.i0, r.i1, cc);
+        src.get(c.i1, r.i1, d);
+        Lerp4(a, b, cc, d, c.f, r.f, rgb);
+        w.put((int64_t)oy * ow + ox, rgb);
+      }
+    }
+    return;
+  }
+  // Area: sample_area's box along one axis.
+  struct Span { int begin, end; };
+  auto spans = [](int out_size, int in_size) {
+    std::vector<Span> t(out_size);
+    for (int o = 0; o < out_size; ++o) {
+      const int begin = (int)(((int64_t)o * in_size) / out_size);
+      int end = (int)(((int64_t)(o + 1) * in_size + out_size - 1) / out_size);
+      if (end <= begin) end = begin + 1;
+      t[o] = Span{begin, clampi(end, 1, in_size)};
+    }
+    return t;
+  };
+  const std::vector<Span> sx = spans(ow, s.width), sy = spans(oh, s.height);
+  for (int oy = 0; oy < oh; ++oy) {
+    const Span& r = sy[oy];
+    for (int ox = 0; ox < ow; ++ox) {
+      const Span& c = sx[ox];
+      float acc[3] = {0.f, 0.f, 0.f};
+      for (int y = r.begin; y < r.end; ++y) {
+        for (int x = c.begin; x < c.end; ++x) {
+          float p[3];
+          src.get(x, y, p);
+          acc[0] += p[0]; acc[1] += p[1]; acc[2] += p[2];
+        }
+      }
+      const float n = (float)((c.end - c.begin) * (r.end - r.begin));
+      rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
+      w.put((int64_t)oy * ow + ox, rgb);
+    }
+  }
+}
+
+// One axis of sample_affine's area filter at coordinate c with footprint f: the pixels whose centres lie in the
+// footprint ([begin, end)), the pixel under c (the fallback for an empty footprint), and whether c is finite.
+struct AreaAxis {
+  bool finite;
+  int begin, end, point;
+};
+inline AreaAxis MapAreaAxis(float c, float f) {
+  return AreaAxis{c > -3.0e38f && c < 3.0e38f, floor_to_int(c - f * 0.5f - 0.5f) + 1, floor_to_int(c + f * 0.5f - 0.5f) + 1,
+                  floor_to_int(c)};
+}
+
+// sample_affine's area filter (a footprint wider than one pixel) over the box of two axes, taps inside the
+// source's window read from it, the rest by the reference fetch_rgb01.
+template <class Source>
+void SampleArea(const SourceView& s, const Source& src, const AreaAxis& ax, const AreaAxis& ay, float pad, float rgb[3]) {
+  if (!ax.finite || !ay.finite) {
+    rgb[0] = rgb[1] = rgb[2] = pad;
+    return;
+  }
+  const int x_begin = ax.begin, x_end = ax.end, y_begin = ay.begin, y_end = ay.end;
+  if (x_end <= x_begin || y_end <= y_begin) {
+    fetch_or_pad(s, ax.point, ay.point, pad, rgb);
+    return;
+  }
+  const int xs = x_begin < 0 ? 0 : x_begin, xe = x_end > s.width ? s.width : x_end;
+  const int ys = y_begin < 0 ? 0 : y_begin, ye = y_end > s.height ? s.height : y_end;
+  float acc[3] = {0.f, 0.f, 0.f};
+  const bool windowed = xe > xs && ye > ys && Inside(src, xs, ys, xe - 1, ye - 1);
+  for (int y = ys; y < ye; ++y) {
+    for (int x = xs; x < xe; ++x) {
+      float p[3];
+      if (windowed) {
+        src.get(x, y, p);
+      } else {
+        fetch_rgb01(s, x, y, p);
+      }
+      acc[0] += p[0]; acc[1] += p[1]; acc[2] += p[2];
+    }
+  }
+  const int64_t total = ((int64_t)x_end - x_begin) * ((int64_t)y_end - y_begin);
+  if (pad != 0.f) {
+    const int64_t inside = (xe > xs && ye > ys) ? ((int64_t)xe - xs) * ((int64_t)ye - ys) : 0;
+    const float outside = (float)(total - inside) * pad;
+    acc[0] += outside; acc[1] += outside; acc[2] += outside;
+  }
+  const float n = (float)total;
+  rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
+}
+
+// floor_to_int without branches, so the per-row coordinate loops vectorise: the same clamps to +-2^30 (NaN to
+// -2^30) and the same floor.
+inline int FloorToIntBranchless(float v) {
+  const float k = (float)kFarOutside;
+  float t = v > -k ? v : -k;  // NaN compares false: -2^30
+  t = t < k ? t : k;
+  const int i = (int)t;
+  return i - (t < (float)i ? 1 : 0);
+}
+
+// One output row's source points, by render_pixel's arithmetic: (a*u + b*v) + c, the products of v computed once.
+struct RowPoints {
+  std::vector<float> sx, sy;
+  std::vector<int> x0, y0;    // the taps' top-left source pixel
+  std::vector<float> fx, fy;  // bilinear weights
+  std::vector<uint8_t> finite;
+  explicit RowPoints(int n) : sx(n), sy(n), x0(n), y0(n), fx(n), fy(n), finite(n) {}
+
+  void Map(const Affine& m, int out_w, int oy) {
+    const float v = (float)oy + 0.5f;
+    const float bv = m.b * v, ev = m.e * v;
+    for (int ox = 0; ox < out_w; ++ox) {
+      const float u = (float)ox + 0.5f;
+      sx[ox] = m.a * u + bv + m.c;
+      sy[ox] = m.d * u + ev + m.f;
+    }
+    for (int ox = 0; ox < out_w; ++ox) {
+      finite[ox] = sx[ox] > -3.0e38f && sx[ox] < 3.0e38f && sy[ox] > -3.0e38f && sy[ox] < 3.0e38f;
+    }
+  }
+  void Nearest(int out_w) {
+    for (int ox = 0; ox < out_w; ++ox) {
+      x0[ox] = FloorToIntBranchless(sx[ox]);
+      y0[ox] = FloorToIntBranchless(sy[ox]);
+    }
+  }
+  void Bilinear(int out_w) {
+    for (int ox = 0; ox < out_w; ++ox) {
+      const float px = sx[ox] - 0.5f, py = sy[ox] - 0.5f;
+      x0[ox] = FloorToIntBranchless(px);
+      y0[ox] = FloorToIntBranchless(py);
+      fx[ox] = px - (float)x0[ox];
+      fy[ox] = py - (float)y0[ox];
+    }
+  }
+};
+
+// render_pixel's affine branch over every output pixel. Nearest and bilinear map a whole row first (loops the
+// compiler vectorises), then fetch; area's footprint loops dominate, so it samples point by point.
+template <class Source>
+void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec, float* out) {
+  const Writer w(spec, out);
+  const Affine& m = spec.affine;
+  const float fw = (m.a < 0 ? -m.a : m.a) + (m.b < 0 ? -m.b : m.b);
+  const float fh = (m.d < 0 ? -m.d : m.d) + (m.e < 0 ? -m.e : m.e);
+  const bool nearest = spec.mode == ResizeMode::Nearest || (spec.mode == ResizeMode::Area && fw <= 1.f && fh <= 1.f);
+  const float pad = spec.pad;
+  RowPoints row(spec.out_w);
+  const bool axis_aligned = m.b == 0.f && m.d == 0.f;
+  std::vector<AreaAxis> columns(axis_aligned ? spec.out_w : 0);
+  for (int oy = 0; oy < spec.out_h; ++oy) {
+    row.Map(m, spec.out_w, oy);
+    const int64_t row_start = (int64_t)oy * spec.out_w;
+    if (nearest) {
+      row.Nearest(spec.out_w);
+      for (int ox = 0; ox < spec.out_w; ++ox) {
+        float rgb[3] = {pad, pad, pad};
+        const int x = row.x0[ox], y = row.y0[ox];
+        if (!row.finite[ox]) {
+        } else if (Inside(src, x, y, x, y)) {
+          src.get(x, y, rgb);
+        } else {
+          fetch_or_pad(s, x, y, pad, rgb);
+        }
+        w.put(row_start + ox, rgb);
+      }
+    } else if (spec.mode == ResizeMode::Bilinear) {
+      row.Bilinear(spec.out_w);
+      for (int ox = 0; ox < spec.out_w; ++ox) {
+        float rgb[3] = {pad, pad, pad};
+        const int x0 = row.x0[ox], y0 = row.y0[ox];
+        if (row.finite[ox]) {
+          float a[3], b[3], c[3], d[3];
+          if (Inside(src, x0, y0, x0 + 1, y0 + 1)) {
+            src.get(x0, y0, a);
+            src.get(x0 + 1, y0, b);
+            src.get(x0, y0 + 1, c);
+            src.get(x0 + 1, y0 + 1, d);
+          } else {
+            fetch_or_pad(s, x0, y0, pad, a);
+            fetch_or_pad(s, x0 + 1, y0, pad, b);
+            fetch_or_pad(s, x0, y0 + 1, pad, c);
+            fetch_or_pad(s, x0 + 1, y0 + 1, pad, d);
+          }
+          Lerp4(a, b, c, d, row.fx[ox], row.fy[ox], rgb);
+        }
+        w.put(row_start + ox, rgb);
+      }
+    } else if (axis_aligned) {
+      // A letterbox: x depends on the column only, y on the row only (b*v and d*u are +-0), so the columns'
+      // footprints are mapped once.
+      if (oy == 0) {
+        for (int ox = 0; ox < spec.out_w; ++ox) columns[ox] = MapAreaAxis(row.sx[ox], fw);
+      }
+      const AreaAxis ay = MapAreaAxis(row.sy[0], fh);
+      for (int ox = 0; ox < spec.out_w; ++ox) {
+        float rgb[3];
+        SampleArea(s, src, columns[ox], ay, pad, rgb);
+        w.put(row_start + ox, rgb);
+      }
+    } else {
+      for (int ox = 0; ox < spec.out_w; ++ox) {
+        float rgb[3];
+        SampleArea(s, src, MapAreaAxis(row.sx[ox], fw), MapAreaAxis(row.sy[ox], fh), pad, rgb);
+        w.put(row_start + ox, rgb);
+      }
+    }
+  }
+}
+
+// The source pixels an affine render can touch (its output rectangle's corners mapped, widened by the footprint
+// and a margin for rounding), clipped to the frame; false where that is empty or not finite.
+bool AffineWindow(const SourceView& s, const RenderSpec& spec, int* x0, int* y0, int* x1, int* y1) {
+  const Affine& m = spec.affine;
+  const float us[2] = {0.f, (float)spec.out_w}, vs[2] = {0.f, (float)spec.out_h};
+  double lo_x = INFINITY, hi_x = -INFINITY, lo_y = INFINITY, hi_y = -INFINITY;
+  for (float u : us) {
+    for (float v : vs) {
+      const double x = (double)m.a * u + (double)m.b * v + m.c, y = (double)m.d * u + (double)m.e * v + m.f;
+      lo_x = std::min(lo_x, x); hi_x = std::max(hi_x, x);
+      lo_y = std::min(lo_y, y); hi_y = std::max(hi_y, y);
+    }
+  }
+  const double fw = std::fabs((double)m.a) + std::fabs((double)m.b), fh = std::fabs((double)m.d) + std::fabs((double)m.e);
+  const double margin_x = fw + 2.0, margin_y = fh + 2.0;
+  if (!std::isfinite(lo_x + hi_x + lo_y + hi_y + margin_x + margin_y)) return false;
+  *x0 = (int)std::max(0.0, std::floor(lo_x - margin_x));
+  *y0 = (int)std::max(0.0, std::floor(lo_y - margin_y));
+  *x1 = (int)std::min((double)s.width, std::ceil(hi_x + margin_x));
+  *y1 = (int)std::min((double)s.height, std::ceil(hi_y + margin_y));
+  return *x1 > *x0 && *y1 > *y0;
+}
+
+template <class Source>
+void RenderWith(const SourceView& s, const Source& src, const RenderSpec& spec, float* out) {
+  if (spec.whole_frame) {
+    RenderWholeFrame(s, src, spec, out);
+  } else {
+    RenderAffine(s, src, spec, out);
+  }
+}
+
+// YUV frames: a render whose window (the source pixels it can touch) holds fewer pixels than twice its taps
+// converts the window once; area filters visit every pixel of theirs. At most 4M pixels (48 MB).
+constexpr int64_t kMaxConvertedWindow = int64_t{1} << 22;
+
+template <class Source>
+void RenderYuv(const SourceView& s, const RenderSpec& spec, float* out) {
+  int x0 = 0, y0 = 0, x1 = s.width, y1 = s.height;
+  if (spec.whole_frame || AffineWindow(s, spec, &x0, &y0, &x1, &y1)) {
+    const int64_t pixels = (int64_t)spec.out_w * spec.out_h;
+    const int64_t taps = spec.mode == ResizeMode::Nearest ? pixels : spec.mode == ResizeMode::Bilinear ? 4 * pixels : INT64_MAX / 4;
+    const int64_t window = (int64_t)(x1 - x0) * (y1 - y0);
+    if (window < 2 * taps && window <= kMaxConvertedWindow) {
+      RenderWith(s, ConvertedWindow(s, x0, y0, x1, y1), spec, out);
+      return;
+    }
+  }
+  RenderWith(s, Source(s), spec, out);
+}
+
+}  // namespace
+
+void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
+  switch (source.format) {
+    case PixelFormat::RGB: RenderWith(source, PackedRgbSource<3>(source), spec, out); return;
+    case PixelFormat::RGBA: RenderWith(source, PackedRgbSource<4>(source), spec, out); return;
+    case PixelFormat::I420: RenderYuv<I420Source>(source, spec, out); return;
+    case PixelFormat::NV12: RenderYuv<Nv12Source>(source, spec, out); return;
+  }
+  RenderCpuReference(source, spec, out);
 }
 
 }  // namespace mg

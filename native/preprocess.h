@@ -7,8 +7,13 @@
 
 namespace mg {
 
-// CPU path: the same per-pixel function the CUDA kernel runs, in a plain loop.
+// CPU path: the same values the shared per-pixel function (render_pixel, which the CUDA kernel runs) gives,
+// bit for bit, computed with less work around it (a loop per pixel format and resize mode).
 void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out);
+
+// The definition itself: render_pixel for every output pixel, in a plain loop. The reference the fast path is
+// tested against (preprocess() with device "cpu-reference"), and the bench's baseline.
+void RenderCpuReference(const SourceView& source, const RenderSpec& spec, float* out);
 
 // CUDA path (native/cuda/). Where the addon was built without CUDA, or no driver/device exists, it is
 // unavailable and `reason` says why; callers then use the CPU path.

@@ -86,6 +86,19 @@ describe("npm run bench -- --quick", () => {
       expectSummary(d.addonPreprocessMs);
       expectSummary(d.sharpDecodeMs);
     }
+    // The render rows: the fast path and the per-pixel definition, same run, for the crop and both letterboxes.
+    expect(stages.render.frame).toBe("640x480");
+    expectSummary(stages.render.overheadMs);
+    expect(stages.render.rows.map((r) => r.geometry)).toEqual([
+      "face crop 256, bilinear",
+      "letterbox 256 (back detector), area",
+      "letterbox 128 (front detector), area",
+    ]);
+    for (const r of stages.render.rows) {
+      expectSummary(r.fastMs);
+      expectSummary(r.referenceMs);
+      expect(run.stdout).toContain(r.geometry);
+    }
     expect(stages.detector).toHaveLength(usable.length * 4);
     for (const d of stages.detector) {
       expect(d.faces).toBe(1); // the test frames hold one face

@@ -221,7 +221,8 @@ export interface NativePreprocessOptions {
   width: number;
   height: number;
   resize: ResizeMode;
-  device: "cpu" | "cuda";
+  /** "cpu-reference": the shared per-pixel definition in a plain loop, what the fast CPU path is tested and benched against. */
+  device: "cpu" | "cuda" | "cpu-reference";
   /** Frames declaring more pixels are refused (ERR_INVALID_INPUT) before their pixels are allocated. */
   maxFramePixels: number;
   /** The face crop's factor and margin, used with `keypoints`. */
