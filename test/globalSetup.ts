@@ -1,6 +1,6 @@
 // What every `npm test` needs besides `npm ci`, made once before any test file runs:
 //   1. dist/ compiled, so tests that run the CLI never test stale JavaScript;
-//   2. chromium and ffmpeg (test/helpers/tools.ts): installed with apt-get as root on Debian/Ubuntu
+//   2. chromium, ffmpeg and redis-server (test/helpers/tools.ts): installed with apt-get as root on Debian/Ubuntu
 //      (src/install/systemPackages.ts; MESOGUARD_SKIP_APT=1 to opt out), else one line says what to install and
 //      the tests that need them fail naming them;
 //   3. the node-gyp build of the addon (build/Release/mesoguard.node, CPU only), which the tests load beside the
@@ -26,7 +26,7 @@ function compileTypeScript(): void {
 /** Installs the missing test tools when apt-get may; otherwise says in one line what to install. */
 export function provisionTestTools(): void {
   try {
-    ensureSystemPackages(log, TEST_TOOLS, "the browser and video tests");
+    ensureSystemPackages(log, TEST_TOOLS, "the browser, video and cluster tests");
   } catch (error) {
     if (!(error instanceof MissingSystemPackages)) throw error;
     log(`mesoguard tests: ${error.packages.join(" and ")} missing (${error.reason}); the tests that use them will fail. Install as root: ${error.command}`);

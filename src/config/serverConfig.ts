@@ -5,6 +5,7 @@
 // a setting whose consumer has a default or a range takes it from there instead of restating it.
 import { readFileSync } from "node:fs";
 
+import { clusterSettingsProblem, type ClusterSettings } from "../cluster/clusterTypes.js";
 import type { DetectorName } from "../faces/detectorModels.js";
 import { DEFAULT_TRACKER_OPTIONS } from "../faces/FaceTracker.js";
 import { SCORER_DEFAULTS, SCORER_LIMITS } from "../scoring/scorerOptions.js";
@@ -113,6 +114,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: "webhooks.retries", kind: "integer", default: WEBHOOK_DEFAULTS.retries, min: 0, max: 100, help: "webhook retries after the first attempt (exponential backoff with jitter)" },
   { key: "webhooks.backoffMs", kind: "integer", default: WEBHOOK_DEFAULTS.backoffMs, min: 1, max: 60_000, help: "first webhook retry's delay; doubles per retry" },
   { key: "webhooks.queueSize", kind: "integer", default: WEBHOOK_DEFAULTS.queueSize, min: 1, max: 1_000_000, help: "webhook events waiting per URL; when full the oldest is dropped" },
+  { key: "redis.url", path: "cluster.redisUrl", kind: "string", default: undefined, secret: true, help: "Redis URL (redis://[:password@]host:port[/db]) of a mesoguard cluster; unset = this process alone" },
+  { key: "cluster.nodeId", kind: "string", default: undefined, help: "this node's id in the cluster registry (1-64 of A-Z a-z 0-9 . _ ~ -); unset = host-pid-random" },
+  { key: "cluster.advertisedUrl", kind: "string", default: undefined, help: "the http(s) URL other nodes and SFUs reach this node at; unset = the listening address" },
+  { key: "cluster.heartbeatTtlMs", kind: "integer", default: 5000, min: 300, max: 600_000, help: "a node that does not renew its registry entry for this long has left, with its participants" },
   { key: "logLevel", kind: "string", default: "info", choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], help: "log level" },
   ...(Object.keys(VERDICT_HELP) as Array<keyof typeof VERDICT_HELP>).map(verdictSetting),
   ...(Object.keys(EVIDENCE_HELP) as Array<keyof EvidenceSettings>).map(evidenceSetting),
@@ -153,6 +158,8 @@ export interface ServerConfig {
   webhooks: WebhookSettings;
   /** Snapshots, history and explanations for the dashboard (src/server/evidence/). */
   evidence: EvidenceSettings;
+  /** The cluster on Redis (src/cluster/ClusterNode.ts); redisUrl unset = no cluster. */
+  cluster: ClusterSettings;
 }
 
 export function envName(key: string): string {
@@ -320,6 +327,8 @@ export function loadServerConfig({ argv = [], env = process.env }: ConfigSources
   if (config.rtpApiKey !== undefined && config.rtpApiKey === config.secret) {
     throw new Error("mesoguard: the RTP API key must not be the join-token secret (whoever holds the secret can mint any token)");
   }
+  const clusterProblem = clusterSettingsProblem(config.cluster);
+  if (clusterProblem) throw new Error(`mesoguard: ${clusterProblem}`);
   return { config, origins, configFile };
 }
 

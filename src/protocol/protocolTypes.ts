@@ -102,7 +102,9 @@ export type ErrorCode =
   | "frame-failed"
   | "not-observer"
   | "not-found"
-  | "explain-failed";
+  | "explain-failed"
+  | "conflict"
+  | "unavailable";
 
 export interface ErrorMessage {
   type: "error";

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 
 import { TokenError, verifyToken } from "../auth/tokens.js";
+import { ClusterNode } from "../cluster/ClusterNode.js";
 import type { ServerConfig } from "../config/serverConfig.js";
 import { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
@@ -19,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   WS_PATH,
   type ClientMessage,
+  type FrameContent,
   type JoinMessage,
   type Role,
   type WelcomeMessage,
@@ -67,6 +69,8 @@ export class MesoguardServer {
   readonly #audit: AuditTrail;
   /** Snapshots, history, alerts and explanations for observers. */
   readonly #evidence: EvidenceService;
+  /** The cluster on Redis (--redis-url); null: this process alone. */
+  #cluster: ClusterNode | null = null;
 
   private constructor(
     readonly config: ServerConfig,
@@ -85,7 +89,7 @@ export class MesoguardServer {
     // A participant whose video came over RTP stops its stream when it leaves.
     this.#rooms = new RoomRegistry(config.rooms, this.metrics, log, (session) => {
       if (!session.connection) this.#rtp?.streams.participantRemoved(session);
-    });
+    }, (room, message) => this.#cluster?.relay(room, message));
     this.#evidence = new EvidenceService(config, scorer, log, (name) => this.#rooms.room(name));
     this.#http = createServer((req, res) => void this.#route(req, res));
     // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
@@ -110,6 +114,15 @@ export class MesoguardServer {
       server.#http.once("error", reject);
       server.#http.listen(config.port, config.host, () => resolve());
     });
+    if (config.cluster.redisUrl) {
+      try {
+        server.#cluster = await server.#joinCluster(config.cluster.redisUrl);
+      } catch (error) {
+        server.#http.close();
+        await scorer.close();
+        throw error;
+      }
+    }
     server.#tick = setInterval(() => server.#onTick(), 1000);
     server.#tick.unref();
     const info = scorer.info();
@@ -136,6 +149,27 @@ export class MesoguardServer {
   get url(): string {
     const host = this.config.host === "0.0.0.0" || this.config.host === "::" ? "127.0.0.1" : this.config.host;
     return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}`;
+  }
+
+  /** Registers this node in the cluster and relays its rooms (src/cluster/ClusterNode.ts); mounts GET /cluster. */
+  async #joinCluster(redisUrl: string): Promise<ClusterNode> {
+    const info = this.scorer.info();
+    const cluster = await ClusterNode.join({ ...this.config.cluster, redisUrl }, {
+      deliver: (room, message) => this.#rooms.room(room)?.toLocalObservers(message),
+      observed: (room) => (this.#rooms.room(room)?.observers.size ?? 0) > 0,
+      load: async () => {
+        const { rooms, participants, observers } = this.#rooms.counts;
+        const framesTotal = (await this.metrics.framesReceived.get()).values[0]?.value ?? 0;
+        return { rooms, participants, observers, queueDepth: this.scorer.stats().pending, rtpStreams: this.#rtp?.streams.size ?? 0, framesTotal };
+      },
+      info: () => ({
+        url: this.config.cluster.advertisedUrl ?? this.url,
+        provider: info.provider,
+        capacity: { maxRooms: this.config.rooms.maxRooms, maxParticipantsPerRoom: this.config.rooms.maxParticipantsPerRoom, rtpIngest: this.#rtp !== null, rtpMaxStreams: this.config.rtp.maxStreams },
+      }),
+    }, this.#operators, this.log);
+    this.addRoute((req, res) => cluster.handleHttp(req, res));
+    return cluster;
   }
 
   /** Mounts an HTTP handler tried before the 404 (returns true when it handled the request). */
@@ -221,7 +255,7 @@ export class MesoguardServer {
         // The details (file paths, provider errors) are for operators; anyone may see whether it is up.
         const body = this.#operators.allows(req)
           ? this.health()
-          : { status: this.#draining ? "draining" : "ok", devMode: this.config.devMode, details: this.#operators.describe() };
+          : { status: this.#status(), devMode: this.config.devMode, details: this.#operators.describe() };
         return this.#json(res, this.#draining ? 503 : 200, body);
       }
       if (path === "/metrics") {
@@ -248,7 +282,7 @@ export class MesoguardServer {
     const info = this.scorer.info();
     const { rooms, participants, observers } = this.#rooms.counts;
     return {
-      status: this.#draining ? "draining" : "ok",
+      status: this.#status(),
       uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
       auth: this.config.devMode ? "development (no tokens): anyone can join any room" : "tokens",
       models: {
@@ -270,7 +304,14 @@ export class MesoguardServer {
       rtp: this.#rtp
         ? { streams: this.#rtp.streams.size, controlApi: this.#operators.describe() }
         : null,
+      cluster: this.#cluster ? { node: this.#cluster.id, redis: this.#cluster.connected ? "up" : "down" } : null,
     };
+  }
+
+  /** "degraded": in a cluster whose Redis is unreachable (local calls go on; no new participants). */
+  #status(): "ok" | "draining" | "degraded" {
+    if (this.#draining) return "draining";
+    return this.#cluster && !this.#cluster.connected ? "degraded" : "ok";
   }
 
   // ---- WebSocket --------------------------------------------------------------------------------------------
@@ -280,6 +321,7 @@ export class MesoguardServer {
       this.metrics.connectionsClosed.inc({ reason }),
     );
     let joined: Joined | null = null;
+    let joining = false;
     const joinTimer = setTimeout(() => {
       if (!joined) connection.close(CLOSE_CODES.unauthorized, "no join within 10 s", "join-timeout");
     }, JOIN_TIMEOUT_MS);
@@ -321,9 +363,21 @@ export class MesoguardServer {
         return connection.error("bad-message", "text messages must be JSON objects with a type");
       }
       if (message.type === "join") {
-        if (joined) return connection.error("already-joined", "this connection has already joined");
-        joined = this.#join(connection, message, source);
-        if (joined) clearTimeout(joinTimer);
+        if (joined || joining) return connection.error("already-joined", "this connection has already joined");
+        const admitted = this.#join(connection, message, source);
+        if (!(admitted instanceof Promise)) {
+          joined = admitted;
+          if (joined) clearTimeout(joinTimer);
+          return;
+        }
+        joining = true; // a cluster asks Redis first
+        void admitted.then((result) => {
+          joining = false;
+          if (!result) return;
+          if (connection.closed) return this.#leave(connection, result);
+          joined = result;
+          clearTimeout(joinTimer);
+        });
         return;
       }
       if (message.type === "leave") {
@@ -362,7 +416,8 @@ export class MesoguardServer {
     ws.on("error", (error) => this.log.debug({ err: error, connection: connection.id }, "socket error"));
   }
 
-  #join(connection: ClientConnection, message: JoinMessage, source: ParticipantSource): Joined | null {
+  /** Admits the connection; in a cluster asynchronously (the id and the room limit are checked in Redis first). */
+  #join(connection: ClientConnection, message: JoinMessage, source: ParticipantSource): Joined | null | Promise<Joined | null> {
     if (this.#draining) {
       connection.error("shutting-down", "the server is shutting down");
       connection.close(CLOSE_CODES.goingAway, "server shutting down", "shutdown");
@@ -418,13 +473,35 @@ export class MesoguardServer {
         noFaceSeconds: this.config.verdict.noFaceSeconds,
       },
     };
+    const admit = () => this.#admit(connection, welcome, { room, role, participantId, name, frameContent, source });
+    const cluster = this.#cluster;
+    if (!cluster) return admit();
+    const ready = role === "observer" ? cluster.watch(room) : cluster.claim(room, participantId!, this.config.rooms.maxParticipantsPerRoom);
+    return ready.then(
+      () => {
+        if (!connection.closed) return admit();
+        if (role === "participant") cluster.unclaim(room, participantId!);
+        return null;
+      },
+      (error: unknown) => this.#refuse(connection, error),
+    );
+  }
+
+  #admit(
+    connection: ClientConnection,
+    welcome: WelcomeMessage,
+    who: { room: string; role: Role; participantId: string | undefined; name: string | undefined; frameContent: FrameContent; source: ParticipantSource },
+  ): Joined | null {
+    const { room, role, participantId, name, frameContent, source } = who;
     try {
       if (role === "observer") {
         const joined = this.#rooms.addObserver(room, connection);
+        const remote = this.#cluster?.remoteParticipants(room) ?? { summaries: [], scores: [] };
         connection.send(welcome);
-        connection.send({ type: "room-state", room, participants: [...joined.participants.values()].map((p) => p.summary()) });
+        connection.send({ type: "room-state", room, participants: [...[...joined.participants.values()].map((p) => p.summary()), ...remote.summaries] });
         this.#evidence.observerJoined(connection, joined);
         for (const p of joined.participants.values()) connection.send(p.scoreMessage());
+        for (const score of remote.scores) connection.send(score);
         const observer = { id: isValidId(participantId) ? participantId : `observer-${connection.id}`, name };
         this.log.info({ room, connection: connection.id, observer }, "observer joined");
         return { room: joined, observer };
@@ -439,11 +516,16 @@ export class MesoguardServer {
       this.log.info({ room, participant: session.id, connection: connection.id }, "participant joined");
       return { room: joined, participant: session };
     } catch (error) {
-      if (!(error instanceof AdmissionError)) throw error;
-      connection.error(error.code as "server-full" | "room-full", error.message); // the only refusals on this path
-      connection.close(CLOSE_CODES.full, error.code, "full");
-      return null;
+      return this.#refuse(connection, error);
     }
+  }
+
+  /** An AdmissionError to the client (server-full, room-full; in a cluster also conflict, unavailable). */
+  #refuse(connection: ClientConnection, error: unknown): null {
+    if (!(error instanceof AdmissionError) || error.code === "shutting-down") throw error;
+    connection.error(error.code, error.message);
+    connection.close(CLOSE_CODES.full, error.code, "full");
+    return null;
   }
 
   #leave(connection: ClientConnection, joined: Joined): void {
@@ -481,6 +563,7 @@ export class MesoguardServer {
     this.#http.closeAllConnections?.();
     await Promise.race([closed, timeout]);
     this.#webhooks?.close();
+    await this.#cluster?.close();
     await this.scorer.close();
     this.log.info("stopped");
   }

@@ -4,7 +4,7 @@
 // who left; what a participant or observer is sent on joining is the caller's.
 import type { Logger } from "pino";
 
-import { CLOSE_CODES } from "../protocol/protocolTypes.js";
+import { CLOSE_CODES, type ServerMessage } from "../protocol/protocolTypes.js";
 import type { ClientConnection } from "./ClientConnection.js";
 import type { ParticipantSession } from "./ParticipantSession.js";
 import { Room } from "./Room.js";
@@ -20,7 +20,7 @@ export interface RoomLimits {
 /** Why a participant or observer was not admitted. */
 export class AdmissionError extends Error {
   constructor(
-    readonly code: "conflict" | "room-full" | "server-full" | "shutting-down",
+    readonly code: "conflict" | "room-full" | "server-full" | "shutting-down" | "unavailable",
     message: string,
   ) {
     super(message);
@@ -48,6 +48,8 @@ export class RoomRegistry {
     private readonly log: Logger,
     /** Called for every participant that leaves, whatever the reason (the RTP ingest stops its stream). */
     private readonly onParticipantLeft: (session: ParticipantSession) => void = () => undefined,
+    /** A cluster's relay of the rooms' messages to the other nodes (src/cluster/); none alone. */
+    private readonly relay?: (room: string, message: ServerMessage) => void,
   ) {}
 
   get counts(): { rooms: number; participants: number; observers: number } {
@@ -135,7 +137,7 @@ export class RoomRegistry {
     let room = this.#rooms.get(name);
     if (!room) {
       if (this.#rooms.size >= this.limits.maxRooms) throw new AdmissionError("server-full", `the server has ${this.limits.maxRooms} rooms (maxRooms)`);
-      room = new Room(name);
+      room = new Room(name, this.relay);
       this.#rooms.set(name, room);
       this.metrics.rooms.set(this.#rooms.size);
     }

@@ -1,7 +1,7 @@
-// The programs the tests run besides node: Debian's chromium (the page and browser tests) and ffmpeg (fake
-// cameras, RTP senders, reference decodes). test/globalSetup.ts installs them with apt when it may; every test
+// The programs the tests run besides node: Debian's chromium (the page and browser tests), ffmpeg (fake
+// cameras, RTP senders, reference decodes) and redis-server (the cluster tests). test/globalSetup.ts installs them with apt when it may; every test
 // reaches them through here, so a missing program or a failed run is an error naming the program, never a bare
-// ENOENT. MESOGUARD_CHROMIUM / MESOGUARD_FFMPEG point at other binaries.
+// ENOENT. MESOGUARD_CHROMIUM / MESOGUARD_FFMPEG / MESOGUARD_REDIS_SERVER point at other binaries.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
@@ -22,7 +22,8 @@ function tool(name: string, envVar: string, purpose: string): TestTool {
 
 export const CHROMIUM_TOOL = tool("chromium", "MESOGUARD_CHROMIUM", "the page tests (dashboard, participant page, mediasoup browser publishing)");
 export const FFMPEG_TOOL = tool("ffmpeg", "MESOGUARD_FFMPEG", "fake cameras, RTP senders and reference decodes");
-export const TEST_TOOLS: TestTool[] = [CHROMIUM_TOOL, FFMPEG_TOOL];
+export const REDIS_TOOL = tool("redis-server", "MESOGUARD_REDIS_SERVER", "the cluster tests (mesoguard nodes sharing a Redis)");
+export const TEST_TOOLS: TestTool[] = [CHROMIUM_TOOL, FFMPEG_TOOL, REDIS_TOOL];
 
 /** Throws, naming the tool and how to install it, when its binary is not there. */
 export function requireTool(t: TestTool): string {
