@@ -20,6 +20,7 @@ import type { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
 import type { ParticipantSummary, ScoreMessage, ServerMessage } from "../protocol/protocolTypes.js";
 import { AdmissionError } from "../server/RoomRegistry.js";
+import type { RtpPlacement } from "../sfu/RtpControlApi.js";
 import type { ClusterEnvelope, ClusterSettings, NodeInfo, NodeLoad, RelayedMessage, RoomEntry } from "./clusterTypes.js";
 import { CLAIM_SCRIPT, RELEASE_SCRIPT } from "./redisScripts.js";
 
@@ -179,6 +180,33 @@ export class ClusterNode {
   remoteParticipants(room: string): { summaries: ParticipantSummary[]; scores: ScoreMessage[] } {
     const entries = [...(this.#mirrors.get(room)?.values() ?? [])];
     return { summaries: entries.map((e) => e.summary), scores: entries.flatMap((e) => (e.score ? [e.score] : [])) };
+  }
+
+  // ---- RTP stream placement ---------------------------------------------------------------------------------
+
+  /** For the RTP control API: the least-loaded node with RTP ingest, and claims for streams registered here. */
+  rtpPlacement(maxParticipantsPerRoom: number): RtpPlacement {
+    const self = { id: this.id, url: this.host.info().url };
+    return {
+      self,
+      choose: () => {
+        const chosen = this.#leastLoaded();
+        if (!chosen || chosen.id === this.id) return null;
+        chosen.load.rtpStreams++; // counted at once, so a burst of streams spreads before the next heartbeat
+        return { id: chosen.id, url: chosen.url };
+      },
+      claim: (room, participantId) => this.claim(room, participantId, maxParticipantsPerRoom),
+      unclaim: (room, participantId) => this.unclaim(room, participantId),
+    };
+  }
+
+  /** Fewest participants and streams first, then the shorter queue; this node wins a tie (no hop). */
+  #leastLoaded(): NodeInfo | undefined {
+    const fresh = Date.now() - this.settings.heartbeatTtlMs;
+    const weight = (n: NodeInfo) => n.load.participants + n.load.rtpStreams;
+    return this.#nodes
+      .filter((n) => n.capacity.rtpIngest && n.heartbeatAt >= fresh)
+      .sort((x, y) => weight(x) - weight(y) || x.load.queueDepth - y.load.queueDepth || Number(y.id === this.id) - Number(x.id === this.id))[0];
   }
 
   // ---- publishing this node's participants ------------------------------------------------------------------

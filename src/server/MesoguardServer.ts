@@ -191,7 +191,7 @@ export class MesoguardServer {
       this.metrics.registry,
       this.log,
     );
-    const api = new RtpControlApi(streams, this.#operators);
+    const api = new RtpControlApi(streams, this.#operators, this.#cluster?.rtpPlacement(this.config.rooms.maxParticipantsPerRoom) ?? null);
     this.#rtp = { streams, api };
     this.addRoute((req, res) => api.handleHttp(req, res));
     return streams;

@@ -29,7 +29,23 @@ class HttpError extends Error {
   }
 }
 
-const REGISTER_FIELDS = ["ssrc", "payloadType", "codec", "clockRate", "room", "participantId", "name", "fir", "spropParameterSets"];
+const REGISTER_FIELDS = ["ssrc", "payloadType", "codec", "clockRate", "room", "participantId", "name", "fir", "spropParameterSets", "placement"];
+/** How long a forwarded registration may take before this node registers the stream itself. */
+const FORWARD_TIMEOUT_MS = 5000;
+
+/**
+ * In a cluster (src/cluster/ClusterNode.ts): where a new stream goes, and the participant id claimed cluster-wide
+ * before a stream registers here.
+ */
+export interface RtpPlacement {
+  /** This node, as the answer names it. */
+  self: { id: string; url: string };
+  /** The least-loaded node with RTP ingest: null = this one. */
+  choose(): { id: string; url: string } | null;
+  /** Throws AdmissionError (conflict, room-full, unavailable). */
+  claim(room: string, participantId: string): Promise<void>;
+  unclaim(room: string, participantId: string): void;
+}
 
 /** Validates a POST /rtp/streams body; throws HttpError 400 with the reason. */
 export function parseStreamSpec(body: unknown): RtpStreamSpec {
@@ -37,7 +53,10 @@ export function parseStreamSpec(body: unknown): RtpStreamSpec {
   const o = body as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !REGISTER_FIELDS.includes(k));
   if (unknown.length > 0) throw new HttpError(400, `unknown field(s) ${unknown.join(", ")}; known: ${REGISTER_FIELDS.join(", ")}`);
-  const { ssrc, payloadType, codec, room, participantId, name, fir, spropParameterSets } = o;
+  const { ssrc, payloadType, codec, room, participantId, name, fir, spropParameterSets, placement } = o;
+  if (placement !== undefined && placement !== "least-loaded" && placement !== "local") {
+    throw new HttpError(400, 'placement must be "least-loaded" or "local"');
+  }
   const clockRate = o.clockRate ?? 90000;
   if (!Number.isInteger(ssrc) || (ssrc as number) < 0 || (ssrc as number) > 0xffffffff) {
     throw new HttpError(400, "ssrc must be an integer 0..4294967295");
@@ -84,9 +103,60 @@ export class RtpControlApi {
   readonly #streams: RtpStreamRegistry;
   readonly #guard: ApiKeyGuard;
 
-  constructor(streams: RtpStreamRegistry, guard: ApiKeyGuard) {
+  readonly #placement: RtpPlacement | null;
+
+  constructor(streams: RtpStreamRegistry, guard: ApiKeyGuard, placement: RtpPlacement | null = null) {
     this.#streams = streams;
     this.#guard = guard;
+    this.#placement = placement;
+  }
+
+  /**
+   * POST /rtp/streams. In a cluster, unless the body asks for `"placement": "local"`, the stream goes to the
+   * least-loaded node with RTP ingest: the request is forwarded there (same operator key) and its answer returned.
+   */
+  async #post(req: IncomingMessage, res: ServerResponse): Promise<true> {
+    const body = (await readJson(req)) as Record<string, unknown>;
+    const spec = parseStreamSpec(body);
+    const placement = this.#placement;
+    if (!placement) {
+      const info = await this.#register(spec, req.headers.host);
+      res.setHeader("location", `${RTP_STREAMS_PATH}/${info.id}`);
+      return json(res, 201, { ...info, rtcpMux: true });
+    }
+    const target = body.placement === "local" ? null : placement.choose();
+    if (target) {
+      try {
+        const answer = await fetch(`${target.url}${RTP_STREAMS_PATH}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(req.headers.authorization && { authorization: req.headers.authorization }) },
+          body: JSON.stringify({ ...body, placement: "local" }),
+          signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+        });
+        const location = answer.headers.get("location"); // absolute: that node's URL
+        if (location) res.setHeader("location", location);
+        return json(res, answer.status, await answer.json());
+      } catch {
+        // that node did not answer: this one takes the stream
+      }
+    }
+    try {
+      await placement.claim(spec.room, spec.participantId);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "conflict") throw new HttpError(409, (error as Error).message);
+      if (code === "room-full" || code === "unavailable") throw new HttpError(503, (error as Error).message);
+      throw error;
+    }
+    let info: RtpStreamInfo;
+    try {
+      info = await this.#register(spec, req.headers.host);
+    } catch (error) {
+      placement.unclaim(spec.room, spec.participantId);
+      throw error;
+    }
+    res.setHeader("location", `${placement.self.url}${RTP_STREAMS_PATH}/${info.id}`);
+    return json(res, 201, { ...info, rtcpMux: true, node: placement.self });
   }
 
   /** Registers a stream; a refusal is 409 (the participant id is taken) or 503. */
@@ -112,12 +182,7 @@ export class RtpControlApi {
       }
       if (path === RTP_STREAMS_PATH || path === RTP_STREAMS_PATH + "/") {
         if (req.method === "GET") return json(res, 200, { streams: this.#streams.list() });
-        if (req.method === "POST") {
-          const spec = parseStreamSpec(await readJson(req));
-          const info = await this.#register(spec, req.headers.host);
-          res.setHeader("location", `${RTP_STREAMS_PATH}/${info.id}`);
-          return json(res, 201, { ...info, rtcpMux: true });
-        }
+        if (req.method === "POST") return await this.#post(req, res);
         res.setHeader("allow", "GET, POST");
         throw new HttpError(405, `${req.method} is not allowed on ${RTP_STREAMS_PATH}`);
       }

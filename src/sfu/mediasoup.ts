@@ -88,6 +88,8 @@ export interface MesoguardAttachment {
   codec: "VP8" | "H264";
   /** host:port mesoguard receives on. */
   target: string;
+  /** The mesoguard node whose control API holds the stream: in a cluster the one the stream was placed on. */
+  nodeUrl: string;
 }
 
 export interface MesoguardMediasoupEvents {
@@ -308,6 +310,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
     const log = this.#options.log;
     let transport: types.PlainTransport | undefined;
     let streamId: string | undefined;
+    let nodeUrl = this.#endpoint.url;
     try {
       const rtpCapabilities = mesoguardRtpCapabilities(this.router.rtpCapabilities);
       if (!this.router.canConsume({ producerId: producer.id, rtpCapabilities })) {
@@ -336,8 +339,9 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
         room: participant.room,
         participantId: participant.participantId,
         ...(participant.name ? { name: participant.name } : {}),
-      })) as RtpStreamInfo;
+      })) as RtpStreamInfo & { node?: { url: string } };
       streamId = created.id;
+      nodeUrl = created.node?.url ?? nodeUrl; // a cluster placed it on that node
       if (entry.closed || this.#closed) throw new Error("closed while attaching");
 
       await transport.connect({ ip: created.host, port: created.port });
@@ -369,6 +373,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
         payloadType: codec.payloadType,
         codec: codecName,
         target: `${created.host}:${created.port}`,
+        nodeUrl,
       };
       entry.generation = ++this.#generation;
       entry.attachment = attachment;
@@ -379,7 +384,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
       entry.transport = undefined;
       entry.consumer = undefined;
       if (transport && !transport.closed) transport.close();
-      if (streamId) await this.#api("DELETE", `/rtp/streams/${encodeURIComponent(streamId)}`).catch(() => undefined);
+      if (streamId) await this.#api("DELETE", `/rtp/streams/${encodeURIComponent(streamId)}`, undefined, nodeUrl).catch(() => undefined);
       if (!entry.closed && !this.#closed) this.emit("error", error as Error, producer);
     }
   }
@@ -408,7 +413,7 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
       }
       const gone = known
         ? !stream
-        : await this.#api("GET", `/rtp/streams/${encodeURIComponent(entry.attachment.streamId)}`).then(
+        : await this.#api("GET", `/rtp/streams/${encodeURIComponent(entry.attachment.streamId)}`, undefined, entry.attachment.nodeUrl).then(
             () => false,
             (error: unknown) => error instanceof ControlApiError && error.status === 404,
           );
@@ -453,8 +458,19 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
     let known: KnownStreams;
     try {
       const generation = this.#generation;
-      const { streams } = (await this.#api("GET", "/rtp/streams")) as { streams: RtpStreamInfo[] };
-      known = { streams: new Map(streams.map((s) => [s.id, s])), generation };
+      // Every node holding one of the streams (in a cluster they are placed on several); a node that does not
+      // answer has lost them, and they are registered again (placed on a live node).
+      const nodes = new Set([this.#endpoint.url, ...[...this.#entries.values()].flatMap((e) => (e.attachment ? [e.attachment.nodeUrl] : []))]);
+      const lists = await Promise.all([...nodes].map((url) =>
+        (this.#api("GET", "/rtp/streams", undefined, url) as Promise<{ streams: RtpStreamInfo[] }>).then(
+          (list) => list.streams,
+          (error: unknown) => {
+            if (url === this.#endpoint.url) throw error;
+            this.emit("error", error as Error, undefined);
+            return [];
+          },
+        )));
+      known = { streams: new Map(lists.flat().map((s) => [s.id, s])), generation };
     } catch (error) {
       this.emit("error", error as Error, undefined);
       return;
@@ -487,17 +503,18 @@ export class MesoguardMediasoup extends EventEmitter<MesoguardMediasoupEvents> {
     const attachment = this.#detachTransport(entry, reason);
     if (!attachment) return;
     try {
-      await this.#api("DELETE", `/rtp/streams/${encodeURIComponent(attachment.streamId)}`);
+      await this.#api("DELETE", `/rtp/streams/${encodeURIComponent(attachment.streamId)}`, undefined, attachment.nodeUrl);
     } catch (error) {
       if (!(error instanceof ControlApiError && error.status === 404)) this.emit("error", error as Error, entry.producer);
     }
   }
 
-  async #api(method: string, route: string, body?: unknown): Promise<unknown> {
+  /** One control API call, to the configured server or (`base`) to the cluster node holding a stream. */
+  async #api(method: string, route: string, body?: unknown, base = this.#endpoint.url): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.#endpoint.apiKey) headers.authorization = `Bearer ${this.#endpoint.apiKey}`;
-    const res = await fetch(this.#endpoint.url + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(base + route, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     if (!res.ok) {
       let message = text;

@@ -46,7 +46,7 @@ const observerToken = () => token({ room: ROOM, role: "observer" });
 
 function node(id: string, redisUrl: string): Promise<RunningServer> {
   return startServer(
-    ["--redis-url", redisUrl, "--cluster-node-id", id, "--cluster-heartbeat-ttl-ms", String(TTL_MS), "--max-participants-per-room", "2", "--score-rate-hz", "5"],
+    ["--redis-url", redisUrl, "--cluster-node-id", id, "--cluster-heartbeat-ttl-ms", String(TTL_MS), "--max-participants-per-room", "2", "--score-rate-hz", "5", "--rtp-port-min", "0", "--rtp-port-max", "0"],
     { MESOGUARD_SECRET: TEST_SECRET, MESOGUARD_RTP_API_KEY: TEST_API_KEY },
   );
 }
@@ -152,6 +152,31 @@ describe("a cluster of three nodes on one Redis", () => {
     } finally {
       spy.disconnect();
     }
+  });
+
+  it("the RTP control API on any node places a stream on the least-loaded node, or here when asked", async () => {
+    const post = async (server: RunningServer, body: Record<string, unknown>) => {
+      const res = await fetch(`${server.url}/rtp/streams`, { method: "POST", headers: { ...API_KEY_AUTH, "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, any>, location: res.headers.get("location") };
+    };
+    const stream = (participantId: string, ssrc: number) => ({ ssrc, payloadType: 96, codec: "VP8", room: "rtp-room", participantId });
+    // a and b each score one participant, c none: c is the least loaded.
+    const placed = await post(a, stream("cam1", 1111));
+    expect(placed.status).toBe(201);
+    expect(placed.body.node).toEqual({ id: "node-c", url: c.url });
+    expect(placed.location).toBe(`${c.url}/rtp/streams/${placed.body.id}`);
+    expect(typeof placed.body.port).toBe("number");
+    const onC = (await getJson(`${c.url}/rtp/streams`, API_KEY_AUTH)).body.streams as Array<{ id: string }>;
+    expect(onC.map((s) => s.id)).toContain(placed.body.id);
+    // "local" registers on the node asked.
+    const local = await post(a, { ...stream("cam2", 2222), placement: "local" });
+    expect(local.status).toBe(201);
+    expect(local.body.node).toEqual({ id: "node-a", url: a.url });
+    // The participant id of a stream is claimed cluster-wide like any other.
+    const twin = await post(b, { ...stream("cam1", 3333), placement: "local" });
+    expect(twin.status).toBe(409);
+    expect(twin.body.error).toMatch(/another node/);
+    for (const s of [placed, local]) expect((await fetch(s.location!, { method: "DELETE", headers: API_KEY_AUTH })).status).toBe(204);
   });
 
   it("a Redis restart mid-call is a gap for observers: nodes reconnect and re-register, nobody leaves", async () => {
