@@ -120,7 +120,8 @@ describe("precedence: defaults < config file < environment < flags", () => {
 
   it("every setting can be set by its flag and by its environment variable", () => {
     for (const setting of SETTINGS) {
-      const value = setting.key === "secret" ? SECRET : setting.key === "rtpApiKey" ? "an-rtp-api-key-of-16+" : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : setting.kind === "list" ? "http://127.0.0.1:9/hook" : String(setting.default);
+      const value = setting.key === "secret" ? SECRET : setting.key === "rtpApiKey" ? "an-rtp-api-key-of-16+" :
+        setting.key === "redis.url" ? "redis://127.0.0.1:6379" : setting.key === "cluster.advertisedUrl" ? "http://10.0.0.2:8080" : setting.choices ? setting.choices.at(-1)! : setting.kind === "boolean" ? "true" : setting.kind === "string" ? "x" : setting.kind === "list" ? "http://127.0.0.1:9/hook" : String(setting.default);
       // Webhook URLs need the webhook secret beside them.
       const needs = setting.key === "webhooks.urls" ? { MESOGUARD_WEBHOOKS_SECRET: "a-webhook-secret-16+" } : {};
       const fromFlag = load([flagName(setting.key), value], needs);
@@ -138,6 +139,8 @@ describe("bad values name the setting and where the value came from", () => {
     ["a fractional integer", ["--max-batch", "2.5"], {}, /maxBatch \(from --max-batch\) must be an integer/],
     ["a number below the minimum", [], { MESOGUARD_VERDICT_WINDOW_SECONDS: "0" }, /verdict\.windowSeconds \(from MESOGUARD_VERDICT_WINDOW_SECONDS\) must be between/],
     ["a value outside the choices", ["--provider", "gpu"], {}, /provider \(from --provider\) must be one of auto, tensorrt, cuda, cpu, got "gpu"/],
+    ["a Redis URL that is not one", ["--redis-url", "http://127.0.0.1:6379"], {}, /redis\.url must start with redis:\/\/ or rediss:\/\/, got http:\/\//],
+    ["a cluster node id with a colon", [], { MESOGUARD_CLUSTER_NODE_ID: "a:b" }, /cluster\.nodeId must be 1-64 characters/],
     ["a bad boolean", [], { MESOGUARD_REGION_SEARCH: "yes" }, /regionSearch \(from MESOGUARD_REGION_SEARCH\) must be true or false/],
     ["Infinity", ["--max-fps", "Infinity"], {}, /maxFps \(from --max-fps\) must be a number/],
     ["a blank number", ["--max-fps", " "], {}, /maxFps \(from --max-fps\) must be a number/],

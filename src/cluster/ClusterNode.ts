@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 
 import type { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
@@ -22,6 +23,7 @@ import type { ParticipantSummary, ScoreMessage, ServerMessage } from "../protoco
 import { AdmissionError } from "../server/RoomRegistry.js";
 import type { RtpPlacement } from "../sfu/RtpControlApi.js";
 import type { ClusterEnvelope, ClusterSettings, NodeInfo, NodeLoad, RelayedMessage, RoomEntry } from "./clusterTypes.js";
+import { ClusterMetrics } from "./clusterMetrics.js";
 import { CLAIM_SCRIPT, RELEASE_SCRIPT } from "./redisScripts.js";
 
 export const CLUSTER_PATH = "/cluster";
@@ -76,6 +78,7 @@ export class ClusterNode {
   /** After a reconnect, other nodes get a TTL to register again before their participants are judged gone. */
   #graceUntil = 0;
   #closed = false;
+  readonly #metrics: ClusterMetrics;
 
   private constructor(
     readonly settings: ClusterSettings & { redisUrl: string },
@@ -84,15 +87,17 @@ export class ClusterNode {
     private readonly host: ClusterHost,
     private readonly guard: ApiKeyGuard,
     private readonly log: Logger,
+    registry: Registry,
   ) {
     this.id = settings.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.#metrics = new ClusterMetrics(registry, { id: this.id, url: host.info().url }, () => ({ connected: this.connected, nodes: this.#nodes }));
   }
 
   /**
    * Connects to Redis and registers this node. Throws a clear Error when Redis cannot be reached: a node that
    * cannot register is invisible to placement and cannot keep ids unique, so it does not start (see README).
    */
-  static async join(settings: ClusterSettings & { redisUrl: string }, host: ClusterHost, guard: ApiKeyGuard, log: Logger): Promise<ClusterNode> {
+  static async join(settings: ClusterSettings & { redisUrl: string }, host: ClusterHost, guard: ApiKeyGuard, log: Logger, registry: Registry): Promise<ClusterNode> {
     const options = {
       lazyConnect: true,
       // While Redis is down commands fail at once (the calls go on locally) instead of queueing without bound.
@@ -113,7 +118,7 @@ export class ClusterNode {
       subscriber.disconnect();
       throw new Error(`mesoguard: cannot reach Redis at ${where} (redis.url): ${(error as Error).message}`);
     }
-    const node = new ClusterNode(settings, redis, subscriber, host, guard, log);
+    const node = new ClusterNode(settings, redis, subscriber, host, guard, log, registry);
     await node.#beat();
     node.#heartbeat = setInterval(() => void node.#beat(), Math.max(100, Math.floor(settings.heartbeatTtlMs / 3)));
     node.#heartbeat.unref();
@@ -230,6 +235,7 @@ export class ClusterNode {
     const envelope: ClusterEnvelope & { summary: ParticipantSummary } = { node: this.id, epoch: local.epoch, seq: local.seq, summary: local.summary, message };
     if (!this.connected) return; // a gap for remote observers; #restore writes the latest state back
     this.#run(this.redis.publish(KEY.room(room), JSON.stringify(envelope)));
+    this.#metrics.relayed.inc({ outcome: "published" });
     if (message.type === "participant-left") {
       this.#local.delete(key);
       // A reconnect on this node replaces the session at once (left, then joined): its claim stays.
@@ -266,13 +272,16 @@ export class ClusterNode {
     if (!mirror) return;
     const participantId = entry.summary.participantId;
     const known = mirror.get(participantId);
+    const stale = () => this.#metrics.relayed.inc({ outcome: "stale" });
     if (message.type === "participant-left") {
-      if (known?.epoch !== entry.epoch) return; // a stay already replaced (or never seen)
+      if (known?.epoch !== entry.epoch) return stale(); // a stay already replaced (or never seen)
       mirror.delete(participantId);
       this.host.deliver(room, message);
+      this.#metrics.relayed.inc({ outcome: "delivered" });
       return;
     }
-    if (known && known.epoch === entry.epoch && known.seq >= entry.seq) return; // a duplicate or late message
+    if (known && known.epoch === entry.epoch && known.seq >= entry.seq) return stale(); // a duplicate or late message
+    this.#metrics.relayed.inc({ outcome: "delivered" });
     const score = message.type === "score" ? message : known?.epoch === entry.epoch ? known.score : null;
     mirror.set(participantId, { ...entry, score, seenAt: Date.now() });
     if (!known || known.epoch !== entry.epoch) this.host.deliver(room, { type: "participant-joined", room, participant: entry.summary });

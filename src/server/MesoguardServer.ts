@@ -167,7 +167,7 @@ export class MesoguardServer {
         provider: info.provider,
         capacity: { maxRooms: this.config.rooms.maxRooms, maxParticipantsPerRoom: this.config.rooms.maxParticipantsPerRoom, rtpIngest: this.#rtp !== null, rtpMaxStreams: this.config.rtp.maxStreams },
       }),
-    }, this.#operators, this.log);
+    }, this.#operators, this.log, this.metrics.registry);
     this.addRoute((req, res) => cluster.handleHttp(req, res));
     return cluster;
   }

@@ -16,8 +16,10 @@ import {
   closeAllClients,
   dfCrops,
   getJson,
+  getText,
   joinClient,
   makeClient,
+  metricValue,
   pace,
   realCrop,
   sleep,
@@ -129,6 +131,14 @@ describe("a cluster of three nodes on one Redis", () => {
       const fresh = ((await getJson(`${c.url}/cluster`, API_KEY_AUTH)).body.nodes as Array<Record<string, any>>).find((n) => n.id === "node-a")!;
       return fresh.load.participants === 1 && fresh.load.framesPerSecond > 0;
     }, "node a's load: one participant, frames/s above 0", 10_000);
+    // The same cluster view in /metrics, labelled by node; and this node's name.
+    const metrics = (await getText(`${c.url}/metrics`)).text;
+    expect(metricValue(metrics, "mesoguard_cluster_node_info", { node: "node-c", url: c.url })).toBe(1);
+    expect(metricValue(metrics, "mesoguard_cluster_redis_up")).toBe(1);
+    expect(metricValue(metrics, "mesoguard_cluster_nodes")).toBe(3);
+    expect(metricValue(metrics, "mesoguard_cluster_node_participants", { node: "node-a" })).toBe(1);
+    expect(metricValue(metrics, "mesoguard_cluster_node_participants", { node: "node-c" })).toBe(0);
+    expect(metricValue(metrics, "mesoguard_cluster_messages_total", { outcome: "delivered" })).toBeGreaterThan(0);
   });
 
   it("duplicate and late relayed messages change nothing for observers", async () => {
@@ -148,6 +158,8 @@ describe("a cluster of three nodes on one Redis", () => {
       await sleep(500);
       const seen = observerC.events.score.filter((s) => s.at === oldAt);
       expect(seen).toHaveLength(1); // the original only
+      const metrics = (await getText(`${c.url}/metrics`)).text;
+      expect(metricValue(metrics, "mesoguard_cluster_messages_total", { outcome: "stale" })).toBeGreaterThanOrEqual(2);
       expect(observerC.events["participant-joined"].filter((m) => m.participant.participantId === JSON.parse(old).message.participantId)).toHaveLength(1);
     } finally {
       spy.disconnect();
