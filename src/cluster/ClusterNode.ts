@@ -171,7 +171,14 @@ export class ClusterNode {
     this.#mirrors.set(room, new Map());
     const ready = (async () => {
       try {
-        await this.subscriber.subscribe(KEY.room(room)); // first: nothing published from here on is missed
+        const subscribed = this.subscriber.subscribe(KEY.room(room)); // first: nothing published from here on is missed
+        if (!this.connected) {
+          // Redis is down: the observer joins now with this node's participants; the subscription waits in the
+          // client's queue, and the room is loaded when Redis is back (#restore).
+          subscribed.catch((error: unknown) => this.log.debug({ err: error, room }, "cluster: subscribe failed"));
+          return;
+        }
+        await subscribed;
         await this.#load(room);
       } catch (error) {
         this.log.warn({ err: error, room }, "cluster: could not load the room's remote participants (Redis down?)");

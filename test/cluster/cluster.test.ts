@@ -198,6 +198,9 @@ describe("a cluster of three nodes on one Redis", () => {
     const newcomer = makeClient(c.url, { token: participantToken("newcomer") });
     await expect(newcomer.client.connect()).rejects.toThrow();
     expect(newcomer.events.error[0]).toMatchObject({ code: "unavailable" });
+    // Observers still join, at once, seeing this node's participants (node c has none).
+    const outageObserver = await joinClient(c.url, { token: token({ room: "outage-room", role: "observer" }) });
+    expect(await waitFor(() => outageObserver.events["room-state"][0], "room-state during the outage", 3000)).toMatchObject({ room: "outage-room", participants: [] });
     await sleep(TTL_MS * 2); // longer than the TTL: still nobody may leave
     await redis.start();
     const back = Date.now();
