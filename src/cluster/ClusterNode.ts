@@ -203,9 +203,9 @@ export class ClusterNode {
       self,
       choose: () => {
         const chosen = this.#leastLoaded();
-        if (!chosen || chosen.id === this.id) return null;
+        if (!chosen) return null;
         chosen.load.rtpStreams++; // counted at once, so a burst of streams spreads before the next heartbeat
-        return { id: chosen.id, url: chosen.url };
+        return chosen.id === this.id ? null : { id: chosen.id, url: chosen.url };
       },
       claim: (room, participantId) => this.claim(room, participantId, maxParticipantsPerRoom),
       unclaim: (room, participantId) => this.unclaim(room, participantId),
