@@ -75,6 +75,8 @@ export class ClusterNode {
   #heartbeat: NodeJS.Timeout | null = null;
   #framesBefore: { total: number; at: number } | null = null;
   #epochCounter = 0;
+  /** Participants that left while Redis was down: their leaving is published and their claims freed on reconnect. */
+  #leftWhileDown: Array<{ room: string; participantId: string; envelope: ClusterEnvelope }> = [];
   /** After a reconnect, other nodes get a TTL to register again before their participants are judged gone. */
   #graceUntil = 0;
   #closed = false;
@@ -240,18 +242,33 @@ export class ClusterNode {
       local.score = message;
     }
     const envelope: ClusterEnvelope & { summary: ParticipantSummary } = { node: this.id, epoch: local.epoch, seq: local.seq, summary: local.summary, message };
-    if (!this.connected) return; // a gap for remote observers; #restore writes the latest state back
-    this.#run(this.redis.publish(KEY.room(room), JSON.stringify(envelope)));
-    this.#metrics.relayed.inc({ outcome: "published" });
     if (message.type === "participant-left") {
       this.#local.delete(key);
+      if (!this.connected) {
+        this.#leftWhileDown.push({ room, participantId, envelope }); // told once Redis is back (#restore)
+        return;
+      }
+      this.#publish(room, envelope);
       // A reconnect on this node replaces the session at once (left, then joined): its claim stays.
-      setImmediate(() => {
-        if (!this.#local.has(key)) this.#run(this.redis.eval(RELEASE_SCRIPT, 2, KEY.claim(room, participantId), KEY.room(room), this.id, participantId, local.epoch));
-      });
-    } else {
-      this.#run(this.redis.hset(KEY.room(room), participantId, JSON.stringify(this.#entry(local))));
+      setImmediate(() => this.#release(room, participantId, local.epoch));
+      return;
     }
+    if (!this.connected) return; // a gap for remote observers; #restore writes the latest state back
+    this.#publish(room, envelope);
+    this.#run(this.redis.hset(KEY.room(room), participantId, JSON.stringify(this.#entry(local))));
+  }
+
+  #publish(room: string, envelope: ClusterEnvelope): void {
+    this.#run(this.redis.publish(KEY.room(room), JSON.stringify(envelope)));
+    this.#metrics.relayed.inc({ outcome: "published" });
+  }
+
+  /** Frees a participant's claim and room entry, unless it joined again on this node meanwhile. */
+  #release(room: string, participantId: string, epoch: string): Promise<unknown> {
+    if (this.#local.has(`${room}/${participantId}`)) return Promise.resolve();
+    const released = this.redis.eval(RELEASE_SCRIPT, 2, KEY.claim(room, participantId), KEY.room(room), this.id, participantId, epoch);
+    this.#run(released);
+    return released;
   }
 
   #entry(local: LocalParticipant): RoomEntry {
@@ -372,6 +389,10 @@ export class ClusterNode {
   async #restore(): Promise<void> {
     try {
       await this.#beat();
+      for (const left of this.#leftWhileDown.splice(0)) {
+        this.#publish(left.room, left.envelope);
+        await this.#release(left.room, left.participantId, left.envelope.epoch);
+      }
       for (const [key, local] of this.#local) {
         const [room, participantId] = splitKey(key);
         const taken = await this.redis.set(KEY.claim(room, participantId), this.id, "PX", this.settings.heartbeatTtlMs, "NX");

@@ -192,6 +192,10 @@ describe("a cluster of three nodes on one Redis", () => {
   });
 
   it("a Redis restart mid-call is a gap for observers: nodes reconnect and re-register, nobody leaves", async () => {
+    // In another room, a participant on a who leaves during the outage: its leaving is told once Redis is back.
+    const watcher = await joinClient(c.url, { token: token({ room: "outage2", role: "observer" }) });
+    const leaver = await joinClient(a.url, { token: token({ room: "outage2", role: "participant", participantId: "leaver" }) });
+    await waitFor(() => watcher.events["participant-joined"].some((m) => m.participant.participantId === "leaver"), "leaver joined, seen on c");
     await redis.kill();
     await waitFor(async () => (await getJson(`${a.url}/healthz`, API_KEY_AUTH)).body.status === "degraded", "/healthz degraded on node a");
     // Without Redis no new participant can be admitted (its id could not be checked): a clear refusal.
@@ -201,7 +205,9 @@ describe("a cluster of three nodes on one Redis", () => {
     // Observers still join, at once, seeing this node's participants (node c has none).
     const outageObserver = await joinClient(c.url, { token: token({ room: "outage-room", role: "observer" }) });
     expect(await waitFor(() => outageObserver.events["room-state"][0], "room-state during the outage", 3000)).toMatchObject({ room: "outage-room", participants: [] });
+    leaver.client.close();
     await sleep(TTL_MS * 2); // longer than the TTL: still nobody may leave
+    expect(watcher.events["participant-left"]).toEqual([]); // not told yet: Redis is down
     await redis.start();
     const back = Date.now();
     await waitFor(async () => (await getJson(`${a.url}/healthz`, API_KEY_AUTH)).body.status === "ok", "/healthz ok again on node a");
@@ -210,6 +216,9 @@ describe("a cluster of three nodes on one Redis", () => {
     await waitFor(async () => ((await getJson(`${c.url}/cluster`, API_KEY_AUTH)).body.nodes as unknown[]).length === 3, "three nodes registered again");
     expect(observerC.events["participant-left"]).toEqual([]);
     expect(c.process.exitCode).toBeNull();
+    await waitFor(() => watcher.events["participant-left"].some((m) => m.participantId === "leaver"), "leaver's leaving relayed after the outage");
+    const lateWatcher = await joinClient(b.url, { token: token({ room: "outage2", role: "observer" }) }); // b reads the room from Redis
+    expect((await waitFor(() => lateWatcher.events["room-state"][0], "room-state on b")).participants).toEqual([]);
     // The claims were put back: the id is still refused elsewhere.
     const twin = makeClient(c.url, { token: participantToken("fake") });
     await expect(twin.client.connect()).rejects.toThrow();
