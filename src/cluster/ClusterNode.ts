@@ -121,6 +121,13 @@ export class ClusterNode {
       throw new Error(`mesoguard: cannot reach Redis at ${where} (redis.url): ${(error as Error).message}`);
     }
     const node = new ClusterNode(settings, redis, subscriber, host, guard, log, registry);
+    try {
+      await node.#takeId();
+    } catch (error) {
+      redis.disconnect();
+      subscriber.disconnect();
+      throw error;
+    }
     await node.#beat();
     node.#heartbeat = setInterval(() => void node.#beat(), Math.max(100, Math.floor(settings.heartbeatTtlMs / 3)));
     node.#heartbeat.unref();
@@ -231,7 +238,8 @@ export class ClusterNode {
     const participantId = message.type === "participant-joined" ? message.participant.participantId : message.participantId;
     const key = `${room}/${participantId}`;
     if (message.type === "participant-joined") {
-      this.#local.set(key, { epoch: `${this.id}/${++this.#epochCounter}`, seq: 0, summary: message.participant, score: null });
+      // The epoch names this process too (its start), so a node restarted under the same id is told apart.
+      this.#local.set(key, { epoch: `${this.id}/${this.#startedAt}/${++this.#epochCounter}`, seq: 0, summary: message.participant, score: null });
     }
     const local = this.#local.get(key);
     if (!local) return;
@@ -323,6 +331,32 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * Refuses an id a live node holds (two processes under one id would share claims and entries), then removes
+   * what an earlier process under this id left behind (room entries and claims: it was killed).
+   */
+  async #takeId(): Promise<void> {
+    if ((await this.redis.exists(KEY.node(this.id))) === 1) {
+      throw new Error(`mesoguard: cluster.nodeId ${this.id} is registered by a live node; give each node its own id (or wait ${this.settings.heartbeatTtlMs} ms after it stopped)`);
+    }
+    for (const pattern of ["mesoguard:room:*", "mesoguard:claim:*"]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 200);
+        cursor = next;
+        for (const key of keys) {
+          if (pattern.startsWith("mesoguard:claim")) {
+            if ((await this.redis.get(key)) === this.id) await this.redis.del(key);
+            continue;
+          }
+          const entries = await this.redis.hgetall(key);
+          const ours = Object.entries(entries).filter(([, raw]) => (JSON.parse(raw) as RoomEntry).node === this.id).map(([field]) => field);
+          if (ours.length > 0) await this.redis.hdel(key, ...ours);
+        }
+      } while (cursor !== "0");
+    }
+  }
+
   // ---- heartbeat, registry, faults --------------------------------------------------------------------------
 
   async #beat(): Promise<void> {
@@ -377,7 +411,8 @@ export class ClusterNode {
       }
       for (const [participantId, entry] of mirror) {
         const seen = Math.max(this.#nodesSeen.get(entry.node) ?? 0, entry.seenAt);
-        if (now - seen <= ttl) continue;
+        const restarted = this.#nodes.some((n) => n.id === entry.node && !entry.epoch.startsWith(`${n.id}/${n.startedAt}/`));
+        if (now - seen <= ttl && !restarted) continue;
         mirror.delete(participantId);
         this.log.info({ room, participant: participantId, node: entry.node }, "cluster: participant left with its node");
         this.host.deliver(room, { type: "participant-left", room, participantId });

@@ -239,6 +239,15 @@ describe("a cluster of three nodes on one Redis", () => {
     expect(rejoined.client.welcome).toMatchObject({ participantId: "real" });
   }, 30_000);
 
+  it("a node id held by a live node is refused; the id of a killed node can be taken again", async () => {
+    const error = await node("node-a", redis.url).then(() => null, (e: Error) => e);
+    expect(error?.message).toMatch(/cluster\.nodeId node-a is registered by a live node/);
+    const again = await node("node-b", redis.url); // b was killed above and has left
+    const o = await joinClient(again.url, { token: observerToken() });
+    const state = await waitFor(() => o.events["room-state"][0], "room-state on the new node b");
+    expect(state.participants.map((p) => p.participantId).sort()).toEqual(["fake", "real"]); // real now on c; nothing of the old b
+  }, 60_000);
+
   it("a node whose Redis is unreachable at start refuses to start, saying so", async () => {
     const nowhere = `redis://127.0.0.1:${await freePort()}`;
     const error = await node("node-x", nowhere).then(() => null, (e: Error) => e);
