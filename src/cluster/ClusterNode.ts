@@ -77,6 +77,11 @@ export class ClusterNode {
   #epochCounter = 0;
   /** Participants that left while Redis was down: their leaving is published and their claims freed on reconnect. */
   #leftWhileDown: Array<{ room: string; participantId: string; envelope: ClusterEnvelope }> = [];
+  /**
+   * Those leavings, published again with the next heartbeats: another node's subscription may come back after this
+   * node's first publication (pub/sub keeps nothing), and a repeat is a duplicate that changes nothing.
+   */
+  #leftRepeats: Array<{ room: string; envelope: ClusterEnvelope; times: number }> = [];
   /** After a reconnect, other nodes get a TTL to register again before their participants are judged gone. */
   #graceUntil = 0;
   #closed = false;
@@ -376,6 +381,8 @@ export class ClusterNode {
       }
       await batch.exec();
       await this.#readNodes();
+      for (const repeat of this.#leftRepeats) this.#publish(repeat.room, repeat.envelope);
+      this.#leftRepeats = this.#leftRepeats.filter((repeat) => --repeat.times > 0);
     } catch (error) {
       this.log.debug({ err: error }, "cluster: heartbeat failed (Redis down?)");
       return; // what the registry says is unknown: nobody is judged gone on it
@@ -426,6 +433,7 @@ export class ClusterNode {
       await this.#beat();
       for (const left of this.#leftWhileDown.splice(0)) {
         this.#publish(left.room, left.envelope);
+        this.#leftRepeats.push({ room: left.room, envelope: left.envelope, times: 2 });
         await this.#release(left.room, left.participantId, left.envelope.epoch);
       }
       for (const [key, local] of this.#local) {
