@@ -11,8 +11,11 @@ export const MESONET = path.join(SHARED, "mesonet");
 export const REFERENCE_DIR = path.join(MESONET, "reference");
 export const TEST_IMAGES_DIR = path.join(MESONET, "test_images");
 
-/** The cmake-js build (CUDA kernels compiled in where nvcc was found). */
-export const CMAKE_ADDON = path.join(ROOT, "build-cmake", "Release", "mesoguard.node");
+/**
+ * The cmake-js build (CUDA kernels compiled in where nvcc was found); MESOGUARD_TEST_CMAKE_ADDON replaces it
+ * (npm run test:sanitize points it at the ASan/UBSan build, fuzz/sanitize.ts).
+ */
+export const CMAKE_ADDON = process.env.MESOGUARD_TEST_CMAKE_ADDON ?? path.join(ROOT, "build-cmake", "Release", "mesoguard.node");
 /** The node-gyp build (CPU only). */
 export const GYP_ADDON = path.join(ROOT, "build", "Release", "mesoguard.node");
 

@@ -1,0 +1,274 @@
+// `npm run soak -- --minutes N [--out DIR]`: a real `mesoguard serve` (bench's startServer) under everything at
+// once for N minutes: 20 participants sending JPEG frames at 10 fps over real WebSockets (two rooms), an observer
+// per room, two RTP streams from ffmpeg (VP8 and H.264) through the control API, and a hostile client sending
+// mutated frames and messages, mutated RTP datagrams and bad control-API bodies (drawn with fuzz/mutate.ts).
+// Every 5 s it samples the server's RSS, active handles and event-loop lag (/metrics) and the scores each honest
+// client received. Fails (exit 1) when RSS or handles grow beyond a bound after the warm-up, or an honest
+// participant or RTP stream goes a whole window without a score. Table on stdout, JSON in <out>/latest.json.
+import { execFileSync, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import fc from "fast-check";
+import { WebSocket } from "ws";
+
+import { parseMetrics, startServer, type ServerProcess } from "../bench/endToEnd.js";
+import { MesoguardClient, type WebSocketConstructor } from "../src/client/MesoguardClient.js";
+import { packageRoot } from "../src/models/paths.js";
+import type { ScoreMessage } from "../src/protocol/protocolTypes.js";
+import { mutatedBytes } from "../fuzz/mutate.js";
+import { BYTE_TARGETS } from "../fuzz/targets.js";
+
+const USAGE = "Usage: npm run soak -- --minutes N [--out DIR]";
+const PARTICIPANTS = 20;
+const FPS = 10;
+const ROOMS = 2;
+const SAMPLE_MS = 5000;
+/** A client with no score for this long is starved (the server scores each participant at up to 5 Hz). */
+const STARVED_AFTER_MS = 15_000;
+const WARMUP_MS = 20_000;
+/** Growth allowed after the warm-up: RSS (MiB) and active handles. */
+const RSS_GROWTH_BOUND_MIB = 96;
+const HANDLE_GROWTH_BOUND = 16;
+const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
+const PHOTO = path.resolve(packageRoot(), "../shared/photos/grace_hopper.jpg");
+
+interface Sample {
+  atSeconds: number;
+  rssMiB: number;
+  activeHandles: number;
+  eventLoopLagMaxMs: number;
+  /** Scores received in this sample's window: by the participants (own), by the observers (all). */
+  participantScores: number;
+  observerScores: number;
+  rtpScores: number;
+  hostileSent: number;
+}
+
+function parseArgs(argv: string[]): { minutes: number; outDir: string } {
+  const options = { minutes: 1, outDir: path.join(packageRoot(), "soak", "results") };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`soak: ${arg} needs a value\n${USAGE}`);
+    if (arg === "--minutes") options.minutes = Number(value);
+    else if (arg === "--out") options.outDir = path.resolve(value);
+    else throw new Error(`soak: unknown argument ${arg}\n${USAGE}`);
+  }
+  if (!(options.minutes > 0)) throw new Error(`soak: --minutes must be a positive number\n${USAGE}`);
+  return options;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The participants' frame: the photo at 320 px wide, as a JPEG. */
+function jpegFrame(): Buffer {
+  return execFileSync(FFMPEG, ["-hide_banner", "-loglevel", "error", "-i", PHOTO, "-vf", "scale=320:-2", "-frames:v", "1", "-f", "mjpeg", "-"]);
+}
+
+/** Registers an RTP stream in dev mode and streams the photo to it with ffmpeg for `seconds`. */
+async function rtpStream(server: ServerProcess, codec: "VP8" | "H264", participantId: string, ssrc: number, seconds: number) {
+  const payloadType = codec === "VP8" ? 96 : 102;
+  const response = await fetch(`${server.url}/rtp/streams`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ssrc, payloadType, codec, room: "soak-rtp", participantId }),
+  });
+  if (response.status !== 201) throw new Error(`soak: registering the ${codec} stream answered ${response.status}: ${await response.text()}`);
+  const { port } = (await response.json()) as { port: number };
+  const encoder = codec === "VP8"
+    ? ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "300k", "-g", "30"]
+    : ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "30"];
+  const child = spawn(FFMPEG, ["-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i", PHOTO, "-t", String(seconds),
+    "-vf", "scale=320:-2,format=yuv420p", "-r", "10", ...encoder, "-ssrc", String(ssrc), "-payload_type", String(payloadType),
+    "-f", "rtp", `rtp://127.0.0.1:${port}?rtcpport=${port}`], { stdio: "ignore" });
+  process.once("exit", () => child.kill("SIGKILL"));
+  return { port, child };
+}
+
+/** The hostile side: mutated frames and JSON on its own WebSocket, mutated datagrams to the RTP ports, bad bodies. */
+class Hostile {
+  sent = 0;
+  #ws: WebSocket | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #udp = createSocket("udp4");
+  readonly #inputs: Record<string, Uint8Array[]>;
+
+  constructor(private readonly url: string, private readonly rtpPorts: number[]) {
+    const target = (name: string) => BYTE_TARGETS.find((t) => t.name === name)!;
+    const draw = (name: string) => fc.sample(mutatedBytes(target(name).seeds()), { numRuns: 500, seed: 17 });
+    this.#inputs = { frame: draw("binary-frame"), rtp: draw("rtp-rtcp"), body: draw("control-api") };
+  }
+
+  start(): void {
+    let k = 0;
+    this.#timer = setInterval(() => {
+      k++;
+      const pick = (list: Uint8Array[]) => list[k % list.length]!;
+      if (!this.#ws || this.#ws.readyState === WebSocket.CLOSED) this.#connect();
+      if (this.#ws?.readyState === WebSocket.OPEN) {
+        this.#ws.send(pick(this.#inputs.frame!), { binary: true });
+        this.#ws.send(Buffer.from(pick(this.#inputs.body!)).toString("utf8"));
+        this.sent += 2;
+      }
+      for (const port of this.rtpPorts) this.#udp.send(pick(this.#inputs.rtp!), port, "127.0.0.1");
+      this.sent += this.rtpPorts.length;
+      if (k % 10 === 0) {
+        void fetch(`${this.url}/rtp/streams`, { method: "POST", body: Buffer.from(pick(this.#inputs.body!)).toString("utf8") }).then((r) => r.body?.cancel(), () => {});
+        this.sent++;
+      }
+    }, 50);
+  }
+
+  #connect(): void {
+    this.#ws = new WebSocket(`${this.url.replace("http", "ws")}/ws`);
+    this.#ws.on("open", () => this.#ws!.send(JSON.stringify({ type: "join", room: "soak-0", role: "participant", participantId: "hostile" })));
+    this.#ws.on("error", () => {});
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#ws?.terminate();
+    this.#udp.close();
+  }
+}
+
+async function sample(server: ServerProcess): Promise<Map<string, number>> {
+  const response = await fetch(`${server.url}/metrics`);
+  return parseMetrics(await response.text());
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const seconds = options.minutes * 60;
+  const jpeg = jpegFrame();
+  const server = await startServer(["--host", "127.0.0.1", "--participant-sees-verdict", "--log-level", "info"]);
+  const lastScoreAt = new Map<string, number>();
+  const counts = { participant: 0, observer: 0, rtp: 0 };
+  const start = Date.now();
+  const ws = WebSocket as unknown as WebSocketConstructor;
+
+  const participants = Array.from({ length: PARTICIPANTS }, (_, i) => {
+    const id = `p${i + 1}`;
+    const client = new MesoguardClient({ url: server.url, room: `soak-${i % ROOMS}`, role: "participant", participantId: id, WebSocket: ws });
+    client.on("score", () => {
+      counts.participant++;
+      lastScoreAt.set(id, Date.now());
+    });
+    return client;
+  });
+  const observers = Array.from({ length: ROOMS + 1 }, (_, r) => {
+    const room = r < ROOMS ? `soak-${r}` : "soak-rtp";
+    const client = new MesoguardClient({ url: server.url, room, role: "observer", WebSocket: ws });
+    client.on("score", (message: ScoreMessage) => {
+      if (room === "soak-rtp") {
+        counts.rtp++;
+        lastScoreAt.set(`rtp:${message.participantId}`, Date.now());
+      } else counts.observer++;
+    });
+    return client;
+  });
+  await Promise.all([...participants, ...observers].map((c) => c.connect()));
+  const timers = participants.map((client, i) =>
+    setTimeout(() => {
+      timers[i] = setInterval(() => {
+        if (client.connected && client.bufferedAmount < 1 << 20) client.sendFrame({ kind: "jpeg", data: jpeg });
+      }, 1000 / FPS);
+    }, (i * 1000) / FPS / PARTICIPANTS),
+  );
+  const streams = [await rtpStream(server, "VP8", "cam-vp8", 0x5001, seconds + 5), await rtpStream(server, "H264", "cam-h264", 0x5002, seconds + 5)];
+  const hostile = new Hostile(server.url, streams.map((s) => s.port));
+  hostile.start();
+  const honest = [...participants.map((_, i) => `p${i + 1}`), "rtp:cam-vp8", "rtp:cam-h264"];
+  for (const id of honest) lastScoreAt.set(id, start + WARMUP_MS); // starvation counts from the end of the warm-up
+
+  const samples: Sample[] = [];
+  const starved = new Set<string>();
+  let previous = { ...counts, hostile: 0 };
+  let serverDied = false;
+  server.child.once("exit", () => (serverDied = true));
+  while (Date.now() - start < seconds * 1000 && !serverDied) {
+    await sleep(SAMPLE_MS);
+    const metrics = await sample(server).catch(() => new Map<string, number>());
+    const now = Date.now();
+    samples.push({
+      atSeconds: Math.round((now - start) / 1000),
+      rssMiB: Math.round((metrics.get("mesoguard_process_resident_memory_bytes") ?? NaN) / 2 ** 20),
+      activeHandles: metrics.get("mesoguard_nodejs_active_handles_total") ?? NaN,
+      eventLoopLagMaxMs: Math.round((metrics.get("mesoguard_nodejs_eventloop_lag_max_seconds") ?? NaN) * 1000),
+      participantScores: counts.participant - previous.participant,
+      observerScores: counts.observer - previous.observer,
+      rtpScores: counts.rtp - previous.rtp,
+      hostileSent: hostile.sent - previous.hostile,
+    });
+    previous = { ...counts, hostile: hostile.sent };
+    if (now - start > WARMUP_MS) for (const id of honest) if (now - lastScoreAt.get(id)! > STARVED_AFTER_MS) starved.add(id);
+    console.error(`soak: ${JSON.stringify(samples.at(-1))}`);
+  }
+
+  const diedDuringSoak = serverDied; // stop() below ends it on purpose
+  hostile.stop();
+  for (const t of timers) clearInterval(t);
+  for (const c of [...participants, ...observers]) c.close();
+  for (const s of streams) s.child.kill("SIGKILL");
+  await server.stop();
+
+  const afterWarmup = samples.filter((s) => s.atSeconds * 1000 > WARMUP_MS);
+  const window = Math.max(1, Math.min(3, Math.floor(afterWarmup.length / 3)));
+  const first = afterWarmup.slice(0, window), last = afterWarmup.slice(-window);
+  const rssStart = median(first.map((s) => s.rssMiB)), rssEnd = median(last.map((s) => s.rssMiB));
+  const handlesStart = median(first.map((s) => s.activeHandles)), handlesEnd = median(last.map((s) => s.activeHandles));
+  const measuredSeconds = afterWarmup.length * (SAMPLE_MS / 1000);
+  const sum = (key: keyof Sample) => afterWarmup.reduce((s, x) => s + (x[key] as number), 0);
+  const failures: string[] = [];
+  if (diedDuringSoak) failures.push("the server exited during the soak");
+  if (afterWarmup.length < 2) failures.push("too few samples after the warm-up: run longer");
+  if (rssEnd - rssStart > RSS_GROWTH_BOUND_MIB) failures.push(`RSS grew ${rssEnd - rssStart} MiB after the warm-up (bound ${RSS_GROWTH_BOUND_MIB})`);
+  if (handlesEnd - handlesStart > HANDLE_GROWTH_BOUND) failures.push(`active handles grew by ${handlesEnd - handlesStart} (bound ${HANDLE_GROWTH_BOUND})`);
+  if (starved.size > 0) failures.push(`starved (no score for ${STARVED_AFTER_MS / 1000} s): ${[...starved].join(", ")}`);
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, load: os.loadavg().map((l) => Math.round(l * 10) / 10) },
+    load: { participants: PARTICIPANTS, fpsPerParticipant: FPS, observers: observers.length, rtpStreams: streams.length },
+    minutes: options.minutes,
+    summary: {
+      rssStartMiB: rssStart, rssEndMiB: rssEnd, handlesStart, handlesEnd,
+      eventLoopLagMaxMs: Math.max(...afterWarmup.map((s) => s.eventLoopLagMaxMs)),
+      participantScoresPerSecond: Math.round((sum("participantScores") / measuredSeconds) * 10) / 10,
+      rtpScoresPerSecond: Math.round((sum("rtpScores") / measuredSeconds) * 10) / 10,
+      hostileInputs: hostile.sent,
+    },
+    failures,
+    samples,
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  writeFileSync(path.join(options.outDir, "latest.json"), JSON.stringify(result, null, 2) + "\n");
+  const s = result.summary;
+  console.log([
+    ["minutes", String(options.minutes)],
+    ["RSS after warm-up / end (MiB)", `${s.rssStartMiB} / ${s.rssEndMiB}`],
+    ["active handles after warm-up / end", `${s.handlesStart} / ${s.handlesEnd}`],
+    ["event-loop lag max (ms)", String(s.eventLoopLagMaxMs)],
+    ["scores/s to the 20 participants", String(s.participantScoresPerSecond)],
+    ["scores/s of the 2 RTP streams", String(s.rtpScoresPerSecond)],
+    ["hostile inputs sent", String(s.hostileInputs)],
+    ["result", failures.length ? `FAIL: ${failures.join("; ")}` : "pass"],
+  ].map(([k, v]) => `${k!.padEnd(38)} ${v}`).join("\n"));
+  console.log(`(load average ${result.machine.load.join(" ")} on ${result.machine.cpus} cores; JSON: ${path.relative(process.cwd(), path.join(options.outDir, "latest.json"))})`);
+  return failures.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(2);
+  },
+);
