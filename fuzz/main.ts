@@ -6,28 +6,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import fc from "fast-check";
-
 import { packageRoot } from "../src/models/paths.js";
 import { nativeSeeds } from "./corpus.js";
-import { mutatedBytes } from "./mutate.js";
+import { fuzzBytes, type TargetResult } from "./engine.js";
 import { buildNativeFuzzers, NATIVE_TARGETS, runNativeTarget } from "./native.js";
 import { fuzzProtocol, PROTOCOL_SEED_COUNT, PROTOCOL_TARGET } from "./protocolTarget.js";
-import { BYTE_TARGETS, type ByteTarget } from "./targets.js";
+import { BYTE_TARGETS } from "./targets.js";
 
 const USAGE = "Usage: npm run fuzz -- --seconds N [--target NAME] [--out DIR] [--seed S] [--replay]";
-
-export interface TargetResult {
-  target: string;
-  engine: "fast-check" | "libFuzzer";
-  covers: string;
-  seconds: number;
-  inputs: number;
-  crashes: number;
-  /** fast-check: the seeds; libFuzzer: the corpus it kept (seeds plus inputs that reached new code). */
-  corpus: number;
-  findings: string[];
-}
 
 interface Options {
   seconds: number;
@@ -56,26 +42,6 @@ function parseArgs(argv: string[]): Options {
   if (!(options.seconds > 0)) throw new Error(`fuzz: --seconds must be a positive number\n${USAGE}`);
   if (!Number.isInteger(options.seed)) throw new Error(`fuzz: --seed must be an integer\n${USAGE}`);
   return options;
-}
-
-function fuzzBytes(target: ByteTarget, seconds: number, seed: number): TargetResult {
-  const seeds = target.seeds();
-  let inputs = 0;
-  const details = fc.check(
-    fc.property(mutatedBytes(seeds), (input) => {
-      inputs++;
-      try {
-        target.run(input);
-      } catch (error) {
-        if (!target.expected(error)) throw error;
-      }
-    }),
-    { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, seed, endOnFailure: true },
-  );
-  const findings = details.failed
-    ? [`${String(details.errorInstance)} on bytes ${Buffer.from(details.counterexample![0] as Uint8Array).toString("hex")} (replay: --seed ${seed})`]
-    : [];
-  return { target: target.name, engine: "fast-check", covers: target.covers, seconds, inputs, crashes: findings.length, corpus: seeds.length, findings };
 }
 
 export function formatTable(results: TargetResult[]): string {

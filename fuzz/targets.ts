@@ -158,58 +158,63 @@ function streamSeeds(): Uint8Array[] {
   ];
 }
 
+/** Feeds one stream input through the ingest's parsing chain; returns how many frames came out depacketised. */
+export function replayStream(input: Uint8Array): { depacketized: number } {
+  let depacketized = 0;
+  if (input.length < 1) return { depacketized };
+  const h264 = (input[0]! & 1) === 1;
+  const reorder = new ReorderBuffer<RtpPacket>({ windowPackets: 8, maxDelayMs: 40 });
+  const assembler = new FrameAssembler(16);
+  const sets = new H264ParameterSets();
+  let lastExtended = -Infinity;
+  let now = 0;
+  const onFrames = (frames: ReturnType<FrameAssembler["onPacket"]>) => {
+    for (const frame of frames) {
+      if (!frame.complete) continue;
+      try {
+        const out = h264 ? depacketizeH264(frame.payloads, { afterGap: frame.afterGap, parameterSets: sets }) : depacketizeVp8(frame.payloads);
+        check(out.data.length > 0, "a depacketised frame has bytes");
+        depacketized++;
+      } catch (error) {
+        if (!(error instanceof DepacketizeError)) throw error;
+      }
+    }
+  };
+  const release = (events: ReturnType<ReorderBuffer<RtpPacket>["expire"]>) => {
+    for (const event of events) {
+      if (event.kind === "loss") {
+        assembler.onLoss();
+        lastExtended = -Infinity; // a restart (after its loss event) numbers packets afresh
+        continue;
+      }
+      check(event.extendedSeq > lastExtended, "between losses, packets leave the reorder buffer in increasing order");
+      lastExtended = event.extendedSeq;
+      onFrames(assembler.onPacket(event.packet, event.extendedSeq, now));
+    }
+  };
+  for (let at = 1; at + 2 <= input.length; ) {
+    const length = (input[at]! << 8) | input[at + 1]!;
+    const datagram = input.subarray(at + 2, at + 2 + length);
+    at += 2 + length;
+    now += 5;
+    let packet: RtpPacket;
+    try {
+      packet = parseRtp(datagram);
+    } catch (error) {
+      if (error instanceof RtpParseError) continue;
+      throw error;
+    }
+    release(reorder.push(packet, now).events);
+  }
+  release(reorder.expire(now + 1000));
+  return { depacketized };
+}
+
 const rtpStream: ByteTarget = {
   name: "rtp-depacketize",
   covers: "src/sfu/reorderBuffer.ts, frameAssembler.ts, vp8.ts, h264.ts on a stream of datagrams",
   seeds: streamSeeds,
-  run(input) {
-    if (input.length < 1) return;
-    const h264 = (input[0]! & 1) === 1;
-    const reorder = new ReorderBuffer<RtpPacket>({ windowPackets: 8, maxDelayMs: 40 });
-    const assembler = new FrameAssembler(16);
-    const sets = new H264ParameterSets();
-    let lastExtended = -Infinity;
-    let now = 0;
-    const onFrames = (frames: ReturnType<FrameAssembler["onPacket"]>) => {
-      for (const frame of frames) {
-        if (!frame.complete) continue;
-        try {
-          const out = h264 ? depacketizeH264(frame.payloads, { afterGap: frame.afterGap, parameterSets: sets }) : depacketizeVp8(frame.payloads);
-          check(out.data.length > 0, "a depacketised frame has bytes");
-        } catch (error) {
-          if (!(error instanceof DepacketizeError)) throw error;
-        }
-      }
-    };
-    const release = (events: ReturnType<ReorderBuffer<RtpPacket>["expire"]>) => {
-      for (const event of events) {
-        if (event.kind === "loss") {
-          assembler.onLoss();
-          lastExtended = -Infinity; // a restart (after its loss event) numbers packets afresh
-          continue;
-        }
-        check(event.extendedSeq > lastExtended, "between losses, packets leave the reorder buffer in increasing order");
-        lastExtended = event.extendedSeq;
-        onFrames(assembler.onPacket(event.packet, event.extendedSeq, now));
-      }
-    };
-    for (let at = 1; at + 2 <= input.length; ) {
-      const length = (input[at]! << 8) | input[at + 1]!;
-      const datagram = input.subarray(at + 2, at + 2 + length);
-      at += 2 + length;
-      now += 5;
-      let packet: RtpPacket;
-      try {
-        packet = parseRtp(datagram);
-      } catch (error) {
-        if (error instanceof RtpParseError) continue;
-        throw error;
-      }
-      const pushed = reorder.push(packet, now);
-      release(pushed.events);
-    }
-    release(reorder.expire(now + 1000));
-  },
+  run: (input) => void replayStream(input),
   expected: () => false,
 };
 
