@@ -17,16 +17,23 @@ const ADDON = path.join(BUILD_DIR, "Release", "mesoguard.node");
 const REPORTS = path.join(BUILD_DIR, "reports");
 const require = createRequire(import.meta.url);
 
-/** The suites that run the addon's native code: frames, geometry, decoders, files, threads, memory. */
+/** The suites that run the addon's native code: frames, geometry, decoders, video files, threads. */
 export const SANITIZED_TESTS = [
   "test/native/badInput.test.ts",
   "test/native/hostileGeometry.test.ts",
   "test/native/concurrency.test.ts",
   "test/native/fidelity.test.ts",
-  "test/native/memory.test.ts",
   "test/native/videoFile.test.ts",
   "test/sfu/decoder.test.ts",
 ];
+
+/**
+ * Tests left out here (they run in npm test), by name: one caps the address space with prlimit so that one
+ * allocation fails and checks the frame is rejected with std::bad_alloc, but under ASan operator new aborts on
+ * out-of-memory instead; the others bound RSS growth, which ASan's quarantine (256 MB of freed blocks kept back to
+ * catch use-after-free) and shadow memory make meaningless. test/native/memory.test.ts is such a test throughout.
+ */
+const NOT_UNDER_ASAN = ["a frame that cannot be allocated fails alone", "keeps memory flat"];
 
 const SANITIZE_FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer";
 
@@ -79,7 +86,8 @@ function main(): number {
     UBSAN_OPTIONS: `print_stacktrace=1:halt_on_error=1:log_path=${REPORTS}/ubsan`,
   };
   console.error(`sanitize: ${SANITIZED_TESTS.length} test files on ${path.relative(ROOT, ADDON)}`);
-  const tests = spawnSync(process.execPath, [path.join(path.dirname(require.resolve("vitest/package.json")), "vitest.mjs"), "run", ...SANITIZED_TESTS], { cwd: ROOT, env, stdio: "inherit" });
+  const vitest = path.join(path.dirname(require.resolve("vitest/package.json")), "vitest.mjs");
+  const tests = spawnSync(process.execPath, [vitest, "run", ...SANITIZED_TESTS, "--testNamePattern", `^(?!.*(${NOT_UNDER_ASAN.join("|")}))`], { cwd: ROOT, env, stdio: "inherit" });
   console.error("sanitize: replaying the native fuzz corpora");
   const replay = spawnSync(process.execPath, [path.join(ROOT, "dist", "fuzz", "main.js"), "--replay", "--seconds", "1", "--out", REPORTS + "-replay"],
     { cwd: ROOT, stdio: "inherit" });
