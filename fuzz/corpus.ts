@@ -12,6 +12,7 @@ const PHOTOS = path.resolve(packageRoot(), "../shared/photos");
 const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
 
 function ffmpeg(args: string[]): Buffer {
+  if (!existsSync(FFMPEG)) throw new Error(`fuzz: the native seeds are made with ffmpeg, not found at ${FFMPEG} (apt-get install ffmpeg; npm test installs it)`);
   return execFileSync(FFMPEG, ["-hide_banner", "-loglevel", "error", ...args, "-"], { maxBuffer: 64 << 20 });
 }
 
