@@ -111,11 +111,15 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  stopDf?.();
   closeAllClients();
   await stopAllServers();
   for (const socket of deadSockets) socket.destroy();
   await Promise.all([new Promise((r) => receiver.close(r)), new Promise((r) => dead.close(r))]);
 });
+
+/** Stops df's frames (set while it publishes; the pause test stops it). */
+let stopDf: (() => void) | undefined;
 
 const latestFor = (client: TestClient, participantId: string): ScoreMessage | undefined =>
   client.events.score.filter((s) => s.participantId === participantId).at(-1);
@@ -127,15 +131,13 @@ describe("participants see receipts, not verdicts, by default", () => {
     expect(df.client.welcome).toMatchObject({ role: "participant", participantSeesVerdict: false });
     expect(observer.client.welcome!.participantSeesVerdict).toBeUndefined();
     const crops = dfCrops();
-    const stop = pace(10, (i) => df.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] }));
-    try {
-      await waitFor(() => {
-        const s = latestFor(observer, "df")?.participant.state;
-        return s === "suspicious" || s === "likely-fake";
-      }, "df flagged for the observer", 40_000);
-    } finally {
-      stop();
-    }
+    // df keeps sending until the next test pauses it: a gap longer than noFaceSeconds (a loaded machine between two
+    // tests) would pause it by silence first, and the pause the next test checks would not be the one it sent.
+    stopDf = pace(10, (i) => df.client.sendFrame({ kind: "jpeg", data: crops[i % crops.length] }));
+    await waitFor(() => {
+      const s = latestFor(observer, "df")?.participant.state;
+      return s === "suspicious" || s === "likely-fake";
+    }, "df flagged for the observer", 40_000);
     const p = latestFor(observer, "df")!.participant;
     expect(p.flag).toMatchObject({ state: p.state });
     expect(p.flag!.peak).toBeGreaterThanOrEqual(0.5);
@@ -154,6 +156,9 @@ describe("participants see receipts, not verdicts, by default", () => {
 
 describe("paused is a state, and a flag survives it", () => {
   it("a flagged participant that pauses shows as paused with its last verdict, and stays flagged", async () => {
+    stopDf?.(); // the pause follows the last frame well within noFaceSeconds (3 s): no silence pause first
+    stopDf = undefined;
+    await sleep(800); // the last frames' scores reach the observer: `before` is the state the pause keeps
     const before = latestFor(observer, "df")!.participant;
     df.client.pause("user");
     const paused = await waitFor(() => {
