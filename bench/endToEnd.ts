@@ -314,9 +314,10 @@ export async function runLoadPoint(
   server: ServerProcess,
   jpeg: Uint8Array,
   point: LoadPoint,
-  options: { seconds: number; warmupSeconds: number; boundMs: number; room: string },
+  options: { seconds: number; warmupSeconds: number; boundMs: number; room: string; idPrefix?: string },
 ): Promise<LoadPointResult> {
-  const participants = Array.from({ length: point.participants }, (_, i) => new Participant(server.url, options.room, `p${i + 1}`));
+  const prefix = options.idPrefix ?? "p"; // distinct per node when several nodes share the room (ids are cluster-wide)
+  const participants = Array.from({ length: point.participants }, (_, i) => new Participant(server.url, options.room, `${prefix}${i + 1}`));
   await Promise.all(participants.map((p) => p.client.connect()));
   const interval = 1000 / point.fpsPerParticipant;
   participants.forEach((p, i) => p.startSending(jpeg, point.fpsPerParticipant, (i * interval) / point.participants));
@@ -388,20 +389,25 @@ export async function runLoadPoint(
   };
 }
 
+/** The server's flags for every end-to-end run (the cluster run adds its Redis to them). */
+export function endToEndServerArgs(detectEvery: number): string[] {
+  return [
+    "--host", "127.0.0.1",
+    "--max-fps", "1000",
+    "--score-rate-hz", "1000",
+    "--detect-every", String(detectEvery),
+    "--log-level", "info",
+    "--participant-sees-verdict", // the simulated participants time their frames by their own score messages
+  ];
+}
+
 /** Starts the server, sweeps the 640x480 load, runs the extra points, stops the server. */
 export async function runEndToEnd(
   frames: BenchFrame[],
   options: EndToEndOptions,
   step: (label: string) => void,
 ): Promise<EndToEndResult> {
-  const serverArgs = [
-    "--host", "127.0.0.1",
-    "--max-fps", "1000",
-    "--score-rate-hz", "1000",
-    "--detect-every", String(options.detectEvery),
-    "--log-level", "info",
-    "--participant-sees-verdict", // the simulated participants time their frames by their own score messages
-  ];
+  const serverArgs = endToEndServerArgs(options.detectEvery);
   step("end to end: starting mesoguard serve");
   const server = await startServer(serverArgs);
   const frameBytes = (name: FrameName) => frames.find((f) => f.name === name)!.jpeg;

@@ -12,6 +12,7 @@ import { loadAddon } from "../src/native/loadAddon.js";
 import { SCAN_DEFAULTS } from "../src/scan/scanOptions.js";
 import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
+import { clusterPlan, runCluster } from "./cluster.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
 import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
@@ -162,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     2 + // baseline, per frame size
     1 + plan.sweep.length + plan.extra.length +
+    2 + // cluster: 1 node, 2 nodes
     1 + // scan memory
     1; // report
   const progress = new Progress(steps);
@@ -193,6 +195,11 @@ async function main(argv: string[]): Promise<number> {
     },
   );
   progress.skip(plan.sweep.length - sweepSteps);
+  const cluster = await runCluster(
+    frames,
+    { ...clusterPlan(options.quick), detectEvery: options.detectEvery, boundMs: options.boundMs },
+    (label) => progress.step(label),
+  );
   progress.step(`scan memory: 1 h of 720p at ${SCAN_DEFAULTS.fps} frames/s${options.quick ? " (skipped: --quick)" : ""}`);
   // Several minutes on 2 cores: not in --quick (test/scanMemory.test.ts checks the same at a lower rate).
   const scanMemory = options.quick
@@ -211,6 +218,7 @@ async function main(argv: string[]): Promise<number> {
     stages,
     gpu,
     endToEnd,
+    cluster,
     baseline,
     scanMemory,
     comparison: compare(stages, endToEnd, baseline),

@@ -5,6 +5,7 @@ import path from "node:path";
 
 import { shortOrtReason } from "../src/scoring/providerProbe.js";
 import type { BaselineResult } from "./baseline.js";
+import type { ClusterResult } from "./cluster.js";
 import type { ScanMemoryResult } from "./scanMemory.js";
 import { EVENT_LOOP_RESOLUTION_MS, type EndToEndResult, type LoadPointResult } from "./endToEnd.js";
 import { GPU_TARGETS, type GpuResult } from "./gpu.js";
@@ -74,6 +75,8 @@ export interface BenchResult {
   /** GPU rows, or why there are none. */
   gpu: GpuResult;
   endToEnd: EndToEndResult;
+  /** 1 node vs 2 nodes on one Redis (same machine), and the cross-node delay; or why it did not run. */
+  cluster: ClusterResult;
   baseline: BaselineResult;
   /** `mesoguard scan` over a recorded hour of 720p (not with --quick: test/scanMemory.test.ts runs a cheaper rate). */
   scanMemory: ScanMemoryResult | { skipped: string };
@@ -169,6 +172,28 @@ function shortReason(reason: string): string {
   return text.length > 200 ? `...${text.slice(-200)}` : text;
 }
 
+function formatCluster(cluster: ClusterResult): string[] {
+  if (!cluster.present) return [`Cluster: no rows, because ${cluster.absentBecause}`];
+  const d = cluster.crossNodeDelayMs;
+  return [
+    `Cluster on one Redis (${cluster.secondsPerPoint} s per run; ${cluster.note})`,
+    formatTable(
+      ["nodes", "K x F", "offered", "fps", "p50 (worst node)", "p99 (worst node)", "fps per node"],
+      cluster.runs.map((r) => [
+        r.nodes,
+        `${r.participants} x ${r.fpsPerParticipant}`,
+        r.offeredFps,
+        r.sustainedFps,
+        r.latencyP50Ms,
+        r.latencyP99Ms,
+        r.perNode.map((n) => n.sustainedFps).join(" + "),
+      ]),
+    ),
+    `2 nodes / 1 node: ${cluster.scaling}x frames/s; cross-node delay of a score (observer on the scoring node -> ` +
+      `observer on the other): median ${d.p50} ms, p95 ${d.p95} ms (${d.n} messages)`,
+  ];
+}
+
 export function formatReport(result: BenchResult): string {
   const { machine, stages, endToEnd, baseline, comparison } = result;
   const out: string[] = [];
@@ -255,6 +280,7 @@ export function formatReport(result: BenchResult): string {
       ]),
     ),
   );
+  out.push("", ...formatCluster(result.cluster));
   out.push("", `Baseline (${baseline.description})`);
   out.push(
     formatTable(

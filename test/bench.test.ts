@@ -8,10 +8,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import type { ClusterRun } from "../bench/cluster.js";
 import type { BenchResult } from "../bench/report.js";
 import type { Summary } from "../bench/stats.js";
 import { packageRoot } from "../src/models/paths.js";
 import { EXPECT_GPU } from "./helpers/paths.js";
+import { REDIS_TOOL } from "./helpers/tools.js";
 
 const root = packageRoot();
 const out = mkdtempSync(path.join(tmpdir(), "mesoguard-bench-"));
@@ -49,7 +51,7 @@ describe("npm run bench -- --quick", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg).toContain("<polyline");
     expect(svg.trim().endsWith("</svg>")).toBe(true);
-    for (const heading of ["Stages", "MesoNet", "End to end", "Baseline", "Scan memory", "Targets"]) expect(run.stdout).toContain(heading);
+    for (const heading of ["Stages", "MesoNet", "End to end", "Cluster", "Baseline", "Scan memory", "Targets"]) expect(run.stdout).toContain(heading);
     // The recorded hour takes minutes: only the full bench scans it (test/scanMemory.test.ts checks it at a lower rate).
     expect(result.scanMemory).toEqual({ skipped: expect.stringContaining("--quick") });
     expect(run.stderr).toContain("100%"); // the progress bar reached the end
@@ -167,6 +169,39 @@ describe("npm run bench -- --quick", () => {
       expect(endToEnd.knee.p99WithinBound).toBe(true);
       for (const p of endToEnd.sweep.filter((q) => q.p99WithinBound)) expect(endToEnd.knee.sustainedFps).toBeGreaterThanOrEqual(p.sustainedFps);
     }
+  });
+
+  it("runs 1 node, then 2 nodes on a real redis-server at the same load, and times a score crossing nodes", () => {
+    const { cluster } = result;
+    expect(cluster.present).toBe(REDIS_TOOL.present());
+    if (!cluster.present) {
+      expect(cluster.absentBecause).toContain("redis-server is not installed");
+      expect(run.stdout).toContain(`Cluster: no rows, because ${cluster.absentBecause}`);
+      return;
+    }
+    expect(cluster.serverArgs).toEqual(expect.arrayContaining(["--redis-url", "--score-rate-hz", "1000"]));
+    expect(cluster.runs.map((r) => r.nodes)).toEqual([1, 2]);
+    const [one, two] = cluster.runs as [ClusterRun, ClusterRun];
+    expect(two.offeredFps).toBe(one.offeredFps); // the same offered load, split over the nodes
+    for (const r of cluster.runs) {
+      expect(r.perNode).toHaveLength(r.nodes);
+      expect(r.perNode.reduce((s, n) => s + n.participants, 0)).toBe(r.participants);
+      for (const n of r.perNode) {
+        expect(n.framesScored).toBeGreaterThan(0);
+        expect(n.framesMatched).toBeGreaterThan(0);
+        expectSummary(n.latencyMs);
+      }
+      expect(r.sustainedFps).toBeCloseTo(r.perNode.reduce((s, n) => s + n.sustainedFps, 0), 0);
+      expect(r.latencyP99Ms).toBeGreaterThanOrEqual(r.latencyP50Ms);
+    }
+    expect(cluster.scaling).toBeCloseTo(two.sustainedFps / one.sustainedFps, 1);
+    // Both observers saw scores of the other node's participants; the relay through Redis takes time.
+    const delay = cluster.crossNodeDelayMs;
+    expect(delay.n).toBeGreaterThan(0);
+    expect(delay.p50).toBeGreaterThan(0);
+    expect(delay.p95).toBeGreaterThanOrEqual(delay.p50);
+    expect(run.stdout).toMatch(/cross-node delay of a score .*median [\d.]+ ms, p95 [\d.]+ ms/);
+    expect(run.stdout).toContain("cannot reach 2x here");
   });
 
   it("runs the plain-JS baseline on the same frames and compares", () => {
