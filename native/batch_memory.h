@@ -4,7 +4,8 @@
 //        exercise device batches on the CPU provider (scorer option deviceBatches: "host").
 //   cuda (cuda/batch_memory_cuda.cu): GPU memory; each distinct frame of the batch is uploaded once through a
 //        pinned staging buffer, and one kernel launch renders every item into the batch's input tensor.
-//        It has NEVER RUN ON A GPU in this project (no GPU with ONNX Runtime's GPU providers was at hand).
+//        Its upload and launch ran on an H100 in mesoguard-render-parity (every item equal to RenderCpu); with
+//        ONNX Runtime's GPU providers (IoBinding on its memory) it has NEVER RUN (none was at hand).
 #pragma once
 
 #include <cstddef>
@@ -40,7 +41,7 @@ std::unique_ptr<BatchMemory> MakeHostBatchMemory();
 
 // GPU `device_id`. `stream` (a cudaStream_t, or null for one of its own) is the stream ONNX Runtime was given as its
 // user compute stream, so rendering and inference are ordered on it without a host wait. Throws std::runtime_error
-// where the addon was built without CUDA or the device does not answer. Never run on a GPU yet (see above).
+// where the addon was built without CUDA or the device does not answer. Ran on an H100 in the parity check (see above).
 std::unique_ptr<BatchMemory> MakeCudaBatchMemory(int device_id, void* stream);
 
 // A CUDA stream on `device_id` for ONNX Runtime's CUDA/TensorRT providers and the cuda batch memory to share;

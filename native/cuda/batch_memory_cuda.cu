@@ -1,8 +1,8 @@
 // The cuda kind of BatchMemory (../batch_memory.h): a batch's input tensor in GPU memory, filled by one launch.
 //
-// NEVER RUN ON A GPU in this project: it compiles in CI (nvcc, no GPU) and its host-side twin
-// (batch_memory_host.cc) runs in the tests; the kernel runs the same render_pixel that mesoguard-render-parity
-// proved exact on an H200, but this file's uploads, descriptors and launch have not executed anywhere yet.
+// It compiles in CI (nvcc, no GPU) and its host-side twin (batch_memory_host.cc) runs in the tests. On a GPU it has
+// run only inside mesoguard-render-parity (an H100, 2026-11-27): its uploads, descriptors and launch gave every item
+// exactly its RenderCpu render. With ONNX Runtime's GPU providers (the addon's device batches) it has NEVER RUN.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -6,7 +6,7 @@
 // Then, per frame and resize mode, every 256x256 geometry again as ONE device batch (../batch_memory.h: the frame
 // uploaded once through pinned staging, one launch for all items, as the addon's device batches render), compared
 // item by item with the CPU renders: group "device-batch" (its gpu ms are per item, upload and download included).
-// That group has not run on a GPU yet (it was added after the H200 run the README records).
+// That group ran on an H100 (2026-11-27, README "GPU"): every item equal to its CPU render.
 // The specs come from the project's own constructors (whole_frame_spec, MakeLetterbox, MakeFaceCrop).
 //
 //   mesoguard-render-parity [--json] [--reps N] [--device N]
