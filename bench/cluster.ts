@@ -12,7 +12,7 @@ import { MesoguardClient, type WebSocketConstructor } from "../src/client/Mesogu
 import type { ScoreMessage } from "../src/protocol/protocolTypes.js";
 import { endToEndServerArgs, runLoadPoint, startServer, type LoadPointResult, type ServerProcess } from "./endToEnd.js";
 import type { BenchFrame } from "./frames.js";
-import { freePort, launchRedis } from "./redisServer.js";
+import { freePort, launchRedis, REDIS_SERVER_ENV, redisServerPath } from "./redisServer.js";
 import { nowMs, round, summarize, type Summary } from "./stats.js";
 
 export interface ClusterRun {
@@ -97,10 +97,9 @@ function combine(nodes: LoadPointResult[], point: { participants: number; fpsPer
 }
 
 export async function runCluster(frames: BenchFrame[], options: ClusterOptions, step: (label: string) => void): Promise<ClusterResult> {
-  // Where the cluster tests find it (test/helpers/tools.ts): Debian's, or the binary MESOGUARD_REDIS_SERVER names.
-  const binary = process.env.MESOGUARD_REDIS_SERVER ?? "/usr/bin/redis-server";
+  const binary = redisServerPath();
   if (!existsSync(binary)) {
-    const absentBecause = `redis-server is not installed (no ${binary}; apt-get install redis-server, or MESOGUARD_REDIS_SERVER names one)`;
+    const absentBecause = `redis-server is not installed (no ${binary}; apt-get install redis-server, or ${REDIS_SERVER_ENV} names one)`;
     step(`cluster: skipped, ${absentBecause}`);
     step("cluster: skipped");
     return { present: false, absentBecause };

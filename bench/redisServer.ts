@@ -3,6 +3,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 
+/** The variable that names another redis-server binary. */
+export const REDIS_SERVER_ENV = "MESOGUARD_REDIS_SERVER";
+
+/** The redis-server the bench and the cluster tests run: Debian's, or the binary $MESOGUARD_REDIS_SERVER names. */
+export function redisServerPath(): string {
+  return process.env[REDIS_SERVER_ENV] ?? "/usr/bin/redis-server";
+}
+
 /** A free TCP port on 127.0.0.1 (the kernel picks it; redis-server cannot take port 0). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

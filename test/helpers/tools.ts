@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
+import { REDIS_SERVER_ENV, redisServerPath } from "../../bench/redisServer.js";
 import { aptInstallCommand, type SystemRequirement } from "../../src/install/systemPackages.js";
 
 export interface TestTool extends SystemRequirement {
@@ -15,14 +16,13 @@ export interface TestTool extends SystemRequirement {
   envVar: string;
 }
 
-function tool(name: string, envVar: string, purpose: string): TestTool {
-  const file = process.env[envVar] ?? `/usr/bin/${name}`;
+function tool(name: string, envVar: string, purpose: string, file = process.env[envVar] ?? `/usr/bin/${name}`): TestTool {
   return { name, path: file, envVar, aptPackage: name, purpose, present: () => existsSync(file) };
 }
 
 export const CHROMIUM_TOOL = tool("chromium", "MESOGUARD_CHROMIUM", "the page tests (dashboard, participant page, mediasoup browser publishing)");
 export const FFMPEG_TOOL = tool("ffmpeg", "MESOGUARD_FFMPEG", "fake cameras, RTP senders and reference decodes");
-export const REDIS_TOOL = tool("redis-server", "MESOGUARD_REDIS_SERVER", "the cluster tests (mesoguard nodes sharing a Redis)");
+export const REDIS_TOOL = tool("redis-server", REDIS_SERVER_ENV, "the cluster tests (mesoguard nodes sharing a Redis)", redisServerPath());
 export const TEST_TOOLS: TestTool[] = [CHROMIUM_TOOL, FFMPEG_TOOL, REDIS_TOOL];
 
 /** Throws, naming the tool and how to install it, when its binary is not there. */
