@@ -38,6 +38,9 @@ const PHOTO = path.resolve(packageRoot(), "../shared/photos/grace_hopper.jpg");
 interface Sample {
   atSeconds: number;
   rssMiB: number;
+  /** Node's share of RSS: the JS heap in use, and memory outside it that JS objects own (Buffers). */
+  heapUsedMiB: number;
+  externalMiB: number;
   activeHandles: number;
   eventLoopLagMaxMs: number;
   /** Scores received in this sample's window: by the participants (own), by the observers (all). */
@@ -46,6 +49,8 @@ interface Sample {
   rtpScores: number;
   hostileSent: number;
 }
+
+const mib = (bytes: number | undefined): number => Math.round((bytes ?? NaN) / 2 ** 20);
 
 function parseArgs(argv: string[]): { minutes: number; outDir: string } {
   const options = { minutes: 1, outDir: path.join(packageRoot(), "soak", "results") };
@@ -200,7 +205,9 @@ async function main(): Promise<number> {
     const now = Date.now();
     samples.push({
       atSeconds: Math.round((now - start) / 1000),
-      rssMiB: Math.round((metrics.get("mesoguard_process_resident_memory_bytes") ?? NaN) / 2 ** 20),
+      rssMiB: mib(metrics.get("mesoguard_process_resident_memory_bytes")),
+      heapUsedMiB: mib(metrics.get("mesoguard_nodejs_heap_size_used_bytes")),
+      externalMiB: mib(metrics.get("mesoguard_nodejs_external_memory_bytes")),
       activeHandles: metrics.get("mesoguard_nodejs_active_handles_total") ?? NaN,
       eventLoopLagMaxMs: Math.round((metrics.get("mesoguard_nodejs_eventloop_lag_max_seconds") ?? NaN) * 1000),
       participantScores: counts.participant - previous.participant,
@@ -224,6 +231,7 @@ async function main(): Promise<number> {
   const window = Math.max(1, Math.min(3, Math.floor(afterWarmup.length / 3)));
   const first = afterWarmup.slice(0, window), last = afterWarmup.slice(-window);
   const rssStart = median(first.map((s) => s.rssMiB)), rssEnd = median(last.map((s) => s.rssMiB));
+  const heapStart = median(first.map((s) => s.heapUsedMiB)), heapEnd = median(last.map((s) => s.heapUsedMiB));
   const handlesStart = median(first.map((s) => s.activeHandles)), handlesEnd = median(last.map((s) => s.activeHandles));
   const measuredSeconds = afterWarmup.length * (SAMPLE_MS / 1000);
   const sum = (key: keyof Sample) => afterWarmup.reduce((s, x) => s + (x[key] as number), 0);
@@ -239,7 +247,8 @@ async function main(): Promise<number> {
     load: { participants: PARTICIPANTS, fpsPerParticipant: FPS, observers: observers.length, rtpStreams: streams.length },
     minutes: options.minutes,
     summary: {
-      rssStartMiB: rssStart, rssEndMiB: rssEnd, handlesStart, handlesEnd,
+      rssStartMiB: rssStart, rssEndMiB: rssEnd, rssMaxMiB: Math.max(...afterWarmup.map((s) => s.rssMiB)),
+      heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, handlesStart, handlesEnd,
       eventLoopLagMaxMs: Math.max(...afterWarmup.map((s) => s.eventLoopLagMaxMs)),
       participantScoresPerSecond: Math.round((sum("participantScores") / measuredSeconds) * 10) / 10,
       rtpScoresPerSecond: Math.round((sum("rtpScores") / measuredSeconds) * 10) / 10,
@@ -254,6 +263,8 @@ async function main(): Promise<number> {
   console.log([
     ["minutes", String(options.minutes)],
     ["RSS after warm-up / end (MiB)", `${s.rssStartMiB} / ${s.rssEndMiB}`],
+    ["RSS max after warm-up (MiB)", String(s.rssMaxMiB)],
+    ["JS heap used after warm-up / end (MiB)", `${s.heapUsedStartMiB} / ${s.heapUsedEndMiB}`],
     ["active handles after warm-up / end", `${s.handlesStart} / ${s.handlesEnd}`],
     ["event-loop lag max (ms)", String(s.eventLoopLagMaxMs)],
     ["scores/s to the 20 participants", String(s.participantScoresPerSecond)],
