@@ -3,8 +3,12 @@
 // InferenceSession (the same libonnxruntime the addon links), on the generated models and one real face crop.
 // The variants run round-robin, one run each per round, so a busy machine slows them alike; each run is timed as
 // wall time and as this process's CPU time (every thread: pool threads and their spinning count), per crop.
+import { existsSync } from "node:fs";
+import path from "node:path";
 import * as ort from "onnxruntime-node";
 
+import { INT8_MODELS, INT8_SUFFIX } from "../models/quantize.js";
+import { defaultGeneratedDir } from "../src/models/paths.js";
 import { findOfficialModel } from "../src/models/manifest.js";
 import { DEFAULT_GRAPH_OPTIMIZATION, modelFile } from "../src/scoring/MesoNetScorer.js";
 import type { GraphOptimization } from "../src/native/addonTypes.js";
@@ -45,7 +49,10 @@ export interface SettingsResult {
   rows: SettingsRow[];
 }
 
-/** The variants measured for a model: its default, and one change at a time from it. */
+/**
+ * The variants measured for a model: its default, and one change at a time from it; for a model with an int8
+ * variant built (models/quantize.ts), that variant's file at the default settings.
+ */
 export function settingVariants(model: string): Array<{ label: string; batch: number; setting: SessionSetting; file?: string }> {
   const architecture = findOfficialModel(model).architecture;
   const level = DEFAULT_GRAPH_OPTIMIZATION[architecture];
@@ -60,7 +67,14 @@ export function settingVariants(model: string): Array<{ label: string; batch: nu
     { label: "parallel execution, 2 inter-op threads", batch: 1, setting: { ...base, executionMode: "parallel" } },
     { label: "default (1 thread)", batch: 8, setting: base },
     { label: "2 threads", batch: 8, setting: { ...base, intraOpThreads: 2 } },
+    ...int8Variant(model, base),
   ];
+}
+
+function int8Variant(model: string, base: SessionSetting): Array<{ label: string; batch: number; setting: SessionSetting; file: string }> {
+  const file = path.join(defaultGeneratedDir(), `${model}${INT8_SUFFIX}.onnx`);
+  if (!(INT8_MODELS as readonly string[]).includes(model) || !existsSync(file)) return [];
+  return [1, 8].map((batch) => ({ label: `int8 variant (${model}${INT8_SUFFIX})`, batch, setting: base, file }));
 }
 
 function sessionOptions(s: SessionSetting): ort.InferenceSession.SessionOptions {
