@@ -19,6 +19,7 @@ import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions
 import { GPU_BATCH_SIZES, runGpu, usableGpuProviders } from "./gpu.js";
 import { runScanMemory } from "./scanMemory.js";
 import { DETECTORS, MESONET_MODELS, BATCH_SIZES, faceCrop, runStages, stageIterations } from "./stages.js";
+import { runMesoNetSettings, SETTINGS_MODELS } from "./mesonetSettings.js";
 import { nowMs, round } from "./stats.js";
 
 const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration SECONDS] [--bound-ms MS] [--detect-every K]
@@ -159,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
     2 + // frames, providers
     2 + // decode, per frame size
     1 + // render, fast and reference
+    SETTINGS_MODELS.length + // ONNX Runtime settings per model
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     2 + // baseline, per frame size
@@ -172,7 +174,9 @@ async function main(argv: string[]): Promise<number> {
   const frames = await makeFrames(addon, options.photo);
 
   const stages = await runStages(addon, frames, probes, options.quick, (label) => progress.step(label));
-  const gpu = await runGpu(probes, frames, (await faceCrop(frames[0]!)).rgb, stageIterations(options.quick), (label) => progress.step(label));
+  const crop = (await faceCrop(frames[0]!)).rgb;
+  const mesonetSettings = await runMesoNetSettings(crop, stageIterations(options.quick), (label) => progress.step(label));
+  const gpu = await runGpu(probes, frames, crop, stageIterations(options.quick), (label) => progress.step(label));
   const baseline = await runBaseline(
     frames,
     { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
@@ -216,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
     machine: machineInfo(usable[0]!.provider!, baseline.sharpVersion),
     options,
     stages,
+    mesonetSettings,
     gpu,
     endToEnd,
     cluster,

@@ -10,6 +10,7 @@ import type { ScanMemoryResult } from "./scanMemory.js";
 import { EVENT_LOOP_RESOLUTION_MS, type EndToEndResult, type LoadPointResult } from "./endToEnd.js";
 import { GPU_TARGETS, type GpuResult } from "./gpu.js";
 import type { StagesResult } from "./stages.js";
+import type { SettingsResult } from "./mesonetSettings.js";
 import { round, type Summary } from "./stats.js";
 
 export interface MachineInfo {
@@ -72,6 +73,8 @@ export interface BenchResult {
   machine: MachineInfo;
   options: BenchOptions;
   stages: StagesResult;
+  /** ONNX Runtime's CPU settings per MesoNet model, each against the model's default in the same run. */
+  mesonetSettings: SettingsResult;
   /** GPU rows, or why there are none. */
   gpu: GpuResult;
   endToEnd: EndToEndResult;
@@ -255,6 +258,23 @@ export function formatReport(result: BenchResult): string {
         ms(m.inferenceMs),
         m.meanBatchSize,
         m.cropsPerSec,
+      ]),
+    ),
+  );
+  const settings = result.mesonetSettings;
+  out.push("", `ONNX Runtime settings (onnxruntime-node, ${settings.input}, variants round-robin; ms per crop, median / p99)`);
+  out.push(
+    formatTable(
+      ["MesoNet settings", "batch", "level", "threads", "runs", "wall", "process CPU", "crops/s"],
+      settings.rows.map((r) => [
+        `${r.model}: ${r.label}`,
+        r.batch,
+        `${r.graphOptimization}${r.nchwc ? "" : " -NCHWc"}`,
+        r.intraOpThreads,
+        r.wallMsPerCrop.n,
+        ms(r.wallMsPerCrop),
+        ms(r.cpuMsPerCrop),
+        r.cropsPerSec,
       ]),
     ),
   );

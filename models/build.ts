@@ -20,6 +20,7 @@ import {
   readModelMetadata,
 } from "./mesonetGraph.js";
 import { defaultGeneratedDir, defaultSharedWeightsDir } from "../src/models/paths.js";
+import { buildInt8Model, calibrationFiles, defaultCalibrationDir, INT8_MODELS, INT8_SUFFIX } from "./quantize.js";
 import {
   checkUserWeightsDir,
   resolveWeights,
@@ -142,6 +143,38 @@ function copyLicenseFiles(outDir: string, candidates: string[], log: (line: stri
   }
 }
 
+/**
+ * Builds the int8 variants (models/quantize.ts: INT8_MODELS, each `<name>-int8.onnx` beside its float32 model,
+ * which must be built) calibrated on the crops in `calibrationDir` (default: the shared MesoNet test crops). Without
+ * that folder no variant is built (a log line says so): they are optional.
+ */
+export async function buildInt8Models(opts: { outDir?: string; calibrationDir?: string; log?: (line: string) => void } = {}): Promise<string[]> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const outDir = path.resolve(opts.outDir ?? defaultGeneratedDir());
+  const dir = opts.calibrationDir ?? defaultCalibrationDir();
+  if (!existsSync(dir)) {
+    log(`int8 variants: not built (no calibration crops in ${dir})`);
+    return [];
+  }
+  const crops = calibrationFiles(dir);
+  const files: string[] = [];
+  for (const name of INT8_MODELS) {
+    const fp32 = path.join(outDir, `${name}.onnx`);
+    if (!existsSync(fp32)) {
+      log(`${name}${INT8_SUFFIX}: not built (${fp32}, its float32 model, is not built)`);
+      continue;
+    }
+    const model = await buildInt8Model(readFileSync(fp32), name, crops);
+    const file = path.join(outDir, `${name}${INT8_SUFFIX}.onnx`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, encodeModel(model));
+    await rename(tmp, file);
+    files.push(file);
+    log(`${name}${INT8_SUFFIX}: built ${file} (calibrated on ${crops.length} crops in ${dir})`);
+  }
+  return files;
+}
+
 // ---------------------------------------------------------------------------------------------
 // CLI
 
@@ -175,6 +208,7 @@ async function main(): Promise<void> {
       return;
     }
     await buildModels(opts);
+    await buildInt8Models({ outDir: opts.outDir });
   } catch (err) {
     console.error(`mesoguard models: ${(err as Error).message}`);
     process.exitCode = 1;

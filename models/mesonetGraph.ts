@@ -7,6 +7,14 @@
 // - Keras flattens NHWC; the graph is NCHW, so the first Dense's rows are permuted to NCHW order.
 // - Layers are mapped to roles by the numeric index in their names (creation order), never by
 //   their position in the file or by shape: in MesoInception two 3x3 kernels share a shape.
+//
+// BatchNorm is folded for inference (foldBatchNorm, the default): each BN follows ReLU and precedes MaxPool, and
+// with its per-channel scale s = gamma / sqrt(var + eps) > 0 and shift t = beta - mean * s,
+//   maxpool(BN(relu(conv(x)))) = maxpool(relu(conv_{s*W, s*b}(x))) + t
+// (s * relu(z) = relu(s * z) for s > 0, and max commutes with x -> x + t exactly, rounding included). So the scale
+// goes into the conv's weights and bias, and the shift becomes an Add on the pooled tensor (4-16x fewer values);
+// the Add stays before the next conv because its zero padding does not commute with a shift. A layer with some
+// s <= 0 keeps its BatchNormalization node.
 import onnxProto from "onnx-proto";
 import type { Architecture } from "../src/models/manifest.js";
 import type { KerasLayerWeights, KerasParamName, KerasWeights, WeightTensor } from "./kerasWeights.js";
@@ -58,6 +66,8 @@ class GraphBuilder {
   constructor(
     readonly weights: KerasWeights,
     readonly architecture: Architecture,
+    /** Fold each BatchNorm into its conv and a shift after the pool (see the notes at the top). */
+    readonly foldBatchNorm: boolean,
   ) {}
 
   node(opType: string, name: string, inputs: string[], outputs: string[], attributes: IAttributeProto[] = []): void {
@@ -104,10 +114,23 @@ export function float32LE(data: Float32Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-/** Keras Conv2D(filters, k, padding='same', dilation_rate=d, activation='relu'). */
-function convRelu(g: GraphBuilder, x: Value, layer: string, role: string, k: number, filters: number, dilation = 1): Value {
+/**
+ * Keras Conv2D(filters, k, padding='same', dilation_rate=d, activation='relu'); `scale` (one per filter, > 0): a
+ * folded BatchNorm's scale, multiplied into the filter's weights and bias.
+ */
+function convRelu(
+  g: GraphBuilder,
+  x: Value,
+  layer: string,
+  role: string,
+  k: number,
+  filters: number,
+  dilation = 1,
+  scale: Float64Array | null = null,
+): Value {
   const kernel = g.param(layer, role, "kernel", [k, k, x.channels, filters]);
   const bias = g.param(layer, role, "bias", [filters]);
+  const s = (o: number) => (scale ? scale[o] : 1);
   // Keras kernel [kh, kw, in, out] -> ONNX [out, in, kh, kw].
   const cin = x.channels;
   const w = new Float32Array(kernel.data.length);
@@ -115,9 +138,9 @@ function convRelu(g: GraphBuilder, x: Value, layer: string, role: string, k: num
     for (let kx = 0; kx < k; kx++)
       for (let i = 0; i < cin; i++)
         for (let o = 0; o < filters; o++)
-          w[((o * cin + i) * k + ky) * k + kx] = kernel.data[((ky * k + kx) * cin + i) * filters + o];
+          w[((o * cin + i) * k + ky) * k + kx] = kernel.data[((ky * k + kx) * cin + i) * filters + o] * s(o);
   const wName = g.initializer(`${layer}.kernel`, [filters, cin, k, k], w);
-  const bName = g.initializer(`${layer}.bias`, [filters], bias.data);
+  const bName = g.initializer(`${layer}.bias`, [filters], bias.data.map((b, o) => b * s(o)));
   const pad = (dilation * (k - 1)) / 2;
   const convOut = `${layer}.conv`;
   g.node("Conv", layer, [x.name, wName, bName], [convOut], [
@@ -130,6 +153,37 @@ function convRelu(g: GraphBuilder, x: Value, layer: string, role: string, k: num
   const out = `${layer}.relu`;
   g.node("Relu", `${layer}/relu`, [convOut], [out]);
   return { name: out, channels: filters, size: x.size };
+}
+
+/**
+ * A Keras BatchNormalization layer in inference mode as BN(x) = scale * x + shift per channel (float64), when it
+ * folds (every scale > 0 and folding asked for); null when it keeps its node.
+ */
+function foldableBatchNorm(g: GraphBuilder, layer: string, role: string, channels: number): { scale: Float64Array; shift: Float64Array } | null {
+  if (!g.foldBatchNorm) return null;
+  const c = [channels];
+  const [gamma, beta, mean, variance] = (["gamma", "beta", "moving_mean", "moving_variance"] as const).map((p) => g.param(layer, role, p, c).data);
+  const scale = Float64Array.from(gamma, (gm, i) => gm / Math.sqrt(variance[i] + KERAS_BN_EPSILON));
+  if (scale.some((v) => !(v > 0))) return null;
+  return { scale, shift: Float64Array.from(beta, (b, i) => b - mean[i] * scale[i]) };
+}
+
+/** x + shift per channel (a folded BatchNorm's shift, after the pool). */
+function addShift(g: GraphBuilder, x: Value, layer: string, shift: Float64Array): Value {
+  const t = g.initializer(`${layer}.shift`, [x.channels, 1, 1], Float32Array.from(shift));
+  const out = `${layer}.out`;
+  g.node("Add", `${layer}/shift`, [x.name, t], [out]);
+  return { ...x, name: out };
+}
+
+/**
+ * relu(conv) -> BatchNorm -> MaxPool(pool): `conv` builds the relu(conv) part with the folded scale (null: none).
+ * Folded, the BatchNorm is the scale in the conv and an Add of its shift after the pool; otherwise its own node.
+ */
+function normPool(g: GraphBuilder, bn: string, role: string, channels: number, pool: number, id: string, conv: (scale: Float64Array | null) => Value): Value {
+  const folded = foldableBatchNorm(g, bn, role, channels);
+  if (folded) return addShift(g, maxPool(g, conv(folded.scale), pool, id), bn, folded.shift);
+  return maxPool(g, batchNorm(g, conv(null), bn, role), pool, id);
 }
 
 /** Keras BatchNormalization() in inference mode (moving statistics, epsilon 1e-3). */
@@ -156,13 +210,15 @@ function maxPool(g: GraphBuilder, x: Value, k: number, id: string): Value {
  * MesoInception's InceptionLayer(a, b, c, d): channel concat of
  *   relu(1x1 a), relu(3x3 b (relu(1x1 b))), relu(3x3 dil 2 c (relu(1x1 c))), relu(3x3 dil 3 d (relu(1x1 d))).
  * `convs` are its 7 conv layers in Keras creation order: x1, x2 1x1, x2 3x3, x3 1x1, x3 3x3, x4 1x1, x4 3x3.
+ * `scale` (a + b + c + d values, or null): a folded BatchNorm's scale, split over the branches' last convs.
  */
-function inception(g: GraphBuilder, x: Value, convs: string[], widths: [number, number, number, number], id: string): Value {
+function inception(g: GraphBuilder, x: Value, convs: string[], widths: [number, number, number, number], id: string, scale: Float64Array | null): Value {
   const [a, b, c, d] = widths;
-  const x1 = convRelu(g, x, convs[0], `${id} branch1 1x1`, 1, a);
-  const x2 = convRelu(g, convRelu(g, x, convs[1], `${id} branch2 1x1`, 1, b), convs[2], `${id} branch2 3x3`, 3, b);
-  const x3 = convRelu(g, convRelu(g, x, convs[3], `${id} branch3 1x1`, 1, c), convs[4], `${id} branch3 3x3 dil2`, 3, c, 2);
-  const x4 = convRelu(g, convRelu(g, x, convs[5], `${id} branch4 1x1`, 1, d), convs[6], `${id} branch4 3x3 dil3`, 3, d, 3);
+  const part = (from: number, n: number) => scale?.subarray(from, from + n) ?? null;
+  const x1 = convRelu(g, x, convs[0], `${id} branch1 1x1`, 1, a, 1, part(0, a));
+  const x2 = convRelu(g, convRelu(g, x, convs[1], `${id} branch2 1x1`, 1, b), convs[2], `${id} branch2 3x3`, 3, b, 1, part(a, b));
+  const x3 = convRelu(g, convRelu(g, x, convs[3], `${id} branch3 1x1`, 1, c), convs[4], `${id} branch3 3x3 dil2`, 3, c, 2, part(a + b, c));
+  const x4 = convRelu(g, convRelu(g, x, convs[5], `${id} branch4 1x1`, 1, d), convs[6], `${id} branch4 3x3 dil3`, 3, d, 3, part(a + b + c, d));
   const out = `${id}.concat`;
   g.node("Concat", `${id}/concat`, [x1.name, x2.name, x3.name, x4.name], [out], [attrInt("axis", 1)]);
   return { name: out, channels: a + b + c + d, size: x.size };
@@ -248,9 +304,10 @@ function buildMeso4(g: GraphBuilder, x: Value): Value {
   ];
   blocks.forEach((b, i) => {
     const id = `block${i + 1}`;
-    x = convRelu(g, x, convs[i], `${id} conv ${b.k}x${b.k}`, b.k, b.filters);
-    x = batchNorm(g, x, bns[i], `${id} batchnorm`);
-    x = maxPool(g, x, b.pool, `${id}.pool`);
+    const input = x;
+    x = normPool(g, bns[i], `${id} batchnorm`, b.filters, b.pool, `${id}.pool`, (scale) =>
+      convRelu(g, input, convs[i], `${id} conv ${b.k}x${b.k}`, b.k, b.filters, 1, scale),
+    );
   });
   return x;
 }
@@ -258,15 +315,14 @@ function buildMeso4(g: GraphBuilder, x: Value): Value {
 function buildMesoInception4(g: GraphBuilder, x: Value): Value {
   const convs = layersOfKind(g, "conv2d", 16);
   const bns = layersOfKind(g, "batch_normalization", 4);
-  x = inception(g, x, convs.slice(0, 7), [1, 4, 4, 2], "inception1");
-  x = maxPool(g, batchNorm(g, x, bns[0], "inception1 batchnorm"), 2, "block1.pool");
-  x = inception(g, x, convs.slice(7, 14), [2, 4, 4, 2], "inception2");
-  x = maxPool(g, batchNorm(g, x, bns[1], "inception2 batchnorm"), 2, "block2.pool");
-  x = convRelu(g, x, convs[14], "block3 conv 5x5", 5, 16);
-  x = maxPool(g, batchNorm(g, x, bns[2], "block3 batchnorm"), 2, "block3.pool");
-  x = convRelu(g, x, convs[15], "block4 conv 5x5", 5, 16);
-  x = maxPool(g, batchNorm(g, x, bns[3], "block4 batchnorm"), 4, "block4.pool");
-  return x;
+  const x1 = normPool(g, bns[0], "inception1 batchnorm", 11, 2, "block1.pool", (scale) =>
+    inception(g, x, convs.slice(0, 7), [1, 4, 4, 2], "inception1", scale),
+  );
+  const x2 = normPool(g, bns[1], "inception2 batchnorm", 12, 2, "block2.pool", (scale) =>
+    inception(g, x1, convs.slice(7, 14), [2, 4, 4, 2], "inception2", scale),
+  );
+  const x3 = normPool(g, bns[2], "block3 batchnorm", 16, 2, "block3.pool", (scale) => convRelu(g, x2, convs[14], "block3 conv 5x5", 5, 16, 1, scale));
+  return normPool(g, bns[3], "block4 batchnorm", 16, 4, "block4.pool", (scale) => convRelu(g, x3, convs[15], "block4 conv 5x5", 5, 16, 1, scale));
 }
 
 export const tensorType = (dims: Array<number | string>): IValueInfoProto["type"] => ({
@@ -276,9 +332,12 @@ export const tensorType = (dims: Array<number | string>): IValueInfoProto["type"
   },
 });
 
-/** Builds the ONNX model (opset 17, NCHW input "input" [N,3,256,256], outputs "real" and "logit" [N,1]). */
-export function buildMesoNetModel(weights: KerasWeights, info: ModelInfo): ModelProto {
-  const g = new GraphBuilder(weights, info.architecture);
+/**
+ * Builds the ONNX model (opset 17, NCHW input "input" [N,3,256,256], outputs "real" and "logit" [N,1]).
+ * `foldBatchNorm: false` keeps every BatchNormalization node (the tests compare both graphs).
+ */
+export function buildMesoNetModel(weights: KerasWeights, info: ModelInfo, options: { foldBatchNorm?: boolean } = {}): ModelProto {
+  const g = new GraphBuilder(weights, info.architecture, options.foldBatchNorm ?? true);
   checkNoUnknownLayers(g);
   const input: Value = { name: INPUT_NAME, channels: 3, size: INPUT_SIZE };
 

@@ -119,6 +119,25 @@ describe("npm run bench -- --quick", () => {
     expect(stages.mesonetOneThread[0]!.intraOpThreads).toBe(1);
   });
 
+  it("measures ONNX Runtime's settings per MesoNet model, every variant as often as its model's default", () => {
+    const { rows } = result.mesonetSettings;
+    for (const model of ["meso4-df", "mesoinception4-df"]) {
+      const mine = rows.filter((r) => r.model === model);
+      expect(mine.map((r) => [r.label, r.batch])).toContainEqual(["default (1 thread)", 1]);
+      expect(mine.length).toBeGreaterThan(4);
+      const runs = mine[0]!.wallMsPerCrop.n;
+      expect(runs).toBeGreaterThan(0);
+      for (const r of mine) {
+        expect(r.wallMsPerCrop.n).toBe(runs);
+        expectSummary(r.wallMsPerCrop);
+        expect(r.cpuMsPerCrop.n).toBe(runs);
+        expect(r.cpuMsPerCrop.p50).toBeGreaterThan(0);
+        expect(r.cropsPerSec).toBeGreaterThan(0);
+      }
+    }
+    expect(run.stdout).toContain("ONNX Runtime settings");
+  });
+
   it("has GPU rows where a GPU provider loads, and otherwise says plainly why not, in the JSON and the table", () => {
     const { gpu, stages } = result;
     const gpuLoads = stages.providers.some((p) => p.usable && (p.provider === "tensorrt" || p.provider === "cuda"));

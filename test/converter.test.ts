@@ -202,6 +202,40 @@ describe("role mapping and shape checks", () => {
     );
   });
 
+  it("folds every BatchNorm (scale into the conv, shift after the pool) and scores as the unfolded graph does", async () => {
+    const batch = loadReferenceBatch();
+    const run = async (model: onnxProto.onnx.ModelProto) => {
+      const session = await ort.InferenceSession.create(encodeModel(model));
+      try {
+        const r = await session.run({ input: new ort.Tensor("float32", batch, [IMAGES.length, 3, 256, 256]) });
+        return { real: r.real.data as Float32Array, logit: r.logit.data as Float32Array };
+      } finally {
+        await session.release();
+      }
+    };
+    const ops = (model: onnxProto.onnx.ModelProto) => model.graph!.node!.map((n) => n.opType);
+    // One gamma negated: that layer cannot fold (s * relu(z) != relu(s * z) for s < 0) and keeps its node.
+    const flipped: KerasWeights = new Map(meso4);
+    const bn = meso4.get("batch_normalization_6")!;
+    flipped.set("batch_normalization_6", { ...bn, gamma: { ...bn.gamma!, data: bn.gamma!.data.map((g, i) => (i === 3 ? -g : g)) } });
+    for (const [weights, info, keptNodes] of [
+      [meso4, meso4Info, 0],
+      [inception, inceptionInfo, 0],
+      [flipped, meso4Info, 1],
+    ] as const) {
+      const folded = buildMesoNetModel(weights, info);
+      const unfolded = buildMesoNetModel(weights, info, { foldBatchNorm: false });
+      expect(ops(unfolded).filter((op) => op === "BatchNormalization")).toHaveLength(4);
+      expect(ops(folded).filter((op) => op === "BatchNormalization")).toHaveLength(keptNodes);
+      expect(ops(folded).filter((op) => op === "Add")).toHaveLength(4 - keptNodes);
+      const [a, b] = [await run(folded), await run(unfolded)];
+      for (let n = 0; n < IMAGES.length; n++) {
+        expect(Math.abs(a.real[n]! - b.real[n]!), `${info.name} ${IMAGES[n]}`).toBeLessThanOrEqual(1e-6);
+        expect(Math.abs(a.logit[n]! - b.logit[n]!), `${info.name} ${IMAGES[n]} logit`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b.logit[n]!)));
+      }
+    }
+  });
+
   it("rejects a kernel whose shape does not fit its role", () => {
     const swapped: KerasWeights = new Map(meso4);
     swapped.set("conv2d_6", { ...meso4.get("conv2d_6"), kernel: meso4.get("conv2d_7")!.kernel });

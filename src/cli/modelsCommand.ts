@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
-import { findModel, loadManifest, officialModelNames } from "../models/manifest.js";
+import { findInt8Variant, findModel, loadManifest, offeredInt8Variants, officialModelNames } from "../models/manifest.js";
 import { writeUserModel } from "../models/userModelStore.js";
 import { readUserModel, userModelNames, userModelsDir } from "../models/userModels.js";
 import type { FrameInput, ProviderRequest } from "../native/addonTypes.js";
@@ -101,9 +101,10 @@ interface ModelRow {
 }
 
 function listModels(json: boolean, out: (line: string) => void): void {
-  const rows: ModelRow[] = loadManifest().map((e) => ({
+  const int8 = offeredInt8Variants().map((n) => findInt8Variant(n)!);
+  const rows: ModelRow[] = [...loadManifest(), ...int8].map((e) => ({
     name: e.name,
-    kind: `mesonet (${e.architecture}, trained on ${e.trainedOn})`,
+    kind: `mesonet (${e.architecture}, trained on ${e.trainedOn}${e.int8Of ? `, int8 of ${e.int8Of}` : ""})`,
     input: "256x256 nchw rgb",
     source: e.sourceUrl,
     license: e.license,

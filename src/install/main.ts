@@ -2,7 +2,7 @@
 //   node dist/src/install/main.js [--native-only] [--gyp]
 // Environment: MESOGUARD_SKIP_APT=1 (never run apt-get), MESOGUARD_BUILD=node-gyp (CPU-only build),
 // MESOGUARD_WEIGHTS_DIR (where the MesoNet .h5 weights are).
-import { buildModels } from "../../models/build.js";
+import { buildInt8Models, buildModels } from "../../models/build.js";
 import { buildNative, type BuildSystem } from "./buildNative.js";
 import { buildWeb } from "./buildWeb.js";
 import { ensureSystemPackages, nvccVersion } from "./systemPackages.js";
@@ -27,6 +27,13 @@ async function main(argv: string[]): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
     console.warn(`\nmesoguard: WARNING: the MesoNet models were not built:\n${message}\n` +
       "Scoring needs them: fix the above, then run `npm run models`.\n");
+    return;
+  }
+  try {
+    await buildInt8Models({ log });
+  } catch (error) {
+    // Optional variants: nothing official depends on them.
+    console.warn(`mesoguard: WARNING: the int8 variants were not built: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 

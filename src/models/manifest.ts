@@ -24,6 +24,8 @@ export interface ModelManifestEntry {
   sha256: string;
   license: string;
   trainedOn: "Deepfake" | "Face2Face";
+  /** Set on an int8 variant (`<name>-int8`): the official model it was quantised from. */
+  int8Of?: string;
 }
 
 export const DEFAULT_MODEL = "meso4-df";
@@ -70,9 +72,30 @@ export function officialModelNames(): string[] {
   return loadManifest().map((e) => e.name);
 }
 
-/** Names of all models: the official ones in manifest order, then the user models' (sorted). */
+/**
+ * An int8 variant (`<official name>-int8`, models/quantize.ts) is offered only if, on the shared face crops and the
+ * faces in the shared photos, every P(REAL) stays within this of its float32 model's and no verdict level changes
+ * (test/int8.test.ts checks exactly this against OFFERED_INT8).
+ */
+export const INT8_MAX_REAL_ERROR = 0.02;
+
+/** The int8 variants that met that criterion: usable by name beside the official models. */
+const OFFERED_INT8: readonly string[] = ["meso4-df-int8"];
+
+export function offeredInt8Variants(): string[] {
+  return [...OFFERED_INT8];
+}
+
+/** An offered int8 variant's entry: its float32 model's, under its own name (generated/<name>.onnx). */
+export function findInt8Variant(name: string): ModelManifestEntry | undefined {
+  if (!OFFERED_INT8.includes(name)) return undefined;
+  const of = name.slice(0, -"-int8".length);
+  return { ...findOfficialModel(of), name, default: false, int8Of: of };
+}
+
+/** Names of all models: the official ones in manifest order, the offered int8 variants, then the user models' (sorted). */
 export function modelNames(): string[] {
-  const official = officialModelNames();
+  const official = [...officialModelNames(), ...OFFERED_INT8];
   return [...official, ...userModelNames().filter((n) => !official.includes(n))];
 }
 
@@ -88,7 +111,7 @@ export function findOfficialModel(name: string = DEFAULT_MODEL): ModelManifestEn
  * an Error naming the file and field when it is wrong). Throws an Error listing the valid names when there is none.
  */
 export function findModel(name: string = DEFAULT_MODEL): ModelEntry {
-  const entry = loadManifest().find((e) => e.name === name) ?? readUserModel(name, officialModelNames());
+  const entry = loadManifest().find((e) => e.name === name) ?? findInt8Variant(name) ?? readUserModel(name, officialModelNames());
   if (!entry) {
     throw new Error(
       `Unknown model "${name}". Valid model names: ${modelNames().join(", ")} (default: ${DEFAULT_MODEL}; ` +

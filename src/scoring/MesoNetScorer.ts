@@ -25,8 +25,17 @@ import type {
 } from "./scoringTypes.js";
 
 /**
- * Graph optimisation level per architecture, measured on a 2-core x86 CPU: MesoInception4 runs 1.3-1.5x faster
- * at "extended" than at "all", Meso4 the other way round.
+ * Graph optimisation level per architecture, and why ONNX Runtime's other CPU settings stay as they are: `npm run
+ * bench`'s "ONNX Runtime settings" rows (bench/mesonetSettings.ts), CPU time per crop, batch 1, one thread, each
+ * setting against the default in the same run (2-core AMD EPYC, AVX-512, loaded: medians of 50 runs, 2026-11-27):
+ * - level: Meso4 3.03 ms at "all" (NCHWc), 3.27 at "extended", 3.21 at "all" without NCHWc; MesoInception4 4.55 ms
+ *   at "extended", 6.24 at "all" (its 1-4 channel branches pad to NCHWc's 16), 4.65 at "all" without NCHWc.
+ * - intra-op spinning (off in model_session.cc): 1.8-2x the CPU time per crop (2 threads) for no gain.
+ * - parallel execution (2 inter-op threads, MesoInception's branches at once): 2x the CPU time, slower.
+ * - 2 intra-op threads (ORT's default here, intraOpThreads 0) cost 5-10% more CPU time per crop than 1 but cut a
+ *   crop's latency when the other core is idle: kept for latency; intraOpThreads: 1 for CPU-bound multi-stream hosts.
+ * - session.set_denormal_as_zero: no subnormal float occurs in any weight or activation of the four models on the
+ *   reference crops, so it cannot change speed (only results): off.
  */
 export const DEFAULT_GRAPH_OPTIMIZATION: Record<Architecture, GraphOptimization> = {
   meso4: "all",
