@@ -17,6 +17,8 @@ import {
   META_ARCHITECTURE,
   META_MODEL,
   META_WEIGHTS_SHA256,
+  META_CONVERTER,
+  CONVERTER_VERSION,
   readModelMetadata,
 } from "./mesonetGraph.js";
 import { defaultGeneratedDir, defaultSharedWeightsDir } from "../src/models/paths.js";
@@ -104,7 +106,8 @@ function isUpToDate(file: string, entry: ModelManifestEntry): boolean {
     return (
       meta[META_WEIGHTS_SHA256] === entry.sha256 &&
       meta[META_MODEL] === entry.name &&
-      meta[META_ARCHITECTURE] === entry.architecture
+      meta[META_ARCHITECTURE] === entry.architecture &&
+      meta[META_CONVERTER] === CONVERTER_VERSION
     );
   } catch {
     return false; // unreadable or not ONNX: rebuild it

@@ -42,6 +42,9 @@ export const META_MODEL = "mesoguard.model";
 export const META_WEIGHTS_SHA256 = "mesoguard.weights_sha256";
 export const META_ARCHITECTURE = "mesoguard.architecture";
 export const META_OUTPUT = "mesoguard.output";
+export const META_CONVERTER = "mesoguard.converter";
+/** The converter's version, kept in each model: a model built by another version is rebuilt. 2: BatchNorm folded. */
+export const CONVERTER_VERSION = "2";
 export const OUTPUT_DESCRIPTION = "real = P(REAL), fake = 1 - real";
 
 /** What goes into the model's metadata_props. */
@@ -367,6 +370,7 @@ export function buildMesoNetModel(weights: KerasWeights, info: ModelInfo, option
       { key: META_WEIGHTS_SHA256, value: info.weightsSha256 },
       { key: META_ARCHITECTURE, value: info.architecture },
       { key: META_OUTPUT, value: OUTPUT_DESCRIPTION },
+      { key: META_CONVERTER, value: CONVERTER_VERSION },
     ],
   });
 }

@@ -2,7 +2,7 @@
 // onnxruntime-node against the reference scores in ../shared/mesonet/reference.
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,8 @@ import {
   META_MODEL,
   META_OUTPUT,
   META_WEIGHTS_SHA256,
+  META_CONVERTER,
+  CONVERTER_VERSION,
 } from "../models/mesonetGraph.js";
 import { resolveWeights, sha256File, WEIGHTS_DIR_ENV } from "../models/weightsSource.js";
 
@@ -135,6 +137,7 @@ describe("conversion of all four weight files", () => {
         [META_WEIGHTS_SHA256]: entry.sha256,
         [META_ARCHITECTURE]: entry.architecture,
         [META_OUTPUT]: "real = P(REAL), fake = 1 - real",
+        [META_CONVERTER]: CONVERTER_VERSION,
       });
     }
   });
@@ -170,6 +173,16 @@ describe("conversion of all four weight files", () => {
     expect(lines).toHaveLength(4);
     const forced = await buildModels({ weightsDir, outDir, force: true, names: ["meso4-df"], log: () => {} });
     expect(forced.map((b) => [b.name, b.status])).toEqual([["meso4-df", "built"]]);
+  }, 60_000);
+
+  it("rebuilds a model an older converter built (same weights, another converter version)", async () => {
+    const file = path.join(outDir, "meso4-f2f.onnx");
+    const model = decodeModel(readFileSync(file));
+    const entry = model.metadataProps.find((p) => p.key === META_CONVERTER)!;
+    entry.value = "1";
+    writeFileSync(file, encodeModel(model));
+    const again = await buildModels({ weightsDir, outDir, allowDownload: false, names: ["meso4-f2f", "meso4-df"], log: () => {} });
+    expect(again.map((b) => [b.name, b.status])).toEqual([["meso4-f2f", "built"], ["meso4-df", "up-to-date"]]);
   }, 60_000);
 });
 
