@@ -151,6 +151,7 @@ describe("user models: bad manifests and models get clear errors and nothing is 
     ["a crop margin that is not a number", (m) => (m.crop = { margin: "1.3" }), /manifest: "crop.margin" must be a number, got "1.3"/],
     ["a bad name", (m) => (m.name = "My Model"), /manifest: "name" "My Model" must match/],
     ["an official name", (m) => (m.name = "meso4-df"), /manifest: "name" "meso4-df" is an official model's name: choose another/],
+    ["an offered int8 variant's name", (m) => (m.name = "meso4-df-int8"), /manifest: "name" "meso4-df-int8" is an official model's name: choose another/],
     ["no licence", (m) => delete m.license, /manifest: "license" must be a non-empty string, got undefined/],
     ["a sha256 of another file", (m) => (m.sha256 = "0".repeat(64)), /manifest: "sha256" is 0{64} but the ONNX model's sha256 is [0-9a-f]{64}/],
     ["an input name not in the model", (m) => (m.input.name = "img"), /model rejected: input.name "img" is not an input of the model \(its inputs: input_1\)/],

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
-import { findInt8Variant, findModel, loadManifest, offeredInt8Variants, officialModelNames } from "../models/manifest.js";
+import { findInt8Variant, findModel, loadManifest, offeredInt8Variants, reservedModelNames } from "../models/manifest.js";
 import { writeUserModel } from "../models/userModelStore.js";
 import { readUserModel, userModelNames, userModelsDir } from "../models/userModels.js";
 import type { FrameInput, ProviderRequest } from "../native/addonTypes.js";
@@ -111,7 +111,7 @@ function listModels(json: boolean, out: (line: string) => void): void {
   }));
   for (const name of userModelNames()) {
     try {
-      const e = readUserModel(name, officialModelNames())!;
+      const e = readUserModel(name, reservedModelNames())!;
       const { input } = e;
       rows.push({ name, kind: "onnx", input: `${input.width}x${input.height} ${input.layout} ${input.channels}`, source: e.source, license: e.license });
     } catch (error) {

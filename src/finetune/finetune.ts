@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { DEFAULT_MODEL, findOfficialModel, officialModelNames, type ModelManifestEntry } from "../models/manifest.js";
+import { DEFAULT_MODEL, findOfficialModel, reservedModelNames, type ModelManifestEntry } from "../models/manifest.js";
 import { defaultGeneratedDir } from "../models/paths.js";
 import type { ProviderRequest } from "../native/addonTypes.js";
 import { DEFAULT_GRAPH_OPTIMIZATION, modelFile } from "../scoring/MesoNetScorer.js";
@@ -93,7 +93,7 @@ export interface FinetuneResult {
  */
 function checkNewModelName(name: string): void {
   if (!MODEL_NAME_PATTERN.test(name)) throw new RangeError(`--out "${name}" must match ${MODEL_NAME_PATTERN} (lower case, digits, . _ -)`);
-  if (officialModelNames().includes(name)) throw new RangeError(`--out "${name}" is an official model's name: choose another`);
+  if (reservedModelNames().includes(name)) throw new RangeError(`--out "${name}" is an official model's name: choose another`);
   const dir = path.join(userModelsDir(), name);
   if (existsSync(dir)) throw new Error(`a user model named "${name}" exists already (${dir})`);
 }

@@ -93,10 +93,15 @@ export function findInt8Variant(name: string): ModelManifestEntry | undefined {
   return { ...findOfficialModel(of), name, default: false, int8Of: of };
 }
 
+/** Names a user model may not take: the official models' and the offered int8 variants'. */
+export function reservedModelNames(): string[] {
+  return [...officialModelNames(), ...OFFERED_INT8];
+}
+
 /** Names of all models: the official ones in manifest order, the offered int8 variants, then the user models' (sorted). */
 export function modelNames(): string[] {
-  const official = [...officialModelNames(), ...OFFERED_INT8];
-  return [...official, ...userModelNames().filter((n) => !official.includes(n))];
+  const reserved = reservedModelNames();
+  return [...reserved, ...userModelNames().filter((n) => !reserved.includes(n))];
 }
 
 /** The official entry for `name`; throws an Error listing the official names when there is none. */
@@ -111,7 +116,7 @@ export function findOfficialModel(name: string = DEFAULT_MODEL): ModelManifestEn
  * an Error naming the file and field when it is wrong). Throws an Error listing the valid names when there is none.
  */
 export function findModel(name: string = DEFAULT_MODEL): ModelEntry {
-  const entry = loadManifest().find((e) => e.name === name) ?? findInt8Variant(name) ?? readUserModel(name, officialModelNames());
+  const entry = loadManifest().find((e) => e.name === name) ?? findInt8Variant(name) ?? readUserModel(name, reservedModelNames());
   if (!entry) {
     throw new Error(
       `Unknown model "${name}". Valid model names: ${modelNames().join(", ")} (default: ${DEFAULT_MODEL}; ` +

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-import { officialModelNames } from "./manifest.js";
+import { reservedModelNames } from "./manifest.js";
 import { inspectUserModel, sha256Hex } from "./onnxAdapter.js";
 import {
   USER_MANIFEST_FILE,
@@ -41,7 +41,7 @@ export async function writeUserModel(model: NewUserModel): Promise<UserModelEntr
   if (model.manifest.sha256 !== undefined && model.manifest.sha256 !== sha256) {
     throw new Error(`manifest: "sha256" is ${String(model.manifest.sha256)} but the ONNX model's sha256 is ${sha256}`);
   }
-  const manifest = validateUserManifest({ kind: "onnx", file: USER_MODEL_FILE, ...model.manifest, sha256 }, "manifest", officialModelNames());
+  const manifest = validateUserManifest({ kind: "onnx", file: USER_MODEL_FILE, ...model.manifest, sha256 }, "manifest", reservedModelNames());
   inspectUserModel(model.onnxBytes, manifest, `model ${manifest.name}`);
 
   const root = userModelsDir();
