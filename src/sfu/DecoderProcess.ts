@@ -43,6 +43,8 @@ export interface DecoderProcessOptions extends Partial<DecoderProcessSettings> {
 
 /** A process that ran this long before it died resets the backoff. */
 const STABLE_MS = 60_000;
+/** A process that has not loaded the addon after this long hangs (the hang timeout counts from then on). */
+const STARTUP_TIMEOUT_MS = 30_000;
 /** How long close() waits for the process to leave after its channel is closed, before SIGKILL. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -71,8 +73,11 @@ export class DecoderProcess {
   #quickCrashes = 0;
   /** When the restarts of the last minute happened (ms since epoch), for the cap. */
   #recentRestarts: number[] = [];
-  /** The watchdog killed the running process: it hung. */
-  #killedForHang = false;
+  /** When the running process started, and when it said it was ready (performance.now()). */
+  #startedAtPerf = 0;
+  #readyAt: number | null = null;
+  /** Why the watchdog killed the running process, when it did. */
+  #hang: string | null = null;
   #restartTimer: NodeJS.Timeout | null = null;
   #nextStartAt: number | null = null;
   #lastExit: DecoderProcessExit | null = null;
@@ -167,8 +172,13 @@ export class DecoderProcess {
     this.#started++;
     if (this.#started > 1) this.#recentRestarts.push(this.#childStartedAt);
     this.#nextStartAt = null;
-    this.#killedForHang = false;
-    child.on("message", (message: DecoderReply) => this.#decoders.get(message.id)?.onReply(message));
+    this.#startedAtPerf = performance.now();
+    this.#readyAt = null;
+    this.#hang = null;
+    child.on("message", (message: DecoderReply) => {
+      if (message.type === "ready") this.#readyAt = performance.now();
+      else this.#decoders.get(message.id)?.onReply(message);
+    });
     child.once("exit", (code, signal) => this.#onExit(child, code, signal));
     child.on("error", (error) => {
       // Spawning failed (no exit follows), or the channel broke (the exit follows).
@@ -182,13 +192,13 @@ export class DecoderProcess {
   #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.#child) return; // closed, or already handled
     this.#child = null;
-    const cause: DecoderExitCause = this.#killedForHang ? "hang" : signal ? "signal" : "exit";
+    const cause: DecoderExitCause = this.#hang ? "hang" : signal ? "signal" : "exit";
     const pending = [...this.#decoders.values()].reduce((n, d) => n + d.waiting, 0);
     const now = Date.now();
     const ranMs = now - this.#childStartedAt;
     const why =
-      cause === "hang"
-        ? `the decoder process stopped answering (no reply for ${this.#settings.hangTimeoutMs} ms) and was killed`
+      this.#hang
+        ? `the decoder process ${this.#hang} and was killed`
         : signal
           ? `the decoder process died (${signal})`
           : `the decoder process exited (code ${code})`;
@@ -218,18 +228,26 @@ export class DecoderProcess {
     return Math.max(backoff, this.#recentRestarts[n - maxRestartsPerMinute]! + 60_000 - now);
   }
 
-  /** Kills a process that has left a decode unanswered for hangTimeoutMs. */
+  /**
+   * Kills a process that has left a decode unanswered for hangTimeoutMs since it became ready (its start, loading
+   * the addon, does not count: a loaded machine may take seconds), or that is not ready after STARTUP_TIMEOUT_MS.
+   */
   #checkHang(): void {
     const child = this.#child;
-    if (!child || this.#killedForHang) return;
+    if (!child || this.#hang) return;
     const now = performance.now();
-    for (const decoder of this.#decoders.values()) {
-      const since = decoder.oldestWaitingSince;
-      if (since !== undefined && now - since > this.#settings.hangTimeoutMs) {
-        this.#killedForHang = true;
-        child.kill("SIGKILL");
-        return;
+    const readyAt = this.#readyAt;
+    if (readyAt === null) {
+      if (now - this.#startedAtPerf > STARTUP_TIMEOUT_MS) this.#hang = `did not start within ${STARTUP_TIMEOUT_MS} ms`;
+    } else {
+      for (const decoder of this.#decoders.values()) {
+        const since = decoder.oldestWaitingSince;
+        if (since !== undefined && now - Math.max(since, readyAt) > this.#settings.hangTimeoutMs) {
+          this.#hang = `stopped answering (no reply for ${this.#settings.hangTimeoutMs} ms)`;
+          break;
+        }
       }
     }
+    if (this.#hang) child.kill("SIGKILL");
   }
 }

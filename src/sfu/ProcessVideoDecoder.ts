@@ -120,7 +120,7 @@ export class ProcessVideoDecoder implements NativeVideoDecoder {
   }
 
   /** A reply from the process. */
-  onReply(message: DecoderReply): void {
+  onReply(message: Exclude<DecoderReply, { type: "ready" }>): void {
     const waiting = this.#waiting.get(message.request);
     if (!waiting) return;
     this.#waiting.delete(message.request);

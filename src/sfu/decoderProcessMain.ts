@@ -71,3 +71,4 @@ process.on("message", (message: DecoderRequest) => {
 process.on("disconnect", () => process.exit(0));
 process.on("SIGINT", () => undefined);
 process.on("SIGTERM", () => undefined);
+reply({ type: "ready" });

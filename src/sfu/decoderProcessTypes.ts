@@ -11,8 +11,9 @@ export type DecoderRequest =
   // The process drops the decoder once it has answered what it drains (the server does not wait for that).
   | { type: "close"; id: number; drain: boolean };
 
-/** The decoder process to the server; `stats` is the decoder's after the request. */
+/** The decoder process to the server: "ready" once it has loaded the addon; `stats` is the decoder's after the request. */
 export type DecoderReply =
+  | { type: "ready" }
   | { type: "decoded"; id: number; request: number; result: NativeDecodedVideoFrame; stats: NativeVideoDecoderStats }
   | { type: "failed"; id: number; request: number; code: string; message: string; stats: NativeVideoDecoderStats | null };
 
@@ -37,7 +38,10 @@ export interface DecoderProcessExit {
 }
 
 export interface DecoderProcessSettings {
-  /** A decode unanswered this long means the process hangs: it is killed (SIGKILL) and restarted. */
+  /**
+   * A decode unanswered this long (counted from when the process was ready) means the process hangs: it is killed
+   * (SIGKILL) and restarted.
+   */
   hangTimeoutMs: number;
   /** The first restart's delay; it doubles for each crash of a process that ran less than a minute. */
   restartDelayMinMs: number;

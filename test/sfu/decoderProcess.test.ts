@@ -1,8 +1,9 @@
 // The RTP ingest's decoder process (src/sfu/DecoderProcess.ts) on its own: a real child process loading the
 // cmake-js addon, real VP8 from Debian's ffmpeg. A process that stops answering (the test hook
-// MESOGUARD_TEST_DECODER_FAULT=hang:N) is killed after hangTimeoutMs and replaced; one killed from outside, again
-// and again, is restarted with a doubling delay until maxRestartsPerMinute, then only when the minute allows;
-// each end is reported once (onExit, one log line with its signal); close() leaves no process behind.
+// MESOGUARD_TEST_DECODER_FAULT=hang:N) is killed after hangTimeoutMs and replaced (its start does not count); one
+// killed from outside, again and again, is restarted with a doubling delay until maxRestartsPerMinute, then only
+// when the minute allows; each end is reported once (onExit, one log line with its signal); close() leaves no
+// process behind.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -103,6 +104,19 @@ describe("DecoderProcess", () => {
       expect(lost[0]).toMatchObject({ level: 50, cause: "hang", pid: hungPid });
       expect(logs.filter((l) => l.msg === "decoder process restarted")).toHaveLength(1);
       expect(decoders.status()).toMatchObject({ state: "running", restarts: 1, decoders: 1, lastExit: { cause: "hang" } });
+    } finally {
+      await decoders.close();
+    }
+  });
+
+  it("the time a new process takes to load the addon is not a hang: the hang timeout counts from when it is ready", async () => {
+    // Starting node and loading the addon takes longer than 100 ms; decoding a 320 px VP8 frame takes a few.
+    const { decoders, exits } = decoderProcess({ hangTimeoutMs: 100 });
+    try {
+      const decoder = decoders.createDecoder("VP8", 16);
+      for (const frame of frames) expect((await decoder.decode(frame)).decoded).toBe(true);
+      expect(exits).toEqual([]);
+      expect(decoders.status()).toMatchObject({ state: "running", restarts: 0 });
     } finally {
       await decoders.close();
     }
