@@ -100,6 +100,14 @@ describe("precedence: defaults < config file < environment < flags", () => {
     expect([fromEnv.config.secret, fromEnv.origins.secret]).toEqual([SECRET, "env"]);
   });
 
+  it("rtpDecoder: the decoder process by default, in-process from the file, env or flag; nothing else", () => {
+    expect(load().config.rtp.decoder).toBe("process");
+    expect(load(["--config", configFile({ rtpDecoder: "in-process" })]).config.rtp.decoder).toBe("in-process");
+    expect(load([], { MESOGUARD_RTP_DECODER: "in-process" }).config.rtp.decoder).toBe("in-process");
+    expect(load(["--rtp-decoder", "process"], { MESOGUARD_RTP_DECODER: "in-process" }).config.rtp.decoder).toBe("process");
+    expect(loadError(["--rtp-decoder", "thread"])).toMatch(/rtpDecoder \(from --rtp-decoder\) must be one of process, in-process, got "thread"/);
+  });
+
   it("an empty environment variable counts as unset", () => {
     const { config, origins } = load([], { MESOGUARD_MAX_FPS: "", MESOGUARD_SECRET: "" });
     expect([config.session.maxFps, origins.maxFps]).toEqual([30, "default"]);

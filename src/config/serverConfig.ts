@@ -106,6 +106,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "rtpScoreFps", path: "rtp.tuning.scoreFps", kind: "number", default: DEFAULT_TUNING.scoreFps, min: 0.1, max: 60, help: "frames per second scored per RTP stream (every frame is decoded)" },
   { key: "rtpStreamTimeoutSeconds", path: "rtp.streamTimeoutSeconds", kind: "number", default: 10, min: 1, max: 86400, help: "an RTP stream without packets this long is removed" },
   { key: "rtpReorderMs", path: "rtp.tuning.reorderMs", kind: "integer", default: DEFAULT_TUNING.reorderMs, min: 0, max: 2000, help: "longest wait for a missing RTP packet before it counts as lost (keyframe request)" },
+  { key: "rtpDecoder", path: "rtp.decoder", kind: "string", default: "process", choices: ["process", "in-process"], help: "where RTP video is decoded: a child process that restarts if libavcodec crashes (process), or this process" },
   { key: "rtpKeyframeIntervalMs", path: "rtp.tuning.keyframeRequestIntervalMs", kind: "integer", default: DEFAULT_TUNING.keyframeRequestIntervalMs, min: 50, max: 60000, help: "least time between two keyframe requests (RTCP PLI/FIR) to one sender" },
   { key: "participantSeesVerdict", path: "session.participantSeesVerdict", kind: "boolean", default: false, help: "send participants their own scores (default: only that their frames are received)" },
   { key: "webhooks.urls", kind: "list", default: [], help: "comma-separated http(s) URLs that get every verdict state change, pause and dismissed flag as a signed POST" },

@@ -364,6 +364,8 @@ export type MesoguardErrorCode =
   | "ERR_SCORER_CONFIG"
   | "ERR_VIDEO_DECODE"
   | "ERR_VIDEO_NEED_KEYFRAME"
+  // A decoder in the RTP ingest's decoder process (src/sfu/DecoderProcess.ts): the process died or hung first.
+  | "ERR_VIDEO_DECODER_PROCESS"
   | "ERR_VIDEO_OPEN"
   | "ERR_VIDEO_NO_STREAM"
   | "ERR_VIDEO_CODEC"

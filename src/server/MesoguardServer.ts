@@ -302,7 +302,7 @@ export class MesoguardServer {
       participants,
       observers,
       rtp: this.#rtp
-        ? { streams: this.#rtp.streams.size, controlApi: this.#operators.describe() }
+        ? { streams: this.#rtp.streams.size, controlApi: this.#operators.describe(), decoder: this.#rtp.streams.decoderStatus() }
         : null,
       cluster: this.#cluster ? { node: this.#cluster.id, redis: this.#cluster.connected ? "up" : "down" } : null,
     };

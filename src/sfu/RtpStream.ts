@@ -382,6 +382,11 @@ export class RtpStream {
       this.#countFrame("waiting-keyframe");
       return waitForKeyframe("decoder needs a key frame");
     }
+    if (error.code === "ERR_VIDEO_DECODER_PROCESS") {
+      // The decoder process died (DecoderProcess logs it, once): this stream's decoder starts over at a key frame.
+      this.#countFrame("decoder-lost");
+      return this.#needKeyframe("decoder process lost");
+    }
     if (error.code === "ERR_QUEUE_FULL") {
       this.#countFrame("overload");
       return waitForKeyframe("decoder overloaded");

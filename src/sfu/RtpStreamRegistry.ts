@@ -2,7 +2,8 @@
 // participant's video as RTP to a UDP port the server opens per stream. Each registered stream gets a port from
 // the range (round robin), its RtpStream and decoder, and a participant in its room without a WebSocket (its
 // scores go to the room's observers). A stream that sends nothing for streamTimeoutSeconds is removed; a
-// participant that leaves stops its stream. The HTTP control API over it is RtpControlApi.ts.
+// participant that leaves stops its stream. The decoders run in the decoder process (DecoderProcess.ts) unless
+// the settings say in-process. The HTTP control API over it is RtpControlApi.ts.
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
@@ -15,6 +16,8 @@ import { loadAddon } from "../native/loadAddon.js";
 import { SCORER_DEFAULTS } from "../scoring/scorerOptions.js";
 import type { StreamFrame } from "../scoring/scoringTypes.js";
 import { AdmissionError } from "../server/RoomRegistry.js";
+import { DecoderProcess } from "./DecoderProcess.js";
+import type { DecoderProcessStatus } from "./decoderProcessTypes.js";
 import { RtpMetrics, type CloseReason } from "./rtpMetrics.js";
 import { DEFAULT_TUNING, RtpStream, type RtpStreamInfo, type RtpStreamSpec, type RtpStreamTuning } from "./RtpStream.js";
 
@@ -51,12 +54,20 @@ export interface RtpIngestSettings {
   streamTimeoutSeconds: number;
   /** Every stream's tuning; what is not given keeps DEFAULT_TUNING. */
   tuning?: Partial<RtpStreamTuning>;
+  /**
+   * Where libavcodec runs: "process" (the decoder process: a crash in it ends that process, which restarts, and
+   * not the server) or "in-process" (the addon's threads in this process).
+   */
+  decoder: "process" | "in-process";
 }
+
+/** Where the streams' decoders run, as /healthz shows it. */
+export type RtpDecoderStatus = { mode: "in-process" } | ({ mode: "process" } & DecoderProcessStatus);
 
 export interface RtpStreamRegistryOptions extends RtpIngestSettings {
   /** Pictures over this many pixels are refused before decoding (default the scorer's). */
   maxFramePixels?: number;
-  /** Makes a decoder per stream; default the addon's VideoDecoder. */
+  /** Makes a decoder per stream; default as `decoder` says. */
   createDecoder?: (codec: VideoCodecName, maxPending: number) => NativeVideoDecoder;
 }
 
@@ -105,6 +116,7 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
   readonly #options: RtpStreamRegistryOptions;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
+  readonly #decoderProcess: DecoderProcess | null;
   #nextPort: number;
   #closing = false;
 
@@ -115,6 +127,14 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
     this.#log = log;
     this.metrics = new RtpMetrics(registry);
     this.#nextPort = options.portMin;
+    this.#decoderProcess =
+      options.decoder === "process" && !options.createDecoder
+        ? new DecoderProcess({
+            maxFramePixels: this.#maxFramePixels,
+            log,
+            onExit: (exit) => this.metrics.decoderProcessRestarts.inc({ cause: exit.cause }),
+          })
+        : null;
     this.#timer = setInterval(() => this.#expireIdle(), 1000);
     this.#timer.unref();
   }
@@ -125,6 +145,10 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
 
   list(): RtpStreamInfo[] {
     return [...this.#streams.values()].map((e) => e.stream.info());
+  }
+
+  decoderStatus(): RtpDecoderStatus {
+    return this.#decoderProcess ? { mode: "process", ...this.#decoderProcess.status() } : { mode: "in-process" };
   }
 
   get(id: string): RtpStreamInfo | undefined {
@@ -157,11 +181,9 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
     try {
       decoder = this.#options.createDecoder
         ? this.#options.createDecoder(spec.codec, maxPending)
-        : new (loadAddon().VideoDecoder)({
-            codec: spec.codec,
-            maxPending,
-            maxFramePixels: this.#options.maxFramePixels ?? SCORER_DEFAULTS.maxFramePixels,
-          });
+        : this.#decoderProcess
+          ? this.#decoderProcess.createDecoder(spec.codec, maxPending)
+          : new (loadAddon().VideoDecoder)({ codec: spec.codec, maxPending, maxFramePixels: this.#maxFramePixels });
     } catch (error) {
       socket.close();
       this.#host.removeStreamParticipant(participant);
@@ -212,6 +234,11 @@ export class RtpStreamRegistry<P extends StreamParticipant = StreamParticipant> 
     this.#closing = true;
     clearInterval(this.#timer);
     await Promise.all([...this.#streams.keys()].map((id) => this.unregister(id, "shutdown")));
+    await this.#decoderProcess?.close();
+  }
+
+  get #maxFramePixels(): number {
+    return this.#options.maxFramePixels ?? SCORER_DEFAULTS.maxFramePixels;
   }
 
   #expireIdle(): void {

@@ -1,6 +1,8 @@
 // Prometheus metrics of the RTP ingest, on the server's registry (served at /metrics beside the others).
 import { Counter, Gauge, type Registry } from "prom-client";
 
+import { DECODER_EXIT_CAUSES } from "./decoderProcessTypes.js";
+
 /** What became of a datagram that reached a stream's port. */
 export const PACKET_RESULTS = [
   "ok", // RTP of the stream: taken
@@ -21,6 +23,7 @@ export const FRAME_RESULTS = [
   "waiting-keyframe", // a delta frame while waiting for a key frame: dropped
   "decode-error", // the decoder refused it: that stream's decoder is reset
   "overload", // too many frames waiting for the decoder: dropped
+  "decoder-lost", // the decoder process died (or was restarting) before decoding it: the stream waits for a key frame
 ] as const;
 export type FrameResult = (typeof FRAME_RESULTS)[number];
 
@@ -33,6 +36,7 @@ export class RtpMetrics {
   readonly keyframeRequests: Counter<"type">;
   readonly streamsClosed: Counter<"reason">;
   readonly streams: Gauge;
+  readonly decoderProcessRestarts: Counter<"cause">;
 
   constructor(registry: Registry) {
     this.packets = new Counter({
@@ -60,10 +64,17 @@ export class RtpMetrics {
       registers: [registry],
     });
     this.streams = new Gauge({ name: "mesoguard_rtp_streams", help: "Registered RTP streams", registers: [registry] });
+    this.decoderProcessRestarts = new Counter({
+      name: "mesoguard_decoder_process_restarts_total",
+      help: `Decoder processes that ended unasked and were restarted, by cause (${DECODER_EXIT_CAUSES.join(", ")})`,
+      labelNames: ["cause"],
+      registers: [registry],
+    });
     // Export every label from the start, so a dashboard sees zeros rather than missing series.
     for (const result of PACKET_RESULTS) this.packets.inc({ result }, 0);
     for (const result of FRAME_RESULTS) this.frames.inc({ result }, 0);
     for (const type of ["pli", "fir"]) this.keyframeRequests.inc({ type }, 0);
     for (const reason of CLOSE_REASONS) this.streamsClosed.inc({ reason }, 0);
+    for (const cause of DECODER_EXIT_CAUSES) this.decoderProcessRestarts.inc({ cause }, 0);
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { SHARED, TEST_IMAGES_DIR } from "./paths.js";
-import { runFfmpeg } from "./tools.js";
+import { ffmpegProcess, runFfmpeg } from "./tools.js";
 
 export const GRACE = path.join(SHARED, "photos", "grace_hopper.jpg");
 export const DF_CROPS = ["df00204.jpg", "df01254.jpg"].map((f) => path.join(TEST_IMAGES_DIR, "df", f));
@@ -61,4 +61,34 @@ export function truncatedCopy(source: string, out: string, fraction: number): st
   const bytes = readFileSync(source);
   writeFileSync(out, bytes.subarray(0, Math.floor(bytes.length * fraction)));
   return out;
+}
+
+/** The frames of an IVF file (VP8): a 32-byte file header, then per frame a 12-byte header (uint32 size, uint64 pts). */
+export function ivfFrames(file: string): Buffer[] {
+  const data = readFileSync(file);
+  const frames: Buffer[] = [];
+  for (let offset = data.readUInt16LE(6); offset + 12 <= data.length; ) {
+    const size = data.readUInt32LE(offset);
+    frames.push(data.subarray(offset + 12, offset + 12 + size));
+    offset += 12 + size;
+  }
+  return frames;
+}
+
+/**
+ * Streams grace_hopper.jpg (640 px wide, a key frame every 25 frames) as RTP to 127.0.0.1 for `seconds` (real time,
+ * -re) with Debian's ffmpeg; resolves when ffmpeg is done. ffmpeg ignores keyframe requests.
+ */
+export function ffmpegRtp(options: { codec: "VP8" | "H264"; port: number; rtcpPort?: number; ssrc: number; payloadType: number; seconds?: number }): Promise<void> {
+  const encoder =
+    options.codec === "VP8"
+      ? ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "1M", "-g", "25"]
+      : ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "25"];
+  const args = [
+    "-re", "-loop", "1", "-i", GRACE, "-t", String(options.seconds ?? 4),
+    "-vf", "scale=640:-2,format=yuv420p", ...encoder,
+    "-ssrc", String(options.ssrc), "-payload_type", String(options.payloadType),
+    "-f", "rtp", `rtp://127.0.0.1:${options.port}?rtcpport=${options.rtcpPort ?? options.port}`,
+  ];
+  return ffmpegProcess(args);
 }

@@ -1,5 +1,6 @@
-// The native VideoDecoder (libavcodec, both addon builds) on real VP8 and H.264 made by Debian's ffmpeg from
-// grace_hopper.jpg: pictures bit-exact with ffmpeg's own decode, results in call order, pixels only when
+// The native VideoDecoder (libavcodec, both addon builds, and the cmake-js one hosted in the RTP ingest's decoder
+// process, src/sfu/DecoderProcess.ts, behind the same interface) on real VP8 and H.264 made by Debian's ffmpeg
+// from grace_hopper.jpg: pictures bit-exact with ffmpeg's own decode, results in call order, pixels only when
 // asked, key frames flagged; a damaged access unit rejects with ERR_VIDEO_DECODE and resets that decoder only
 // (delta frames then reject with ERR_VIDEO_NEED_KEYFRAME until a key frame); bad arguments, queue limits, close.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -11,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NativeAddon, NativeVideoDecoder } from "../../src/native/addonTypes.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
+import { DecoderProcess } from "../../src/sfu/DecoderProcess.js";
 import { CMAKE_ADDON, GYP_ADDON, SHARED } from "../helpers/paths.js";
 import { runFfmpeg } from "../helpers/tools.js";
+import { ivfFrames } from "../helpers/videos.js";
 
 const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
 const WIDTH = 320;
@@ -28,19 +31,6 @@ let vp8Reference: Buffer; // ffmpeg's decode of the same files, yuv420p
 let h264Reference: Buffer;
 
 const SOURCE = ["-loop", "1", "-framerate", "10", "-i", PHOTO, "-frames:v", String(FRAMES), "-vf", `scale=${WIDTH}:-2,format=yuv420p`, "-g", String(GOP)];
-
-/** IVF: a 32-byte file header, then per frame a 12-byte header (uint32 size, uint64 pts) and the frame. */
-function ivfFrames(file: string): Buffer[] {
-  const data = readFileSync(file);
-  const frames: Buffer[] = [];
-  let offset = data.readUInt16LE(6);
-  while (offset + 12 <= data.length) {
-    const size = data.readUInt32LE(offset);
-    frames.push(data.subarray(offset + 12, offset + 12 + size));
-    offset += 12 + size;
-  }
-  return frames;
-}
 
 /** Annex-B split into access units at each access unit delimiter (NAL type 9, inserted by h264_metadata). */
 function annexBUnits(file: string): Buffer[] {
@@ -79,26 +69,34 @@ async function rejection(promise: Promise<unknown>): Promise<NodeJS.ErrnoExcepti
   throw new Error("expected a rejection");
 }
 
-const BUILDS: Array<[string, string]> = [
-  ["cmake-js", CMAKE_ADDON],
-  ["node-gyp", GYP_ADDON],
+/** Where the decoders run: in this process (the addon's VideoDecoder), or in a decoder process that loads `file`. */
+const IMPLEMENTATIONS: Array<[string, string, "here" | "process"]> = [
+  ["cmake-js build", CMAKE_ADDON, "here"],
+  ["node-gyp build", GYP_ADDON, "here"],
+  ["cmake-js build in the decoder process", CMAKE_ADDON, "process"],
 ];
 
-describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
+describe.each(IMPLEMENTATIONS)("VideoDecoder (%s)", (_, file, where) => {
   let addon: NativeAddon;
+  let decoderProcess: DecoderProcess | undefined;
   const open: NativeVideoDecoder[] = [];
   // 64: room for every access unit a test queues at once.
   const make = (codec: "VP8" | "H264", maxPending = 64) => {
-    const d = new addon.VideoDecoder({ codec, maxPending, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
+    const d =
+      where === "process"
+        ? decoderProcess!.createDecoder(codec, maxPending)
+        : new addon.VideoDecoder({ codec, maxPending, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
     open.push(d);
     return d;
   };
 
   beforeAll(() => {
     addon = loadAddon(file);
+    if (where === "process") decoderProcess = new DecoderProcess({ addonPath: file, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS });
   });
   afterAll(async () => {
     await Promise.all(open.map((d) => d.close({ drain: false })));
+    await decoderProcess?.close();
   });
 
   it("the test media: 12 frames each, key frames every 5", () => {
@@ -203,14 +201,19 @@ describe.each(BUILDS)("VideoDecoder (%s build)", (_, file) => {
 
   it("bad arguments: unknown codec, not bytes, empty bytes", async () => {
     let thrown: NodeJS.ErrnoException | undefined;
-    try {
-      new addon.VideoDecoder({ codec: "VP9" as "VP8", maxFramePixels: 1 << 20, maxPending: 4 });
-    } catch (error) {
-      thrown = error as NodeJS.ErrnoException;
+    if (where === "process") {
+      // The process makes the decoder when asked: its refusal comes with the first decode.
+      thrown = await rejection(make("VP9" as "VP8", 4).decode(vp8Frames[0]!));
+    } else {
+      try {
+        new addon.VideoDecoder({ codec: "VP9" as "VP8", maxFramePixels: 1 << 20, maxPending: 4 });
+      } catch (error) {
+        thrown = error as NodeJS.ErrnoException;
+      }
+      expect(() => new (addon.VideoDecoder as unknown as new () => unknown)()).toThrow(/codec/);
     }
     expect(thrown?.code).toBe("ERR_INVALID_ARG");
     expect(thrown?.message).toMatch(/VP8 or H264/);
-    expect(() => new (addon.VideoDecoder as unknown as new () => unknown)()).toThrow(/codec/);
     const decoder = make("H264");
     expect((await rejection(decoder.decode(42 as unknown as Uint8Array))).code).toBe("ERR_INVALID_INPUT");
     expect((await rejection(decoder.decode(new Uint8Array(0)))).code).toBe("ERR_INVALID_INPUT");

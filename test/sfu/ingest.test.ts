@@ -6,20 +6,17 @@
 // ffmpeg and the server gets a PLI back; the API wants its own key (rtpApiKey), never the token secret.
 import { spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ScoreMessage } from "../../src/protocol/protocolTypes.js";
 import { serializeRtp } from "../helpers/rtpPackets.js";
-import { ffmpegProcess } from "../helpers/tools.js";
 import {
   BIN,
   closeAllClients,
   getText,
   joinClient,
   metricValue,
-  SHARED,
   sleep,
   startServer,
   stopAllServers,
@@ -29,8 +26,8 @@ import {
   type RunningServer,
   type TestClient,
 } from "../helpers/server.js";
+import { ffmpegRtp } from "../helpers/videos.js";
 
-const PHOTO = path.join(SHARED, "photos/grace_hopper.jpg");
 const PORT_MIN = 46100;
 const PORT_MAX = 46139;
 
@@ -59,21 +56,6 @@ async function api(base: string, method: string, route: string, body?: unknown, 
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : null, headers: res.headers };
-}
-
-/** Streams grace_hopper.jpg as RTP for `seconds` (real time, -re) with Debian's ffmpeg. */
-function ffmpegRtp(options: { codec: "VP8" | "H264"; port: number; rtcpPort?: number; ssrc: number; payloadType: number; seconds?: number }): Promise<void> {
-  const encoder =
-    options.codec === "VP8"
-      ? ["-c:v", "libvpx", "-deadline", "realtime", "-b:v", "1M", "-g", "25"]
-      : ["-c:v", "libx264", "-profile:v", "baseline", "-tune", "zerolatency", "-g", "25"];
-  const args = [
-    "-re", "-loop", "1", "-i", PHOTO, "-t", String(options.seconds ?? 4),
-    "-vf", "scale=640:-2,format=yuv420p", ...encoder,
-    "-ssrc", String(options.ssrc), "-payload_type", String(options.payloadType),
-    "-f", "rtp", `rtp://127.0.0.1:${options.port}?rtcpport=${options.rtcpPort ?? options.port}`,
-  ];
-  return ffmpegProcess(args);
 }
 
 function udpSocket(): Promise<Socket> {
@@ -123,7 +105,7 @@ describe("control API", () => {
 
   it("/healthz tells the control API is open in development mode", async () => {
     const health = (await api(server.url, "GET", "/healthz")).body!;
-    expect(health.rtp).toEqual({ streams: 0, controlApi: "open (development mode)" });
+    expect(health.rtp).toMatchObject({ streams: 0, controlApi: "open (development mode)", decoder: { mode: "process", state: "idle", pid: null, restarts: 0 } });
   });
 });
 
@@ -317,7 +299,7 @@ describe("with a secret", () => {
     expect((await api(secured.url, "GET", "/rtp/streams", undefined, auth)).body!.streams).toHaveLength(1);
     expect((await api(secured.url, "DELETE", `/rtp/streams/${created.body!.id}`)).status).toBe(401);
     expect((await api(secured.url, "DELETE", `/rtp/streams/${created.body!.id}`, undefined, auth)).status).toBe(204);
-    expect((await api(secured.url, "GET", "/healthz", undefined, auth)).body!.rtp).toEqual({ streams: 0, controlApi: "Authorization: Bearer <rtpApiKey>" });
+    expect((await api(secured.url, "GET", "/healthz", undefined, auth)).body!.rtp).toMatchObject({ streams: 0, controlApi: "Authorization: Bearer <rtpApiKey>" });
   });
 
   it("a server with a secret and no rtpApiKey keeps the control API closed (403, saying which setting opens it)", async () => {

@@ -2,22 +2,28 @@
 // that the test packetizes itself (RFC 7741) so it can reorder, wrap, drop and corrupt packets precisely:
 // every frame decoded and sampled at scoreFps; reordering and the 16-bit wrap cost nothing; a lost packet
 // sends a PLI (exact bytes) back to the sender, frames are dropped until the next key frame, and requests are
-// rate-limited; FIR when asked; bad datagrams are counted and dropped; a decoder error resets one stream only.
+// rate-limited; FIR when asked; bad datagrams are counted and dropped; a decoder error resets one stream only;
+// a crash of the decoder process (src/sfu/DecoderProcess.ts) costs its streams one PLI each and the frames up to
+// the next key frame.
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
+import type { NativeVideoDecoder } from "../../src/native/addonTypes.js";
 import { loadAddon } from "../../src/native/loadAddon.js";
 import type { StreamFrame } from "../../src/scoring/scoringTypes.js";
 import { serializeRtp } from "../helpers/rtpPackets.js";
 import { RtpStream, type RtpStreamSpec, type RtpStreamTuning } from "../../src/sfu/RtpStream.js";
+import { DecoderProcess } from "../../src/sfu/DecoderProcess.js";
+import { DECODER_FAULT_ENV } from "../../src/sfu/decoderProcessTypes.js";
 import { decoderMaxPending } from "../../src/sfu/RtpStreamRegistry.js";
 import { CMAKE_ADDON, SHARED } from "../helpers/paths.js";
 import { DEFAULT_MAX_FRAME_PIXELS } from "../../src/scoring/scorerOptions.js";
 import { runFfmpeg } from "../helpers/tools.js";
+import { ivfFrames } from "../helpers/videos.js";
 
 const WIDTH = 320;
 const HEIGHT = 376;
@@ -38,13 +44,7 @@ beforeAll(() => {
     ["-loop", "1", "-framerate", "10", "-i", path.join(SHARED, "photos/grace_hopper.jpg"),
       "-frames:v", String(FRAMES), "-vf", `scale=${WIDTH}:-2,format=yuv420p`, "-g", String(GOP), "-c:v", "libvpx", "-deadline", "realtime", "-b:v", "500k", ivf],
   );
-  const data = readFileSync(ivf);
-  frames = [];
-  for (let offset = data.readUInt16LE(6); offset + 12 <= data.length; ) {
-    const size = data.readUInt32LE(offset);
-    frames.push(data.subarray(offset + 12, offset + 12 + size));
-    offset += 12 + size;
-  }
+  frames = ivfFrames(ivf);
 });
 
 afterAll(() => {
@@ -105,7 +105,8 @@ interface Harness {
 
 const open: Harness[] = [];
 
-async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStreamTuning> = {}): Promise<Harness> {
+/** `decoder`: default the addon's VideoDecoder in this process. */
+async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStreamTuning> = {}, decoder?: NativeVideoDecoder): Promise<Harness> {
   const socket = await bind();
   const sender = await bind();
   const feedback: Buffer[] = [];
@@ -117,7 +118,7 @@ async function harness(spec: Partial<RtpStreamSpec> = {}, tuning: Partial<RtpStr
     spec: { ssrc: SSRC, payloadType: PT, codec: "VP8", clockRate: 90000, room: "r", participantId: "p", fir: false, ...spec },
     socket,
     advertisedHost: "127.0.0.1",
-    decoder: new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, maxPending: decoderMaxPending(tuning) }),
+    decoder: decoder ?? new addon.VideoDecoder({ codec: "VP8", maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, maxPending: decoderMaxPending(tuning) }),
     tuning: { scoreFps: 5, reorderMs: 30, ...tuning },
     onPicture: (frame) => pictures.push(frame),
   });
@@ -156,7 +157,7 @@ describe("RtpStream (real UDP, real decoder)", () => {
     await waitFor(() => decodedOf(h) === FRAMES, "12 decoded frames");
     await sleep(100);
     const c = h.stream.info().counters;
-    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0 });
+    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0, "decoder-lost": 0 });
     expect(c.lost).toBe(0);
     expect(c.keyframes).toBe(3);
     expect(c.packets.ok).toBe(packetsOf(1000).flat().length);
@@ -301,7 +302,7 @@ describe("RtpStream (real UDP, real decoder)", () => {
     const n = packets.flat().length;
     expect(c.packets).toMatchObject({ ok: n, duplicate: 4 * n, late: 0 });
     expect(c.lost).toBe(0);
-    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0 });
+    expect(c.frames).toEqual({ decoded: FRAMES, incomplete: 0, "waiting-keyframe": 0, "decode-error": 0, overload: 0, "decoder-lost": 0 });
   });
 
   it("a second sender with the same SSRC cannot take the stream over: its packets are refused, every honest frame decoded", async () => {
@@ -379,6 +380,52 @@ describe("RtpStream (real UDP, real decoder)", () => {
     expect(victim.stream.counters.pli).toBeGreaterThanOrEqual(1);
     expect(bystander.stream.counters.frames).toMatchObject({ decoded: FRAMES, "decode-error": 0, incomplete: 0 });
     expect(bystander.feedback).toEqual([]);
+  });
+
+  it("the decoder process crashes (SIGSEGV) on a stream's 3rd frame: one PLI at once, both streams decode again from the next key frame", async () => {
+    // The test hook (decoderProcessTypes.ts): the first process kills itself on the 3rd access unit it receives.
+    process.env[DECODER_FAULT_ENV] = "crash:3";
+    const decoders = new DecoderProcess({ addonPath: CMAKE_ADDON, maxFramePixels: DEFAULT_MAX_FRAME_PIXELS, restartDelayMinMs: 20 });
+    delete process.env[DECODER_FAULT_ENV];
+    try {
+      const victim = await harness({}, {}, decoders.createDecoder("VP8", decoderMaxPending()));
+      const idle = await harness({}, {}, decoders.createDecoder("VP8", decoderMaxPending()));
+      const packets = packetsOf(1);
+      await idle.sendFrames(packets.slice(0, 1)); // access unit 1: the other stream's key frame
+      await waitFor(() => decodedOf(idle) === 1, "the other stream's key frame decoded");
+      await victim.sendFrames(packets.slice(0, 1)); // unit 2
+      await waitFor(() => decodedOf(victim) === 1, "the stream's key frame decoded");
+      const firstPid = decoders.pid;
+      await victim.sendFrames(packets.slice(1, GOP)); // unit 3, frame 1: the process dies
+      await waitFor(() => decoders.status().restarts === 1 && decoders.pid !== null, "the decoder process restarted");
+      expect(decoders.pid).not.toBe(firstPid);
+      expect(decoders.status().lastExit).toMatchObject({ cause: "signal", signal: "SIGSEGV", pid: firstPid });
+      // Frame 1 was in the dead process: dropped, the stream waits for a key frame and asked for one at once.
+      const c = victim.stream.counters;
+      expect(c.frames.decoded).toBe(1);
+      expect(c.frames["decoder-lost"]).toBeGreaterThanOrEqual(1);
+      expect(c.frames["decoder-lost"] + c.frames["waiting-keyframe"]).toBe(GOP - 1);
+      expect(victim.feedback).toHaveLength(1);
+      expect([victim.feedback[0]![0], victim.feedback[0]![1], victim.feedback[0]!.readUInt32BE(8)]).toEqual([0x81, 206, SSRC]);
+      expect(victim.stream.waitingForKeyframe).toBe(true);
+      // The next key frame decodes in the new process, and so does everything after it.
+      await victim.sendFrames(packets.slice(GOP));
+      await waitFor(() => decodedOf(victim) === 1 + FRAMES - GOP, "frames 5-11 decoded after the restart");
+      expect(victim.stream.waitingForKeyframe).toBe(false);
+      expect(victim.pictures.at(-1)!.input).toMatchObject({ kind: "i420", width: WIDTH, height: HEIGHT });
+      // The other stream had nothing in the process when it died: its next delta frame meets a fresh decoder,
+      // which wants a key frame; it asks for one and decodes from the next.
+      await idle.sendFrames(packets.slice(1));
+      await waitFor(() => decodedOf(idle) === 1 + FRAMES - GOP, "the other stream decodes from frame 5");
+      expect(idle.stream.counters.frames["waiting-keyframe"]).toBe(GOP - 1);
+      expect(idle.stream.counters.pli).toBeGreaterThanOrEqual(1);
+    } finally {
+      for (const h of open.splice(0)) {
+        await h.stream.close();
+        h.sender.close();
+      }
+      await decoders.close();
+    }
   });
 
   it("close() stops the socket: nothing more is counted", async () => {
