@@ -48,9 +48,9 @@ struct BatcherStats {
 
 class InferenceBatcher {
  public:
-  // `device`: this model's device batches, or null.
+  // `device`: this model's device batches, or null. `name`: the thread's name (thread_name.h).
   InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
-                   std::unique_ptr<DeviceBatchRunner> device);
+                   std::unique_ptr<DeviceBatchRunner> device, const char* name);
   ~InferenceBatcher();
 
   // A producer will submit `n` more tensors soon (batches wait for them, within max_wait).
