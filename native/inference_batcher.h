@@ -83,6 +83,9 @@ class InferenceBatcher {
   std::condition_variable cv_;
   std::deque<TensorJob> ready_;
   int announced_ = 0;
+  int largest_since_release_ = 0;  // the largest batch run since the arena was last released
+  Clock::time_point last_release_{};
+  static constexpr std::chrono::seconds kReleaseEvery{1};
   bool stopping_ = false;
   bool drop_ = false;
   BatcherStats stats_;
