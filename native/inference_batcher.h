@@ -71,7 +71,8 @@ class InferenceBatcher {
 
  private:
   void Loop();
-  // The batch's input on the host: pre-rendered tensors copied in, `render` jobs rendered by the CPU path.
+  // The batch's input on the host: pre-rendered tensors copied in (one alone is run in place), `render` jobs
+  // rendered by the CPU path.
   std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch, bool release_memory);
 
   std::shared_ptr<ModelSession> session_;
