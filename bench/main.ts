@@ -15,7 +15,7 @@ import { runBaseline } from "./baseline.js";
 import { clusterPlan, runCluster } from "./cluster.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
-import { compare, evaluateTargets, formatReport, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
+import { compare, evaluateTargets, formatReport, KNEE_BOUND_MS, writeResults, type BenchOptions, type BenchResult, type MachineInfo } from "./report.js";
 import { GPU_BATCH_SIZES, runGpu, usableGpuProviders } from "./gpu.js";
 import { runScanMemory } from "./scanMemory.js";
 import { DETECTORS, MESONET_MODELS, BATCH_SIZES, faceCrop, runStages, stageIterations } from "./stages.js";
@@ -27,7 +27,7 @@ const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration 
   --quick           fewer iterations and two load points (under a minute)
   --out DIR         where to write <timestamp>.json, latest.json, latency-vs-load.svg [bench/results]
   --duration S      seconds per end-to-end load point and per baseline frame size [10; quick 3]
-  --bound-ms MS     the p99 latency bound that defines the knee of the load sweep [50]
+  --bound-ms MS     the p99 latency bound that defines the knee of the load sweep [${KNEE_BOUND_MS}]
   --detect-every K  the server's --detect-every (face detector every K frames) [5, the server default]
   --photo FILE      the photo the test frames are made from [../shared/photos/grace_hopper.jpg]`;
 
@@ -36,7 +36,7 @@ function parseArgs(argv: string[]): BenchOptions | null {
     quick: false,
     outDir: path.join(packageRoot(), "bench", "results"),
     durationSeconds: NaN,
-    boundMs: 50,
+    boundMs: KNEE_BOUND_MS,
     detectEvery: 5,
     photo: defaultPhoto(),
   };
@@ -192,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
       detectEvery: options.detectEvery,
       sweep: plan.sweep,
       extra: plan.extra,
+      cpuLoad: plan.cpuLoad,
     },
     (label) => {
       if (label.startsWith("end to end: 640x480")) sweepSteps++;

@@ -87,9 +87,11 @@ FramePipeline::FramePipeline(std::shared_ptr<ModelSession> mesonet, std::shared_
   std::unique_ptr<DeviceBatchRunner> mesonet_runner, detector_runner;
   SetUpDeviceBatches(mesonet, detector, &mesonet_runner, &detector_runner);
   mesonet_ = std::make_unique<InferenceBatcher>(std::move(mesonet), config_.max_batch, config_.max_wait_ms,
-                                                std::move(mesonet_runner));
-  if (detector) detector_ = std::make_unique<InferenceBatcher>(std::move(detector), 1, 0.0, std::move(detector_runner));
-  pool_ = std::make_unique<WorkPool>(config_.prep_threads);
+                                                std::move(mesonet_runner), "mg-mesonet");
+  if (detector) {
+    detector_ = std::make_unique<InferenceBatcher>(std::move(detector), 1, 0.0, std::move(detector_runner), "mg-detector");
+  }
+  pool_ = std::make_unique<WorkPool>(config_.prep_threads, "mg-prep");
 }
 
 void FramePipeline::SetUpDeviceBatches(const std::shared_ptr<ModelSession>& mesonet,

@@ -1,5 +1,7 @@
 #include "idle_trimmer.h"
 
+#include "thread_name.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -14,7 +16,11 @@ void CapMallocArenas(int count) {
 #endif
 }
 
-IdleTrimmer::IdleTrimmer(std::chrono::milliseconds delay) : delay_(delay), thread_([this] { Loop(); }) {}
+IdleTrimmer::IdleTrimmer(std::chrono::milliseconds delay)
+    : delay_(delay), thread_([this] {
+        NameThisThread("mg-trim");
+        Loop();
+      }) {}
 
 IdleTrimmer::~IdleTrimmer() {
   {

@@ -48,9 +48,9 @@ struct BatcherStats {
 
 class InferenceBatcher {
  public:
-  // `device`: this model's device batches, or null.
+  // `device`: this model's device batches, or null. `name`: the thread's name (thread_name.h).
   InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
-                   std::unique_ptr<DeviceBatchRunner> device);
+                   std::unique_ptr<DeviceBatchRunner> device, const char* name);
   ~InferenceBatcher();
 
   // A producer will submit `n` more tensors soon (batches wait for them, within max_wait).
@@ -71,7 +71,8 @@ class InferenceBatcher {
 
  private:
   void Loop();
-  // The batch's input on the host: pre-rendered tensors copied in, `render` jobs rendered by the CPU path.
+  // The batch's input on the host: pre-rendered tensors copied in (one alone is run in place), `render` jobs
+  // rendered by the CPU path.
   std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch, bool release_memory);
 
   std::shared_ptr<ModelSession> session_;
@@ -83,6 +84,9 @@ class InferenceBatcher {
   std::condition_variable cv_;
   std::deque<TensorJob> ready_;
   int announced_ = 0;
+  int largest_since_release_ = 0;  // the largest batch run since the arena was last released
+  Clock::time_point last_release_{};
+  static constexpr std::chrono::seconds kReleaseEvery{1};
   bool stopping_ = false;
   bool drop_ = false;
   BatcherStats stats_;

@@ -47,7 +47,7 @@ VideoDecoderJs::VideoDecoderJs(const Napi::CallbackInfo& info) : JsLifecycle(inf
     error.ThrowAsJavaScriptException();
     return;
   }
-  worker_ = std::make_unique<WorkPool>(1);
+  worker_ = std::make_unique<WorkPool>(1, "mg-video-decode");
   Started(env, "mesoguard.videoDecoder");
 }
 

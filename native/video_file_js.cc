@@ -42,7 +42,7 @@ VideoFileJs::VideoFileJs(const Napi::CallbackInfo& info) : JsLifecycle(info) {
     MakeError(env, e.code, e.what()).ThrowAsJavaScriptException();
     return;
   }
-  worker_ = std::make_unique<WorkPool>(1);
+  worker_ = std::make_unique<WorkPool>(1, "mg-video-file");
   Started(env, "mesoguard.videoFile");
 }
 

@@ -1,9 +1,16 @@
 #include "work_pool.h"
 
+#include "thread_name.h"
+
 namespace mg {
 
-WorkPool::WorkPool(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+WorkPool::WorkPool(int threads, const char* name) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, name] {
+      NameThisThread(name);
+      Loop();
+    });
+  }
 }
 
 WorkPool::~WorkPool() { Stop(false); }

@@ -12,7 +12,8 @@ namespace mg {
 
 class WorkPool {
  public:
-  explicit WorkPool(int threads);
+  // `name`: the threads' name (thread_name.h).
+  WorkPool(int threads, const char* name);
   ~WorkPool();
   void Post(std::function<void()> task);
   // Finish queued tasks, then stop the threads (drain), or drop them (abort). Joins.

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ClusterRun } from "../bench/cluster.js";
-import type { BenchResult } from "../bench/report.js";
+import { GOALS, type BenchResult, type Target } from "../bench/report.js";
 import type { Summary } from "../bench/stats.js";
 import { packageRoot } from "../src/models/paths.js";
 import { EXPECT_GPU } from "./helpers/paths.js";
@@ -66,7 +66,7 @@ describe("npm run bench -- --quick", () => {
     expect(machine.ortVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(machine.gitCommit).toMatch(/^[0-9a-f]{40}$|^unknown$/);
     expect(options.quick).toBe(true);
-    expect(options.boundMs).toBe(50);
+    expect(options.boundMs).toBe(GOALS.kneeBoundMs);
     expect(options.outDir).toBe(out);
   });
 
@@ -182,8 +182,17 @@ describe("npm run bench -- --quick", () => {
       expect(p.server.eventLoopDelayMaxMs).toBeGreaterThan(0);
       expect(p.server.eventLoopStallMaxMs).toBeGreaterThanOrEqual(0);
       expect(p.server.rssMaxMiB).toBeGreaterThan(0);
+      // The server's CPU over the window, per frame it scored: user + system, and busy cores within the machine's.
+      expect(p.server.cpuMsPerFrame).toBeGreaterThan(0);
+      expect(p.server.cpuMsPerFrame).toBeCloseTo(p.server.cpuUserMsPerFrame + p.server.cpuSystemMsPerFrame, 2);
+      expect(p.server.cpuCores).toBeGreaterThan(0);
+      expect(p.server.cpuCores).toBeLessThanOrEqual(result.machine.cores + 0.1);
       expect(p.p99WithinBound).toBe(p.latencyMs.p99 <= endToEnd.boundMs);
     }
+    // CPU per frame at the fixed load (4 x 30 fps): the sweep's point at that load.
+    expect(endToEnd.cpuAtFixedLoad).toMatchObject({ frame: "640x480", participants: 4, fpsPerParticipant: 30 });
+    expect(endToEnd.sweep).toContainEqual(endToEnd.cpuAtFixedLoad);
+    expect(run.stdout).toContain(`Server CPU per scored frame at 4 x 30 fps (process.cpuUsage() over the window / frames scored): ${endToEnd.cpuAtFixedLoad.server.cpuMsPerFrame} ms`);
     if (endToEnd.knee) {
       expect(endToEnd.knee.p99WithinBound).toBe(true);
       for (const p of endToEnd.sweep.filter((q) => q.p99WithinBound)) expect(endToEnd.knee.sustainedFps).toBeGreaterThanOrEqual(p.sustainedFps);
@@ -239,8 +248,43 @@ describe("npm run bench -- --quick", () => {
     expect(comparison.stageMs.mesoguard.sum).toBeGreaterThan(0);
     expect(comparison.stageMs.baseline.sum).toBeGreaterThan(0);
     if (comparison.endToEndRatio !== null) expect(comparison.endToEndRatio).toBeGreaterThan(0);
-    expect(targets).toHaveLength(4);
-    for (const t of targets) expect(typeof t.met).toBe("boolean");
+    expect(comparison.stageRatio).toBeCloseTo(comparison.stageMs.baseline.sum / comparison.stageMs.mesoguard.sum, 1);
+  });
+
+  it("evaluates issue 15's goal rows from the measurements", () => {
+    const { targets, stages, endToEnd, comparison } = result;
+    expect(targets.map((t) => t.name)).toEqual([
+      "MesoNet meso4, batch 1, one ONNX Runtime thread",
+      "face crop render, one 256x256 bilinear crop",
+      `end to end, 640x480 JPEG, one face, p99 <= ${GOALS.kneeBoundMs} ms`,
+      "stage medians, decode + detect + crop + MesoNet, baseline over mesoguard",
+      endToEnd.knee ? "server event-loop stall, loads up to the knee" : "server event-loop stall, lightest load",
+      "end-to-end frames/s (at the knee) over the baseline's",
+    ]);
+    const [mesonet, crop, knee, stageRatio, stall, ratio] = targets as [Target, Target, Target, Target, Target, Target];
+    const isMet = (t: Target, atLeast: boolean, goal: number) => t.measured !== null && (atLeast ? t.measured >= goal : t.measured <= goal);
+
+    expect(mesonet.measured).toBe(stages.mesonetOneThread[0]!.cropsPerSec);
+    expect(mesonet.met).toBe(isMet(mesonet, true, GOALS.mesonetCropsPerSec));
+
+    const cropRow = stages.render.rows.find((r) => r.geometry === "face crop 256, bilinear")!;
+    expect(crop.measured).toBeCloseTo(Math.max(0, cropRow.fastMs.p50 - stages.render.overheadMs.p50), 3);
+    expect(crop.met).toBe(isMet(crop, false, GOALS.cropRenderMs));
+
+    expect(knee.measured).toBe(endToEnd.knee?.sustainedFps ?? null);
+    expect(knee.met).toBe(isMet(knee, true, GOALS.kneeFps));
+
+    expect(stageRatio.measured).toBe(comparison.stageRatio);
+    expect(stageRatio.met).toBe(isMet(stageRatio, true, GOALS.stageRatio));
+
+    const carried = endToEnd.knee ? endToEnd.sweep.filter((p) => p.offeredFps <= endToEnd.knee!.offeredFps) : endToEnd.sweep.slice(0, 1);
+    expect(stall.measured).toBe(Math.max(...carried.map((p) => p.server.eventLoopStallMaxMs)));
+    expect(stall.met).toBe(isMet(stall, false, GOALS.eventLoopStallMs));
+
+    expect(ratio.measured).toBe(comparison.endToEndRatio);
+    expect(ratio.met).toBe(isMet(ratio, true, GOALS.endToEndRatio));
+
+    for (const t of targets) expect(run.stdout).toContain(t.name);
   });
 
   it("keeps bench/results/ out of git except .gitkeep", () => {

@@ -2,7 +2,7 @@
 // errors (each names the setting and where the bad value came from), development mode vs secrets, and the
 // env/flag naming. loadServerConfig is given argv and env explicitly, so nothing here reads the real ones.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 
 import { afterAll, describe, expect, it } from "vitest";
@@ -41,7 +41,7 @@ describe("defaults", () => {
       port: 8080,
       secret: undefined,
       devMode: true,
-      scorer: { model: "meso4-df", detector: "blazeface-back", provider: "auto", maxBatch: 8, maxWaitMs: 2, prepThreads: 1, intraOpThreads: 0 },
+      scorer: { model: "meso4-df", detector: "blazeface-back", provider: "auto", maxBatch: 8, maxWaitMs: 2, prepThreads: 1, intraOpThreads: Math.max(1, Math.floor(availableParallelism() / 2)) },
       session: { detectEvery: 5, regionSearch: false, maxFps: 30, scoreRateHz: 5 },
       rooms: { maxParticipantsPerRoom: 50, maxObserversPerRoom: 50, maxRooms: 100 },
       maxMessageBytes: 4 * 1024 * 1024,
