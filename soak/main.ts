@@ -2,12 +2,13 @@
 // once for N minutes: 20 participants sending JPEG frames at 10 fps over real WebSockets (two rooms), an observer
 // per room, two RTP streams from ffmpeg (VP8 and H.264) through the control API, and a hostile client sending
 // mutated frames and messages, mutated RTP datagrams and bad control-API bodies (drawn with fuzz/mutate.ts).
-// Every 5 s it samples the server's RSS, active handles and event-loop lag (/metrics) and the scores each honest
-// client received. Fails (exit 1) when RSS or handles grow beyond a bound after the warm-up, or an honest
-// participant or RTP stream goes a whole window without a score. Table on stdout, JSON in <out>/latest.json.
+// Every 5 s it samples the server's RSS, JS heap, active handles and event-loop lag (/metrics), its decoder process's RSS
+// (/proc) and the scores each honest client received. Fails (exit 1) when the server's RSS, its decoder process's
+// RSS or its handles grow beyond a bound after the warm-up, or an honest participant or RTP stream goes a whole
+// window without a score. Table on stdout, JSON in <out>/latest.json.
 import { execFileSync, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -32,6 +33,8 @@ const WARMUP_MS = 20_000;
 /** Growth allowed after the warm-up: RSS (MiB) and active handles. */
 const RSS_GROWTH_BOUND_MIB = 96;
 const HANDLE_GROWTH_BOUND = 16;
+/** Growth allowed for the server's child processes together (the RTP decoder process), MiB. */
+const CHILD_RSS_GROWTH_BOUND_MIB = 64;
 const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
 const PHOTO = path.resolve(packageRoot(), "../shared/photos/grace_hopper.jpg");
 
@@ -41,6 +44,8 @@ interface Sample {
   /** Node's share of RSS: the JS heap in use, and memory outside it that JS objects own (Buffers). */
   heapUsedMiB: number;
   externalMiB: number;
+  /** The server's child processes together (its RTP decoder process), from /proc. */
+  childrenRssMiB: number;
   activeHandles: number;
   eventLoopLagMaxMs: number;
   /** Scores received in this sample's window: by the participants (own), by the observers (all). */
@@ -145,6 +150,26 @@ async function sample(server: ServerProcess): Promise<Map<string, number>> {
   return parseMetrics(await response.text());
 }
 
+/** The resident memory of `pid`'s child processes together (Linux /proc; NaN where /proc cannot say). */
+function childrenRssMiB(pid: number): number {
+  let kib = 0;
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const status = readFileSync(`/proc/${entry}/status`, "utf8");
+        if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== pid) continue;
+        kib += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+      } catch {
+        // the process ended while being read
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return Math.round(kib / 1024);
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
@@ -208,6 +233,7 @@ async function main(): Promise<number> {
       rssMiB: mib(metrics.get("mesoguard_process_resident_memory_bytes")),
       heapUsedMiB: mib(metrics.get("mesoguard_nodejs_heap_size_used_bytes")),
       externalMiB: mib(metrics.get("mesoguard_nodejs_external_memory_bytes")),
+      childrenRssMiB: server.child.pid === undefined ? NaN : childrenRssMiB(server.child.pid),
       activeHandles: metrics.get("mesoguard_nodejs_active_handles_total") ?? NaN,
       eventLoopLagMaxMs: Math.round((metrics.get("mesoguard_nodejs_eventloop_lag_max_seconds") ?? NaN) * 1000),
       participantScores: counts.participant - previous.participant,
@@ -231,6 +257,7 @@ async function main(): Promise<number> {
   const window = Math.max(1, Math.min(3, Math.floor(afterWarmup.length / 3)));
   const first = afterWarmup.slice(0, window), last = afterWarmup.slice(-window);
   const rssStart = median(first.map((s) => s.rssMiB)), rssEnd = median(last.map((s) => s.rssMiB));
+  const childStart = median(first.map((s) => s.childrenRssMiB)), childEnd = median(last.map((s) => s.childrenRssMiB));
   const heapStart = median(first.map((s) => s.heapUsedMiB)), heapEnd = median(last.map((s) => s.heapUsedMiB));
   const handlesStart = median(first.map((s) => s.activeHandles)), handlesEnd = median(last.map((s) => s.activeHandles));
   const measuredSeconds = afterWarmup.length * (SAMPLE_MS / 1000);
@@ -239,6 +266,9 @@ async function main(): Promise<number> {
   if (diedDuringSoak) failures.push("the server exited during the soak");
   if (afterWarmup.length < 2) failures.push("too few samples after the warm-up: run longer");
   if (rssEnd - rssStart > RSS_GROWTH_BOUND_MIB) failures.push(`RSS grew ${rssEnd - rssStart} MiB after the warm-up (bound ${RSS_GROWTH_BOUND_MIB})`);
+  if (childEnd - childStart > CHILD_RSS_GROWTH_BOUND_MIB) {
+    failures.push(`the server's child processes' RSS grew ${childEnd - childStart} MiB after the warm-up (bound ${CHILD_RSS_GROWTH_BOUND_MIB})`);
+  }
   if (handlesEnd - handlesStart > HANDLE_GROWTH_BOUND) failures.push(`active handles grew by ${handlesEnd - handlesStart} (bound ${HANDLE_GROWTH_BOUND})`);
   if (starved.size > 0) failures.push(`starved (no score for ${STARVED_AFTER_MS / 1000} s): ${[...starved].join(", ")}`);
   const result = {
@@ -248,7 +278,7 @@ async function main(): Promise<number> {
     minutes: options.minutes,
     summary: {
       rssStartMiB: rssStart, rssEndMiB: rssEnd, rssMaxMiB: Math.max(...afterWarmup.map((s) => s.rssMiB)),
-      heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, handlesStart, handlesEnd,
+      heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, childrenRssStartMiB: childStart, childrenRssEndMiB: childEnd, handlesStart, handlesEnd,
       eventLoopLagMaxMs: Math.max(...afterWarmup.map((s) => s.eventLoopLagMaxMs)),
       participantScoresPerSecond: Math.round((sum("participantScores") / measuredSeconds) * 10) / 10,
       rtpScoresPerSecond: Math.round((sum("rtpScores") / measuredSeconds) * 10) / 10,
@@ -265,13 +295,14 @@ async function main(): Promise<number> {
     ["RSS after warm-up / end (MiB)", `${s.rssStartMiB} / ${s.rssEndMiB}`],
     ["RSS max after warm-up (MiB)", String(s.rssMaxMiB)],
     ["JS heap used after warm-up / end (MiB)", `${s.heapUsedStartMiB} / ${s.heapUsedEndMiB}`],
+    ["decoder process RSS after warm-up / end (MiB)", `${s.childrenRssStartMiB} / ${s.childrenRssEndMiB}`],
     ["active handles after warm-up / end", `${s.handlesStart} / ${s.handlesEnd}`],
     ["event-loop lag max (ms)", String(s.eventLoopLagMaxMs)],
     ["scores/s to the 20 participants", String(s.participantScoresPerSecond)],
     ["scores/s of the 2 RTP streams", String(s.rtpScoresPerSecond)],
     ["hostile inputs sent", String(s.hostileInputs)],
     ["result", failures.length ? `FAIL: ${failures.join("; ")}` : "pass"],
-  ].map(([k, v]) => `${k!.padEnd(38)} ${v}`).join("\n"));
+  ].map(([k, v]) => `${k!.padEnd(46)} ${v}`).join("\n"));
   console.log(`(load average ${result.machine.load.join(" ")} on ${result.machine.cpus} cores; JSON: ${path.relative(process.cwd(), path.join(options.outDir, "latest.json"))})`);
   return failures.length ? 1 : 0;
 }
