@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 // The fast CPU path computes every output value with the same float operations, in the same order, as the shared
 // per-pixel definition (pixel_math.h: render_pixel); what it saves is work around them: the format switch and the
 // bounds checks per tap (a loop per format, a check per output pixel), the byte / 255.f division (a table of those
-// very quotients), YUV->RGB once per source pixel a face crop touches instead of once per tap, and the per-column
-// and per-row parts of whole-frame resizes computed once. The build keeps -ffp-contract=off, so the compiler may
-// vectorise but never fuse or reorder; test/native/renderFast.test.ts compares both paths bit for bit.
+// very quotients), YUV->RGB once per source pixel a face crop touches instead of once per tap, the per-column and
+// per-row parts of whole-frame resizes computed once, and, for bilinear face crops, the three channels of a pixel
+// interpolated as the lanes of one 4-float vector (GCC/clang vector extensions: SSE on x86-64, NEON on ARM, no
+// runtime dispatch needed). The build keeps -ffp-contract=off, so the compiler may vectorise but never fuse or
+// reorder; test/native/renderFast.test.ts compares both paths bit for bit.
 
 namespace mg {
 
@@ -70,54 +73,73 @@ struct Nv12Source {
   }
 };
 
-// A window of a YUV frame converted to RGB [0,1] once, for renders whose taps revisit the same source pixels.
-// A row's Y, U and V are gathered first, so the conversion (yuv_to_rgb01 itself) runs as a loop the compiler
-// vectorises; planes of R, G and B.
-struct ConvertedWindow {
-  std::vector<float> r, g, b;
-  int x_lo, y_lo, x_hi, y_hi;
-  ConvertedWindow(const SourceView& s, int x0, int y0, int x1, int y1) : x_lo(x0), y_lo(y0), x_hi(x1), y_hi(y1) {
-    const int n = x1 - x0;
-    const size_t size = (size_t)n * (size_t)(y1 - y0);
-    r.resize(size);
-    g.resize(size);
-    b.resize(size);
-    std::vector<int> ys(n), us(n), vs(n);
-    for (int y = y0; y < y1; ++y) {
-      const uint8_t* luma = s.plane0 + (int64_t)y * s.stride0;
-      for (int i = 0; i < n; ++i) ys[i] = luma[x0 + i];
-      if (s.format == PixelFormat::I420) {
-        const uint8_t* u = s.plane1 + (int64_t)(y >> 1) * s.stride1;
-        const uint8_t* v = s.plane2 + (int64_t)(y >> 1) * s.stride2;
-        for (int i = 0; i < n; ++i) {
-          us[i] = u[(x0 + i) >> 1];
-          vs[i] = v[(x0 + i) >> 1];
-        }
-      } else {
-        const uint8_t* uv = s.plane1 + (int64_t)(y >> 1) * s.stride1;
-        for (int i = 0; i < n; ++i) {
-          us[i] = uv[2 * ((x0 + i) >> 1)];
-          vs[i] = uv[2 * ((x0 + i) >> 1) + 1];
-        }
-      }
-      const size_t row = (size_t)(y - y0) * (size_t)n;
-      float* rr = r.data() + row;
-      float* gg = g.data() + row;
-      float* bb = b.data() + row;
-      for (int i = 0; i < n; ++i) {
-        float rgb[3];
-        yuv_to_rgb01(ys[i], us[i], vs[i], rgb);
-        rr[i] = rgb[0];
-        gg[i] = rgb[1];
-        bb[i] = rgb[2];
-      }
+// Four floats, one SSE register (a NEON one on ARM): a pixel's R, G, B (and an unused 0) as the lanes of one
+// vector, so the bilinear path interpolates all three channels with one operation of each kind, per lane the very
+// operation (IEEE single, no contraction) the scalar definition performs.
+typedef float Float4 __attribute__((vector_size(16)));
+
+// YUV -> RGB [0,1] for the pixels [x0, x0 + n) of row y, into r, g, b: the row's Y, U and V are gathered first, so
+// the conversion (yuv_to_rgb01 itself) runs as a loop the compiler vectorises. ys, us, vs: n ints of scratch.
+void ConvertYuvRow(const SourceView& s, int y, int x0, int n, int* ys, int* us, int* vs, float* r, float* g, float* b) {
+  const uint8_t* luma = s.plane0 + (int64_t)y * s.stride0;
+  for (int i = 0; i < n; ++i) ys[i] = luma[x0 + i];
+  if (s.format == PixelFormat::I420) {
+    const uint8_t* u = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+    const uint8_t* v = s.plane2 + (int64_t)(y >> 1) * s.stride2;
+    for (int i = 0; i < n; ++i) {
+      us[i] = u[(x0 + i) >> 1];
+      vs[i] = v[(x0 + i) >> 1];
+    }
+  } else {
+    const uint8_t* uv = s.plane1 + (int64_t)(y >> 1) * s.stride1;
+    for (int i = 0; i < n; ++i) {
+      us[i] = uv[2 * ((x0 + i) >> 1)];
+      vs[i] = uv[2 * ((x0 + i) >> 1) + 1];
     }
   }
+  for (int i = 0; i < n; ++i) {
+    float rgb[3];
+    yuv_to_rgb01(ys[i], us[i], vs[i], rgb);
+    r[i] = rgb[0];
+    g[i] = rgb[1];
+    b[i] = rgb[2];
+  }
+}
+
+// A window of the frame converted to RGB [0,1] once (fetch_rgb01's values), one Float4 per pixel, for renders whose
+// taps revisit the same source pixels or that interpolate whole pixels (the bilinear row below).
+struct ConvertedWindow {
+  std::unique_ptr<Float4[]> pixels;
+  int x_lo, y_lo, x_hi, y_hi;
+  int64_t row;  // pixels per window row
+  ConvertedWindow(const SourceView& s, int x0, int y0, int x1, int y1)
+      : pixels(new Float4[(size_t)(x1 - x0) * (size_t)(y1 - y0)]), x_lo(x0), y_lo(y0), x_hi(x1), y_hi(y1), row(x1 - x0) {
+    const int n = x1 - x0;
+    if (s.format == PixelFormat::RGB || s.format == PixelFormat::RGBA) {
+      const int bytes = s.format == PixelFormat::RGB ? 3 : 4;
+      for (int y = y0; y < y1; ++y) {
+        const uint8_t* p = s.plane0 + (int64_t)y * s.stride0 + (int64_t)bytes * x0;
+        Float4* w = pixels.get() + (size_t)(y - y0) * n;
+        for (int i = 0; i < n; ++i, p += bytes) {
+          w[i] = Float4{kByteTo01.value[p[0]], kByteTo01.value[p[1]], kByteTo01.value[p[2]], 0.f};
+        }
+      }
+      return;
+    }
+    std::vector<int> ys(n), us(n), vs(n);
+    std::vector<float> r(n), g(n), b(n);
+    for (int y = y0; y < y1; ++y) {
+      ConvertYuvRow(s, y, x0, n, ys.data(), us.data(), vs.data(), r.data(), g.data(), b.data());
+      Float4* w = pixels.get() + (size_t)(y - y0) * n;
+      for (int i = 0; i < n; ++i) w[i] = Float4{r[i], g[i], b[i], 0.f};
+    }
+  }
+  const Float4& at(int x, int y) const { return pixels[(y - y_lo) * row + (x - x_lo)]; }
   void get(int x, int y, float rgb[3]) const {
-    const size_t i = (size_t)(y - y_lo) * (size_t)(x_hi - x_lo) + (size_t)(x - x_lo);
-    rgb[0] = r[i];
-    rgb[1] = g[i];
-    rgb[2] = b[i];
+    const Float4& p = at(x, y);
+    rgb[0] = p[0];
+    rgb[1] = p[1];
+    rgb[2] = p[2];
   }
 };
 
@@ -283,52 +305,152 @@ void SampleArea(const SourceView& s, const Source& src, const AreaAxis& ax, cons
   rgb[0] = acc[0] / n; rgb[1] = acc[1] / n; rgb[2] = acc[2] / n;
 }
 
-// floor_to_int without branches, so the per-row coordinate loops vectorise: the same clamps to +-2^30 (NaN to
-// -2^30) and the same floor.
-inline int FloorToIntBranchless(float v) {
+typedef int Int4 __attribute__((vector_size(16)));
+
+// Lane by lane `mask ? a : b` (mask lanes all ones or all zeros, as vector comparisons give them).
+inline Float4 Select(Int4 mask, Float4 a, Float4 b) { return (Float4)(((Int4)a & mask) | ((Int4)b & ~mask)); }
+
+// floor_to_int on four lanes, written with masks so that no comparison becomes a branch (the compiler keeps
+// scalar comparisons as branches, which stops it vectorising the row loops): the same clamps to +-2^30 (NaN to
+// -2^30), the same truncation and the same floor.
+inline Int4 FloorToInt4(Float4 v) {
   const float k = (float)kFarOutside;
-  float t = v > -k ? v : -k;  // NaN compares false: -2^30
-  t = t < k ? t : k;
-  const int i = (int)t;
-  return i - (t < (float)i ? 1 : 0);
+  const Float4 hi = {k, k, k, k}, lo = -hi;
+  Float4 t = Select(v > lo, v, lo);  // NaN compares false: -2^30
+  t = Select(t < hi, t, hi);
+  const Int4 i = __builtin_convertvector(t, Int4);
+  return i + (t < __builtin_convertvector(i, Float4));  // a true comparison is -1 in its lane
 }
 
-// One output row's source points, by render_pixel's arithmetic: (a*u + b*v) + c, the products of v computed once.
+// One output row's source points, by render_pixel's arithmetic: (a*u + b*v) + c, the products of v computed once,
+// four output pixels at a time (the arrays are padded to a multiple of four; the extra lanes are never read).
 struct RowPoints {
-  std::vector<float> sx, sy;
-  std::vector<int> x0, y0;    // the taps' top-left source pixel
-  std::vector<float> fx, fy;  // bilinear weights
-  std::vector<uint8_t> finite;
-  explicit RowPoints(int n) : sx(n), sy(n), x0(n), y0(n), fx(n), fy(n), finite(n) {}
+  int lanes;  // out_w rounded up to a multiple of 4
+  std::vector<Float4> sx, sy;
+  std::vector<Int4> x0, y0;    // the taps' top-left source pixel
+  std::vector<Float4> fx, fy;  // bilinear weights
+  std::vector<Int4> finite;    // all ones where both coordinates are finite
+  explicit RowPoints(int n)
+      : lanes((n + 3) / 4 * 4), sx(lanes / 4), sy(lanes / 4), x0(lanes / 4), y0(lanes / 4), fx(lanes / 4), fy(lanes / 4),
+        finite(lanes / 4) {}
+  float sx_at(int ox) const { return sx[ox >> 2][ox & 3]; }
+  float sy_at(int ox) const { return sy[ox >> 2][ox & 3]; }
+  int x0_at(int ox) const { return x0[ox >> 2][ox & 3]; }
+  int y0_at(int ox) const { return y0[ox >> 2][ox & 3]; }
+  float fx_at(int ox) const { return fx[ox >> 2][ox & 3]; }
+  float fy_at(int ox) const { return fy[ox >> 2][ox & 3]; }
+  bool finite_at(int ox) const { return finite[ox >> 2][ox & 3] != 0; }
 
-  void Map(const Affine& m, int out_w, int oy) {
+  void Map(const Affine& m, int oy) {
     const float v = (float)oy + 0.5f;
     const float bv = m.b * v, ev = m.e * v;
-    for (int ox = 0; ox < out_w; ++ox) {
-      const float u = (float)ox + 0.5f;
-      sx[ox] = m.a * u + bv + m.c;
-      sy[ox] = m.d * u + ev + m.f;
-    }
-    for (int ox = 0; ox < out_w; ++ox) {
-      finite[ox] = sx[ox] > -3.0e38f && sx[ox] < 3.0e38f && sy[ox] > -3.0e38f && sy[ox] < 3.0e38f;
-    }
-  }
-  void Nearest(int out_w) {
-    for (int ox = 0; ox < out_w; ++ox) {
-      x0[ox] = FloorToIntBranchless(sx[ox]);
-      y0[ox] = FloorToIntBranchless(sy[ox]);
+    const Float4 limit = {3.0e38f, 3.0e38f, 3.0e38f, 3.0e38f};
+    for (int g = 0; g < lanes / 4; ++g) {
+      const Int4 ox = Int4{0, 1, 2, 3} + 4 * g;
+      const Float4 u = __builtin_convertvector(ox, Float4) + 0.5f;
+      sx[g] = m.a * u + bv + m.c;
+      sy[g] = m.d * u + ev + m.f;
+      finite[g] = (sx[g] > -limit) & (sx[g] < limit) & (sy[g] > -limit) & (sy[g] < limit);
     }
   }
-  void Bilinear(int out_w) {
-    for (int ox = 0; ox < out_w; ++ox) {
-      const float px = sx[ox] - 0.5f, py = sy[ox] - 0.5f;
-      x0[ox] = FloorToIntBranchless(px);
-      y0[ox] = FloorToIntBranchless(py);
-      fx[ox] = px - (float)x0[ox];
-      fy[ox] = py - (float)y0[ox];
+  void Nearest() {
+    for (int g = 0; g < lanes / 4; ++g) {
+      x0[g] = FloorToInt4(sx[g]);
+      y0[g] = FloorToInt4(sy[g]);
+    }
+  }
+  void Bilinear() {
+    for (int g = 0; g < lanes / 4; ++g) {
+      const Float4 px = sx[g] - 0.5f, py = sy[g] - 0.5f;
+      x0[g] = FloorToInt4(px);
+      y0[g] = FloorToInt4(py);
+      fx[g] = px - __builtin_convertvector(x0[g], Float4);
+      fy[g] = py - __builtin_convertvector(y0[g], Float4);
     }
   }
 };
+
+// render_pixel's bilinear sample for output pixel ox of a mapped row (row.Bilinear): taps inside the source's window
+// read from it, the rest by the reference fetch_or_pad.
+template <class Source>
+void BilinearPixel(const SourceView& s, const Source& src, const RowPoints& row, int ox, float pad, float rgb[3]) {
+  rgb[0] = rgb[1] = rgb[2] = pad;
+  if (!row.finite_at(ox)) return;
+  const int x0 = row.x0_at(ox), y0 = row.y0_at(ox);
+  float a[3], b[3], c[3], d[3];
+  if (Inside(src, x0, y0, x0 + 1, y0 + 1)) {
+    src.get(x0, y0, a);
+    src.get(x0 + 1, y0, b);
+    src.get(x0, y0 + 1, c);
+    src.get(x0 + 1, y0 + 1, d);
+  } else {
+    fetch_or_pad(s, x0, y0, pad, a);
+    fetch_or_pad(s, x0 + 1, y0, pad, b);
+    fetch_or_pad(s, x0, y0 + 1, pad, c);
+    fetch_or_pad(s, x0 + 1, y0 + 1, pad, d);
+  }
+  Lerp4(a, b, c, d, row.fx_at(ox), row.fy_at(ox), rgb);
+}
+
+// One output row of render_pixel's bilinear branch.
+template <class Source>
+void BilinearRow(const SourceView& s, const Source& src, const RowPoints& row, const Writer& w, int64_t row_start,
+                 int out_w, float pad) {
+  for (int ox = 0; ox < out_w; ++ox) {
+    float rgb[3];
+    BilinearPixel(s, src, row, ox, pad, rgb);
+    w.put(row_start + ox, rgb);
+  }
+}
+
+// The same row from a converted window, the interior's pixels (all four taps in the window) interpolated with
+// their R, G and B as the lanes of one Float4: Lerp4's operations in Lerp4's order, per lane, then the Writer's.
+// The layout is a template argument, so the loop has no branch but the interior test.
+template <Layout kLayout>
+void BilinearRowConverted(const SourceView& s, const ConvertedWindow& src, const RowPoints& row, const Writer& w,
+                          int64_t row_start, int out_w, float pad) {
+  const int64_t stride = src.row;
+  for (int g = 0; g * 4 < out_w; ++g) {
+    // Inside(src, x0, y0, x0 + 1, y0 + 1) for four pixels (x0 and y0 are at most 2^30: no overflow).
+    const Int4 x0 = row.x0[g], y0 = row.y0[g];
+    const Int4 interior = row.finite[g] & (x0 >= src.x_lo) & (y0 >= src.y_lo) & (x0 < src.x_hi - 1) & (y0 < src.y_hi - 1);
+    const Float4 fx = row.fx[g], fy = row.fy[g];
+    for (int j = 0; j < 4; ++j) {  // unrolled: the lanes are read at constant positions
+      const int ox = 4 * g + j;
+      if (ox >= out_w) break;
+      const int64_t i = row_start + ox;
+      if (!interior[j]) {
+        float rgb[3];
+        BilinearPixel(s, src, row, ox, pad, rgb);
+        w.put(i, rgb);
+        continue;
+      }
+      const Float4* p = &src.at(x0[j], y0[j]);
+      const Float4 a = p[0], b = p[1], c = p[stride], d = p[stride + 1];
+      const Float4 top = a + (b - a) * fx[j];
+      const Float4 bottom = c + (d - c) * fx[j];
+      const Float4 v = (top + (bottom - top) * fy[j]) * w.scale + w.offset;
+      if (kLayout == Layout::Planar) {
+        w.out[i] = v[0];
+        w.out[w.plane + i] = v[1];
+        w.out[2 * w.plane + i] = v[2];
+      } else {
+        w.out[3 * i] = v[0];
+        w.out[3 * i + 1] = v[1];
+        w.out[3 * i + 2] = v[2];
+      }
+    }
+  }
+}
+
+void BilinearRow(const SourceView& s, const ConvertedWindow& src, const RowPoints& row, const Writer& w,
+                 int64_t row_start, int out_w, float pad) {
+  if (w.layout == Layout::Planar) {
+    BilinearRowConverted<Layout::Planar>(s, src, row, w, row_start, out_w, pad);
+  } else {
+    BilinearRowConverted<Layout::Interleaved>(s, src, row, w, row_start, out_w, pad);
+  }
+}
 
 // render_pixel's affine branch over every output pixel. Nearest and bilinear map a whole row first (loops the
 // compiler vectorises), then fetch; area's footprint loops dominate, so it samples point by point.
@@ -344,14 +466,14 @@ void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec
   const bool axis_aligned = m.b == 0.f && m.d == 0.f;
   std::vector<AreaAxis> columns(axis_aligned ? spec.out_w : 0);
   for (int oy = 0; oy < spec.out_h; ++oy) {
-    row.Map(m, spec.out_w, oy);
+    row.Map(m, oy);
     const int64_t row_start = (int64_t)oy * spec.out_w;
     if (nearest) {
-      row.Nearest(spec.out_w);
+      row.Nearest();
       for (int ox = 0; ox < spec.out_w; ++ox) {
         float rgb[3] = {pad, pad, pad};
-        const int x = row.x0[ox], y = row.y0[ox];
-        if (!row.finite[ox]) {
+        const int x = row.x0_at(ox), y = row.y0_at(ox);
+        if (!row.finite_at(ox)) {
         } else if (Inside(src, x, y, x, y)) {
           src.get(x, y, rgb);
         } else {
@@ -360,34 +482,15 @@ void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec
         w.put(row_start + ox, rgb);
       }
     } else if (spec.mode == ResizeMode::Bilinear) {
-      row.Bilinear(spec.out_w);
-      for (int ox = 0; ox < spec.out_w; ++ox) {
-        float rgb[3] = {pad, pad, pad};
-        const int x0 = row.x0[ox], y0 = row.y0[ox];
-        if (row.finite[ox]) {
-          float a[3], b[3], c[3], d[3];
-          if (Inside(src, x0, y0, x0 + 1, y0 + 1)) {
-            src.get(x0, y0, a);
-            src.get(x0 + 1, y0, b);
-            src.get(x0, y0 + 1, c);
-            src.get(x0 + 1, y0 + 1, d);
-          } else {
-            fetch_or_pad(s, x0, y0, pad, a);
-            fetch_or_pad(s, x0 + 1, y0, pad, b);
-            fetch_or_pad(s, x0, y0 + 1, pad, c);
-            fetch_or_pad(s, x0 + 1, y0 + 1, pad, d);
-          }
-          Lerp4(a, b, c, d, row.fx[ox], row.fy[ox], rgb);
-        }
-        w.put(row_start + ox, rgb);
-      }
+      row.Bilinear();
+      BilinearRow(s, src, row, w, row_start, spec.out_w, pad);
     } else if (axis_aligned) {
       // A letterbox: x depends on the column only, y on the row only (b*v and d*u are +-0), so the columns'
       // footprints are mapped once.
       if (oy == 0) {
-        for (int ox = 0; ox < spec.out_w; ++ox) columns[ox] = MapAreaAxis(row.sx[ox], fw);
+        for (int ox = 0; ox < spec.out_w; ++ox) columns[ox] = MapAreaAxis(row.sx_at(ox), fw);
       }
-      const AreaAxis ay = MapAreaAxis(row.sy[0], fh);
+      const AreaAxis ay = MapAreaAxis(row.sy_at(0), fh);
       for (int ox = 0; ox < spec.out_w; ++ox) {
         float rgb[3];
         SampleArea(s, src, columns[ox], ay, pad, rgb);
@@ -396,7 +499,7 @@ void RenderAffine(const SourceView& s, const Source& src, const RenderSpec& spec
     } else {
       for (int ox = 0; ox < spec.out_w; ++ox) {
         float rgb[3];
-        SampleArea(s, src, MapAreaAxis(row.sx[ox], fw), MapAreaAxis(row.sy[ox], fh), pad, rgb);
+        SampleArea(s, src, MapAreaAxis(row.sx_at(ox), fw), MapAreaAxis(row.sy_at(ox), fh), pad, rgb);
         w.put(row_start + ox, rgb);
       }
     }
@@ -435,14 +538,18 @@ void RenderWith(const SourceView& s, const Source& src, const RenderSpec& spec, 
   }
 }
 
-// YUV frames: a render whose window (the source pixels it can touch) holds fewer pixels than twice its taps
-// converts the window once; area filters visit every pixel of theirs. At most 4M pixels (48 MB).
-constexpr int64_t kMaxConvertedWindow = int64_t{1} << 22;
+// A render whose window (the source pixels it can touch) holds fewer pixels than twice its taps converts the window
+// once: for YUV frames any render (area filters visit every pixel of theirs), for packed RGB frames, whose bytes
+// cost only a table lookup per tap, the affine bilinear one, which then interpolates whole pixels. At most 3M
+// pixels (48 MB); otherwise the frame is read tap by tap through `Source`.
+constexpr int64_t kMaxConvertedWindow = int64_t{3} << 20;
 
 template <class Source>
-void RenderYuv(const SourceView& s, const RenderSpec& spec, float* out) {
+void RenderConverted(const SourceView& s, const RenderSpec& spec, float* out) {
+  const bool yuv = s.format == PixelFormat::I420 || s.format == PixelFormat::NV12;
   int x0 = 0, y0 = 0, x1 = s.width, y1 = s.height;
-  if (spec.whole_frame || AffineWindow(s, spec, &x0, &y0, &x1, &y1)) {
+  if ((yuv || (!spec.whole_frame && spec.mode == ResizeMode::Bilinear)) &&
+      (spec.whole_frame || AffineWindow(s, spec, &x0, &y0, &x1, &y1))) {
     const int64_t pixels = (int64_t)spec.out_w * spec.out_h;
     const int64_t taps = spec.mode == ResizeMode::Nearest ? pixels : spec.mode == ResizeMode::Bilinear ? 4 * pixels : INT64_MAX / 4;
     const int64_t window = (int64_t)(x1 - x0) * (y1 - y0);
@@ -458,10 +565,10 @@ void RenderYuv(const SourceView& s, const RenderSpec& spec, float* out) {
 
 void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
   switch (source.format) {
-    case PixelFormat::RGB: RenderWith(source, PackedRgbSource<3>(source), spec, out); return;
-    case PixelFormat::RGBA: RenderWith(source, PackedRgbSource<4>(source), spec, out); return;
-    case PixelFormat::I420: RenderYuv<I420Source>(source, spec, out); return;
-    case PixelFormat::NV12: RenderYuv<Nv12Source>(source, spec, out); return;
+    case PixelFormat::RGB: RenderConverted<PackedRgbSource<3>>(source, spec, out); return;
+    case PixelFormat::RGBA: RenderConverted<PackedRgbSource<4>>(source, spec, out); return;
+    case PixelFormat::I420: RenderConverted<I420Source>(source, spec, out); return;
+    case PixelFormat::NV12: RenderConverted<Nv12Source>(source, spec, out); return;
   }
   RenderCpuReference(source, spec, out);
 }

@@ -69,6 +69,10 @@ function geometries(w: number, h: number): Array<{ name: string; options: Prepro
     crop("crop in a corner", face(w - 3, h - 2, 0.11 * m, -12)),
     crop("crop half outside", face(-0.12 * m, 0.3 * h, 0.14 * m, 31)),
     crop("crop outside", face(w + 0.9 * m, -0.8 * m, 0.1 * m, 5)),
+    // The fast bilinear path interpolates the interior (all four taps in the converted window) and hands a pixel
+    // with a tap past the frame's right or bottom edge to the edge path: rows that cross that boundary.
+    crop("crop across the right and bottom edges", face(w - 0.06 * m, h - 0.09 * m, 0.1 * m, 41)),
+    crop("crop upright on the pixel grid", face(Math.round(0.5 * w), Math.round(0.5 * h), 20, 0), 32),
     crop("crop huge face", face(0.5 * w, 0.5 * h, 5e4, 12), 16),
   ];
 }
