@@ -30,7 +30,8 @@ export interface DecodeRow {
 /**
  * One render (frame -> model input) through addon.preprocess() on the decoded 640x480 frame, as raw RGB (what JPEG
  * decodes to) or I420 (what the RTP ingest's decoder delivers), with the fast CPU path (device "cpu") and with the
- * per-pixel definition it must equal (device "cpu-reference"), in the same run. Both include the same call
+ * per-pixel definition it must equal (device "cpu-reference"), and for the detector's letterboxes the CPU detector's
+ * render (device "cpu-detector", within 1e-6 of the definition), in the same run. All include the same call
  * overhead (copy in, thread hand-over, copy out): `overheadMs`, a 1x1 render, measures it, so render time = row -
  * overhead.
  */
@@ -39,6 +40,8 @@ export interface RenderRow {
   pixels: "rgb" | "i420";
   fastMs: Summary;
   referenceMs: Summary;
+  /** Letterbox rows only. */
+  detectorMs?: Summary;
 }
 
 export interface RenderStage {
@@ -154,24 +157,26 @@ async function measureRender(
   const crop = { resize: SCORER_DEFAULTS.crop.resize, keypoints };
   const back = { resize: SCORER_DEFAULTS.detector.resize, region: whole };
   const front = { width: 128, height: 128, resize: SCORER_DEFAULTS.detector.resize, region: whole };
-  const geometries: Array<{ geometry: string; pixels: RenderRow["pixels"]; options: PreprocessOptionsInput }> = [
-    { geometry: "face crop 256, bilinear", pixels: "rgb", options: crop },
-    { geometry: "face crop 256, bilinear", pixels: "i420", options: crop },
-    { geometry: "letterbox 256 (back detector), area", pixels: "rgb", options: back },
-    { geometry: "letterbox 256 (back detector), area", pixels: "i420", options: back },
-    { geometry: "letterbox 128 (front detector), area", pixels: "rgb", options: front },
+  const geometries: Array<{ geometry: string; pixels: RenderRow["pixels"]; options: PreprocessOptionsInput; letterbox: boolean }> = [
+    { geometry: "face crop 256, bilinear", pixels: "rgb", options: crop, letterbox: false },
+    { geometry: "face crop 256, bilinear", pixels: "i420", options: crop, letterbox: false },
+    { geometry: "letterbox 256 (back detector), area", pixels: "rgb", options: back, letterbox: true },
+    { geometry: "letterbox 256 (back detector), area", pixels: "i420", options: back, letterbox: true },
+    { geometry: "letterbox 128 (front detector), area", pixels: "rgb", options: front, letterbox: true },
   ];
   const rows: RenderRow[] = [];
-  for (const { geometry, pixels, options } of geometries) {
-    // Alternated call by call, so a busy machine slows both alike.
+  for (const { geometry, pixels, options, letterbox } of geometries) {
+    // Alternated call by call, so a busy machine slows all alike.
     const fast: number[] = [];
     const reference: number[] = [];
+    const detector: number[] = [];
     const timed = await repeat(async () => {
       fast.push(await render(pixels, { ...options, device: "cpu" }));
       reference.push(await render(pixels, { ...options, device: "cpu-reference" }));
+      if (letterbox) detector.push(await render(pixels, { ...options, device: "cpu-detector" }));
     }, iterations);
     const last = (samples: number[]) => summarize(samples.slice(-timed.length));
-    rows.push({ geometry, pixels, fastMs: last(fast), referenceMs: last(reference) });
+    rows.push({ geometry, pixels, fastMs: last(fast), referenceMs: last(reference), ...(letterbox ? { detectorMs: last(detector) } : {}) });
   }
   const overheadMs = summarize(await repeat(async () => void (await render("rgb", { width: 1, height: 1 })), iterations));
   return { frame: frame.name, overheadMs, rows };

@@ -561,6 +561,138 @@ void RenderConverted(const SourceView& s, const RenderSpec& spec, float* out) {
   RenderWith(s, Source(s), spec, out);
 }
 
+// The detector's letterbox (RenderDetectorCpu): sample_affine's area filter with the footprints summed separably,
+// first down the columns of an output row's source rows, then across each output pixel's columns, in exact
+// integers (packed RGB) or doubles (YUV, per source pixel fetch_rgb01's floats). Each source pixel is read once per
+// output row instead of through a per-pixel box loop; the sum is rounded once, so the values differ from the
+// definition's (float sums in row-major order) only by the definition's own rounding.
+
+// The column sums of packed RGB bytes: per column and channel, the sum over rows [y0, y1), exact.
+template <int kBytes>
+struct PackedColumnSums {
+  const SourceView& s;
+  std::vector<uint32_t> sums;  // kBytes per column, from column x_lo (16384 rows x 255 fit)
+  int x_lo = 0;
+  explicit PackedColumnSums(const SourceView& view) : s(view) {}
+  void Sum(int y0, int y1, int x0, int x1) {
+    x_lo = x0;
+    const int n = kBytes * (x1 - x0);
+    sums.assign(n, 0);
+    uint32_t* acc = sums.data();
+    for (int y = y0; y < y1; ++y) {
+      const uint8_t* p = s.plane0 + (int64_t)y * s.stride0 + (int64_t)kBytes * x0;
+      for (int i = 0; i < n; ++i) acc[i] += p[i];
+    }
+  }
+  // Columns [xs, xe) of the last Sum, as RGB [0,1] units (byte / 255).
+  void Span(int xs, int xe, double rgb[3]) const {
+    int64_t r = 0, g = 0, b = 0;  // signed: a cheap conversion to double
+    const uint32_t* p = sums.data() + (size_t)kBytes * (xs - x_lo);
+    for (int x = xs; x < xe; ++x, p += kBytes) {
+      r += p[0];
+      g += p[1];
+      b += p[2];
+    }
+    rgb[0] = (double)r / 255.0;
+    rgb[1] = (double)g / 255.0;
+    rgb[2] = (double)b / 255.0;
+  }
+};
+
+// The column sums of a YUV frame: each source pixel converted as fetch_rgb01 converts it, summed in doubles.
+struct YuvColumnSums {
+  const SourceView& s;
+  std::vector<double> r, g, b;
+  std::vector<int> ys, us, vs;
+  std::vector<float> fr, fg, fb;
+  int x_lo = 0;
+  explicit YuvColumnSums(const SourceView& view) : s(view) {}
+  void Sum(int y0, int y1, int x0, int x1) {
+    x_lo = x0;
+    const int n = x1 - x0;
+    r.assign(n, 0.0);
+    g.assign(n, 0.0);
+    b.assign(n, 0.0);
+    for (std::vector<int>* v : {&ys, &us, &vs}) v->resize(n);
+    for (std::vector<float>* v : {&fr, &fg, &fb}) v->resize(n);
+    for (int y = y0; y < y1; ++y) {
+      ConvertYuvRow(s, y, x0, n, ys.data(), us.data(), vs.data(), fr.data(), fg.data(), fb.data());
+      for (int i = 0; i < n; ++i) {
+        r[i] += fr[i];
+        g[i] += fg[i];
+        b[i] += fb[i];
+      }
+    }
+  }
+  void Span(int xs, int xe, double rgb[3]) const {
+    double sr = 0, sg = 0, sb = 0;
+    for (int x = xs - x_lo; x < xe - x_lo; ++x) {
+      sr += r[x];
+      sg += g[x];
+      sb += b[x];
+    }
+    rgb[0] = sr;
+    rgb[1] = sg;
+    rgb[2] = sb;
+  }
+};
+
+// An axis-aligned area render (b = d = 0: x depends on the column only, y on the row only), by sample_affine's
+// cases: a non-finite point is pad, an empty footprint the pixel under the point, else the footprint's mean with
+// the pixels outside the frame counted as pad.
+template <class ColumnSums>
+void RenderAreaSeparable(const SourceView& s, const RenderSpec& spec, float* out) {
+  ColumnSums sums(s);
+  const Writer w(spec, out);
+  const Affine& m = spec.affine;
+  const float fw = (m.a < 0 ? -m.a : m.a) + (m.b < 0 ? -m.b : m.b);
+  const float fh = (m.d < 0 ? -m.d : m.d) + (m.e < 0 ? -m.e : m.e);
+  const float pad = spec.pad;
+  // render_pixel's source point of column ox (in row 0) and of row oy (in column 0).
+  std::vector<AreaAxis> columns(spec.out_w), rows(spec.out_h);
+  for (int ox = 0; ox < spec.out_w; ++ox) columns[ox] = MapAreaAxis(m.a * ((float)ox + 0.5f) + m.b * 0.5f + m.c, fw);
+  for (int oy = 0; oy < spec.out_h; ++oy) rows[oy] = MapAreaAxis(m.d * 0.5f + m.e * ((float)oy + 0.5f) + m.f, fh);
+  // The frame columns any footprint covers, and 1 / width of each column's footprint.
+  int frame_x0 = s.width, frame_x1 = 0;
+  std::vector<double> inv_width(spec.out_w);
+  for (int ox = 0; ox < spec.out_w; ++ox) {
+    const AreaAxis& c = columns[ox];
+    inv_width[ox] = 1.0 / ((double)c.end - c.begin);
+    if (!c.finite || c.end <= c.begin) continue;
+    frame_x0 = std::min(frame_x0, std::max(c.begin, 0));
+    frame_x1 = std::max(frame_x1, std::min(c.end, s.width));
+  }
+  for (int oy = 0; oy < spec.out_h; ++oy) {
+    const AreaAxis& r = rows[oy];
+    const int ys = std::max(r.begin, 0), ye = std::min(r.end, s.height);
+    const bool rows_inside = r.finite && r.end > r.begin && ye > ys && frame_x1 > frame_x0;
+    if (rows_inside) sums.Sum(ys, ye, frame_x0, frame_x1);
+    const double inv_height = 1.0 / ((double)r.end - r.begin);
+    const int64_t row_start = (int64_t)oy * spec.out_w;
+    for (int ox = 0; ox < spec.out_w; ++ox) {
+      const AreaAxis& c = columns[ox];
+      float rgb[3] = {pad, pad, pad};
+      if (!c.finite || !r.finite) {
+      } else if (c.end <= c.begin || r.end <= r.begin) {
+        fetch_or_pad(s, c.point, r.point, pad, rgb);
+      } else {
+        const int xs = std::max(c.begin, 0), xe = std::min(c.end, s.width);
+        double acc[3] = {0.0, 0.0, 0.0};
+        int64_t inside = 0;
+        if (rows_inside && xe > xs) {
+          sums.Span(xs, xe, acc);
+          inside = ((int64_t)xe - xs) * ((int64_t)ye - ys);
+        }
+        const int64_t total = ((int64_t)c.end - c.begin) * ((int64_t)r.end - r.begin);
+        const double outside = (double)(total - inside) * pad;
+        const double inv_total = inv_width[ox] * inv_height;
+        for (int k = 0; k < 3; ++k) rgb[k] = (float)((acc[k] + outside) * inv_total);
+      }
+      w.put(row_start + ox, rgb);
+    }
+  }
+}
+
 }  // namespace
 
 void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
@@ -571,6 +703,24 @@ void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out) {
     case PixelFormat::NV12: RenderConverted<Nv12Source>(source, spec, out); return;
   }
   RenderCpuReference(source, spec, out);
+}
+
+void RenderDetectorCpu(const SourceView& source, const RenderSpec& spec, float* out) {
+  const Affine& m = spec.affine;
+  // sample_affine samples an area footprint of at most a pixel each way as nearest: RenderCpu's case.
+  const bool separable = !spec.whole_frame && spec.mode == ResizeMode::Area && m.b == 0.f && m.d == 0.f &&
+                         !(std::fabs(m.a) <= 1.f && std::fabs(m.e) <= 1.f);
+  if (!separable) {
+    RenderCpu(source, spec, out);
+    return;
+  }
+  switch (source.format) {
+    case PixelFormat::RGB: RenderAreaSeparable<PackedColumnSums<3>>(source, spec, out); return;
+    case PixelFormat::RGBA: RenderAreaSeparable<PackedColumnSums<4>>(source, spec, out); return;
+    case PixelFormat::I420:
+    case PixelFormat::NV12: RenderAreaSeparable<YuvColumnSums>(source, spec, out); return;
+  }
+  RenderCpu(source, spec, out);
 }
 
 }  // namespace mg

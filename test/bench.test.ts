@@ -102,6 +102,9 @@ describe("npm run bench -- --quick", () => {
     for (const r of stages.render.rows) {
       expectSummary(r.fastMs);
       expectSummary(r.referenceMs);
+      // The CPU detector's render beside the letterboxes only.
+      if (r.geometry.startsWith("letterbox")) expectSummary(r.detectorMs!);
+      else expect(r.detectorMs).toBeUndefined();
       expect(run.stdout).toContain(r.geometry);
     }
     expect(stages.detector).toHaveLength(usable.length * 4);
