@@ -273,10 +273,10 @@ export function formatReport(result: BenchResult): string {
   out.push("");
   out.push(
     formatTable(
-      [`render, ${stages.render.frame} raw RGB (preprocess() round trip)`, "fast (cpu)", "reference (cpu-reference)"],
+      [`render, ${stages.render.frame} (preprocess() round trip)`, "pixels", "fast (cpu)", "reference (cpu-reference)", "detector (cpu-detector)"],
       [
-        ...stages.render.rows.map((r) => [r.geometry, ms(r.fastMs), ms(r.referenceMs)]),
-        ["call overhead (1x1 render)", ms(stages.render.overheadMs), ""],
+        ...stages.render.rows.map((r) => [r.geometry, r.pixels, ms(r.fastMs), ms(r.referenceMs), r.detectorMs ? ms(r.detectorMs) : ""]),
+        ["call overhead (1x1 render)", "rgb", ms(stages.render.overheadMs), "", ""],
       ],
     ),
   );

@@ -28,15 +28,20 @@ export interface DecodeRow {
 }
 
 /**
- * One render (frame -> model input) through addon.preprocess() on the decoded 640x480 frame as raw RGB, with the
- * fast CPU path (device "cpu") and with the per-pixel definition it must equal (device "cpu-reference"), in the
- * same run. Both include the same call overhead (copy in, thread hand-over, copy out): `overheadMs`, a 1x1 render,
- * measures it, so render time = row - overhead.
+ * One render (frame -> model input) through addon.preprocess() on the decoded 640x480 frame, as raw RGB (what JPEG
+ * decodes to) or I420 (what the RTP ingest's decoder delivers), with the fast CPU path (device "cpu") and with the
+ * per-pixel definition it must equal (device "cpu-reference"), and for the detector's letterboxes the CPU detector's
+ * render (device "cpu-detector", within 1e-6 of the definition), in the same run. All include the same call
+ * overhead (copy in, thread hand-over, copy out): `overheadMs`, a 1x1 render, measures it, so render time = row -
+ * overhead.
  */
 export interface RenderRow {
   geometry: string;
+  pixels: "rgb" | "i420";
   fastMs: Summary;
   referenceMs: Summary;
+  /** Letterbox rows only. */
+  detectorMs?: Summary;
 }
 
 export interface RenderStage {
@@ -107,6 +112,30 @@ export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; keypoi
   }
 }
 
+/**
+ * I420 of packed RGB (BT.601 limited range, chroma of each 2x2 block's top-left pixel): frames in the layout the RTP
+ * ingest decodes to. Render time does not depend on the pixel values.
+ */
+function rgbToI420(rgb: Buffer, width: number, height: number): Buffer {
+  const cw = Math.ceil(width / 2);
+  const ch = Math.ceil(height / 2);
+  const out = Buffer.alloc(width * height + 2 * cw * ch);
+  const byte = (v: number) => Math.max(0, Math.min(255, Math.round(v)));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = 3 * (y * width + x);
+      const [r, g, b] = [rgb[o]! / 255, rgb[o + 1]! / 255, rgb[o + 2]! / 255];
+      out[y * width + x] = byte(16 + 65.481 * r + 128.553 * g + 24.966 * b);
+      if (x % 2 === 0 && y % 2 === 0) {
+        const c = width * height + (y / 2) * cw + x / 2;
+        out[c] = byte(128 - 37.797 * r - 74.203 * g + 112 * b);
+        out[c + cw * ch] = byte(128 + 112 * r - 93.786 * g - 18.214 * b);
+      }
+    }
+  }
+  return out;
+}
+
 /** The renders the server runs per frame (SCORER_DEFAULTS' modes), fast path and reference, on the decoded frame. */
 async function measureRender(
   addon: NativeAddon,
@@ -115,31 +144,42 @@ async function measureRender(
   iterations: RepeatOptions,
 ): Promise<RenderStage> {
   const { data, info } = await sharp(frame.jpeg).raw().toBuffer({ resolveWithObject: true });
-  const input = { kind: "rgb" as const, data, width: info.width, height: info.height };
-  const render = async (options: PreprocessOptionsInput) => {
+  const inputs = {
+    rgb: { kind: "rgb" as const, data, width: info.width, height: info.height },
+    i420: { kind: "i420" as const, data: rgbToI420(data, info.width, info.height), width: info.width, height: info.height },
+  };
+  const render = async (pixels: RenderRow["pixels"], options: PreprocessOptionsInput) => {
     const t = nowMs();
-    await addon.preprocess(input, resolvePreprocessOptions(options));
+    await addon.preprocess(inputs[pixels], resolvePreprocessOptions(options));
     return nowMs() - t;
   };
-  const time = async (options: PreprocessOptionsInput) => summarize(await repeat(async () => void (await render(options)), iterations));
   const whole: [number, number, number, number] = [0, 0, info.width, info.height];
-  const geometries: Array<{ geometry: string; options: PreprocessOptionsInput }> = [
-    { geometry: "face crop 256, bilinear", options: { resize: SCORER_DEFAULTS.crop.resize, keypoints } },
-    { geometry: "letterbox 256 (back detector), area", options: { resize: SCORER_DEFAULTS.detector.resize, region: whole } },
-    { geometry: "letterbox 128 (front detector), area", options: { width: 128, height: 128, resize: SCORER_DEFAULTS.detector.resize, region: whole } },
+  const crop = { resize: SCORER_DEFAULTS.crop.resize, keypoints };
+  const back = { resize: SCORER_DEFAULTS.detector.resize, region: whole };
+  const front = { width: 128, height: 128, resize: SCORER_DEFAULTS.detector.resize, region: whole };
+  const geometries: Array<{ geometry: string; pixels: RenderRow["pixels"]; options: PreprocessOptionsInput; letterbox: boolean }> = [
+    { geometry: "face crop 256, bilinear", pixels: "rgb", options: crop, letterbox: false },
+    { geometry: "face crop 256, bilinear", pixels: "i420", options: crop, letterbox: false },
+    { geometry: "letterbox 256 (back detector), area", pixels: "rgb", options: back, letterbox: true },
+    { geometry: "letterbox 256 (back detector), area", pixels: "i420", options: back, letterbox: true },
+    { geometry: "letterbox 128 (front detector), area", pixels: "rgb", options: front, letterbox: true },
   ];
   const rows: RenderRow[] = [];
-  for (const { geometry, options } of geometries) {
-    // Alternated call by call, so a busy machine slows both alike.
+  for (const { geometry, pixels, options, letterbox } of geometries) {
+    // Alternated call by call, so a busy machine slows all alike.
     const fast: number[] = [];
     const reference: number[] = [];
+    const detector: number[] = [];
     const timed = await repeat(async () => {
-      fast.push(await render({ ...options, device: "cpu" }));
-      reference.push(await render({ ...options, device: "cpu-reference" }));
+      fast.push(await render(pixels, { ...options, device: "cpu" }));
+      reference.push(await render(pixels, { ...options, device: "cpu-reference" }));
+      if (letterbox) detector.push(await render(pixels, { ...options, device: "cpu-detector" }));
     }, iterations);
-    rows.push({ geometry, fastMs: summarize(fast.slice(-timed.length)), referenceMs: summarize(reference.slice(-timed.length)) });
+    const last = (samples: number[]) => summarize(samples.slice(-timed.length));
+    rows.push({ geometry, pixels, fastMs: last(fast), referenceMs: last(reference), ...(letterbox ? { detectorMs: last(detector) } : {}) });
   }
-  return { frame: frame.name, overheadMs: await time({ width: 1, height: 1 }), rows };
+  const overheadMs = summarize(await repeat(async () => void (await render("rgb", { width: 1, height: 1 })), iterations));
+  return { frame: frame.name, overheadMs, rows };
 }
 
 export async function runStages(

@@ -45,6 +45,8 @@ class PreprocessWorker : public Napi::AsyncWorker {
         RenderCuda(decoded.view, spec_, out_.data(), 0);
       } else if (device_ == "cpu-reference") {
         RenderCpuReference(decoded.view, spec_, out_.data());
+      } else if (device_ == "cpu-detector") {
+        RenderDetectorCpu(decoded.view, spec_, out_.data());
       } else {
         RenderCpu(decoded.view, spec_, out_.data());
       }
@@ -69,7 +71,7 @@ class PreprocessWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   FrameInput frame_;
   RenderSpec spec_;
-  std::string device_;  // cpu, cuda, or cpu-reference (the per-pixel definition's plain loop: tests, bench)
+  std::string device_;  // cpu, cuda, cpu-reference (the per-pixel definition's plain loop: tests, bench) or cpu-detector
   std::optional<OcclusionCell> occlude_;
   std::vector<float> out_;
   std::string code_;
@@ -91,8 +93,8 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
     }
     const ResizeMode mode = ParseResizeMode(RequireString(o, "resize"));
     const std::string device = RequireString(o, "device");
-    if (device != "cpu" && device != "cuda" && device != "cpu-reference") {
-      throw FrameError("ERR_INVALID_ARG", "device must be cpu, cuda or cpu-reference");
+    if (device != "cpu" && device != "cuda" && device != "cpu-reference" && device != "cpu-detector") {
+      throw FrameError("ERR_INVALID_ARG", "device must be cpu, cuda, cpu-reference or cpu-detector");
     }
     Napi::Object crop_options = RequireObject(o, "crop");
     const CropConfig crop{(float)RequireNumber(crop_options, "factor"), (float)RequireNumber(crop_options, "margin"), mode};

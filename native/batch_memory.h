@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pixel_math.h"
+#include "preprocess.h"
 
 namespace mg {
 
@@ -20,7 +21,17 @@ namespace mg {
 struct BatchItem {
   SourceView source;
   RenderSpec spec;
+  bool detector_input = false;  // a detector letterbox: the CPU renders it with RenderDetectorCpu
 };
+
+// An item rendered on the CPU (host batch memory, the host fallback, the canary's CPU side).
+inline void RenderItemCpu(const BatchItem& item, float* out) {
+  if (item.detector_input) {
+    RenderDetectorCpu(item.source, item.spec, out);
+  } else {
+    RenderCpu(item.source, item.spec, out);
+  }
+}
 
 class BatchMemory {
  public:

@@ -17,7 +17,7 @@ class HostBatchMemory : public BatchMemory {
 
   float* Render(const std::vector<BatchItem>& items, size_t item_floats) override {
     input_.resize(items.size() * item_floats);
-    for (size_t i = 0; i < items.size(); ++i) RenderCpu(items[i].source, items[i].spec, &input_[i * item_floats]);
+    for (size_t i = 0; i < items.size(); ++i) RenderItemCpu(items[i], &input_[i * item_floats]);
     return input_.data();
   }
 

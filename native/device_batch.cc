@@ -116,7 +116,7 @@ void DeviceBatchRunner::RunDevice(const std::vector<BatchItem>& items, bool rele
 
 bool DeviceBatchRunner::CanaryAgrees(const BatchItem& item, float device_p) {
   std::vector<float> crop((size_t)session_->input_item_size());
-  RenderCpu(item.source, item.spec, crop.data());
+  RenderItemCpu(item, crop.data());
   const float cpu_p = session_->Run(crop.data(), 1, false)[0][0];
   const double judged = fault_ == "canary" ? device_p + 0.01 : device_p;
   const CanaryVerdict verdict = JudgeCanary(judged, cpu_p, kCanaryTolerance);

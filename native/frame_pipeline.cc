@@ -247,17 +247,23 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
   }
 }
 
-void FramePipeline::Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device) {
+void FramePipeline::Render(const SourceView& source, const RenderSpec& spec, bool detector_input, float* out,
+                           std::string* device) {
   if (preprocess_device_ == "cuda" && !device_switch_->gpu_turned_off()) {
     try {
       RenderCuda(source, spec, out, mesonet_->session().config().device_id);
       *device = "cuda";
       return;
     } catch (const std::exception&) {
-      // A GPU hiccup costs speed, never the frame: the CPU path computes the same pixels.
+      // A GPU hiccup costs speed, never the frame: the CPU path computes the same pixels (a detector letterbox
+      // within 1e-6).
     }
   }
-  RenderCpu(source, spec, out);
+  if (detector_input) {
+    RenderDetectorCpu(source, spec, out);
+  } else {
+    RenderCpu(source, spec, out);
+  }
   *device = "cpu";
 }
 
@@ -271,7 +277,7 @@ void FramePipeline::ScoreWholeFrame(std::shared_ptr<State> state) {
     job.keep_alive = state;
   } else {
     job.tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
-    Render(state->frame.view, spec, job.tensor.data(), &r.preprocess_device);
+    Render(state->frame.view, spec, false, job.tensor.data(), &r.preprocess_device);
     r.render_ms = MsSince(t);
     state->frame = DecodedFrame{};
     r.frame.bytes = std::vector<uint8_t>();  // the pixels are in the tensor now
@@ -317,12 +323,12 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
     const Letterbox lb = MakeLetterbox(region, detector_size_, config_.detector.mode, detector_layout_, 2.f, -1.f);
     TensorJob job;
     if (detector_->device_batches()) {
-      job.render = BatchItem{state->frame.view, lb.spec};  // the letterbox rendered into the batch, on its device
+      job.render = BatchItem{state->frame.view, lb.spec, true};  // the letterbox rendered into the batch, on its device
       job.keep_alive = state;
     } else {
       job.tensor.resize(3 * (size_t)detector_size_ * detector_size_);
       std::string device;
-      Render(state->frame.view, lb.spec, job.tensor.data(), &device);
+      Render(state->frame.view, lb.spec, true, job.tensor.data(), &device);
       std::lock_guard<std::mutex> lock(state->mutex);
       r.render_ms += MsSince(t);
     }
@@ -397,7 +403,7 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
       continue;
     }
     jobs[i].tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
-    Render(state->frame.view, crop.spec, jobs[i].tensor.data(), &r.preprocess_device);
+    Render(state->frame.view, crop.spec, false, jobs[i].tensor.data(), &r.preprocess_device);
     if (r.return_crops) {
       const size_t plane = (size_t)mesonet_w_ * mesonet_h_;
       out.crop_rgb.resize(plane * 3);

@@ -139,7 +139,8 @@ class FramePipeline {
   void ScoreWholeFrame(std::shared_ptr<State> state);
   void RunDetector(std::shared_ptr<State> state);
   void ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInput> faces);
-  void Render(const SourceView& source, const RenderSpec& spec, float* out, std::string* device);
+  // detector_input: a detector letterbox, which the CPU renders with RenderDetectorCpu.
+  void Render(const SourceView& source, const RenderSpec& spec, bool detector_input, float* out, std::string* device);
   // Sets up device batches (device_batch.h) for the sessions, as config_.device_batches asks.
   void SetUpDeviceBatches(const std::shared_ptr<ModelSession>& mesonet, const std::shared_ptr<ModelSession>& detector,
                           std::unique_ptr<DeviceBatchRunner>* mesonet_runner,

@@ -163,7 +163,7 @@ std::vector<std::vector<float>> InferenceBatcher::RunOnHost(std::vector<TensorJo
   input_.resize(item * batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].render) {
-      RenderCpu(batch[i].render->source, batch[i].render->spec, &input_[i * item]);
+      RenderItemCpu(*batch[i].render, &input_[i * item]);
     } else {
       std::memcpy(&input_[i * item], batch[i].tensor.data(), std::min(item, batch[i].tensor.size()) * sizeof(float));
     }

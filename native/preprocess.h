@@ -15,6 +15,13 @@ void RenderCpu(const SourceView& source, const RenderSpec& spec, float* out);
 // tested against (preprocess() with device "cpu-reference"), and the bench's baseline.
 void RenderCpuReference(const SourceView& source, const RenderSpec& spec, float* out);
 
+// The CPU detector's input: RenderCpu, except that an area render with an axis-aligned affine (BlazeFace's
+// letterbox) sums each footprint separably, down the columns of its source rows and then across its columns, in
+// exact integers (packed RGB) or doubles (YUV), rounded once: within 1e-6 of the definition's floats
+// (test/native/renderFast.test.ts), not bit for bit, at a fraction of the cost. Only the CPU renders of detector
+// inputs use it; the CUDA kernel and RenderCpu keep the definition, so the GPU parity check compares exact paths.
+void RenderDetectorCpu(const SourceView& source, const RenderSpec& spec, float* out);
+
 // CUDA path (native/cuda/). Where the addon was built without CUDA, or no driver/device exists, it is
 // unavailable and `reason` says why; callers then use the CPU path.
 struct CudaProbe {

@@ -88,17 +88,23 @@ describe("npm run bench -- --quick", () => {
       expectSummary(d.addonPreprocessMs);
       expectSummary(d.sharpDecodeMs);
     }
-    // The render rows: the fast path and the per-pixel definition, same run, for the crop and both letterboxes.
+    // The render rows: the fast path and the per-pixel definition, same run, for the crop and both letterboxes,
+    // from RGB (JPEG's decode) and I420 (the RTP ingest's).
     expect(stages.render.frame).toBe("640x480");
     expectSummary(stages.render.overheadMs);
-    expect(stages.render.rows.map((r) => r.geometry)).toEqual([
-      "face crop 256, bilinear",
-      "letterbox 256 (back detector), area",
-      "letterbox 128 (front detector), area",
+    expect(stages.render.rows.map((r) => `${r.geometry} ${r.pixels}`)).toEqual([
+      "face crop 256, bilinear rgb",
+      "face crop 256, bilinear i420",
+      "letterbox 256 (back detector), area rgb",
+      "letterbox 256 (back detector), area i420",
+      "letterbox 128 (front detector), area rgb",
     ]);
     for (const r of stages.render.rows) {
       expectSummary(r.fastMs);
       expectSummary(r.referenceMs);
+      // The CPU detector's render beside the letterboxes only.
+      if (r.geometry.startsWith("letterbox")) expectSummary(r.detectorMs!);
+      else expect(r.detectorMs).toBeUndefined();
       expect(run.stdout).toContain(r.geometry);
     }
     expect(stages.detector).toHaveLength(usable.length * 4);

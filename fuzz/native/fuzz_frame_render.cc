@@ -66,7 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mg::RenderCpu(frame.view, whole, out.data());
 
   const mg::Box region{0, 0, (float)frame.view.width, (float)frame.view.height};
-  mg::RenderCpu(frame.view, mg::MakeLetterbox(region, kOut, mode, layout, 2.f, -1.f).spec, out.data());
+  const mg::RenderSpec letterbox = mg::MakeLetterbox(region, kOut, mode, layout, 2.f, -1.f).spec;
+  mg::RenderCpu(frame.view, letterbox, out.data());
+  mg::RenderDetectorCpu(frame.view, letterbox, out.data());
 
   for (float k : keypoints) {
     if (!std::isfinite(k) || std::fabs(k) > mg::kMaxKeypointMagnitude) return 0;

@@ -221,8 +221,11 @@ export interface NativePreprocessOptions {
   width: number;
   height: number;
   resize: ResizeMode;
-  /** "cpu-reference": the shared per-pixel definition in a plain loop, what the fast CPU path is tested and benched against. */
-  device: "cpu" | "cuda" | "cpu-reference";
+  /**
+   * "cpu-reference": the shared per-pixel definition in a plain loop, what the fast CPU path is tested and benched
+   * against. "cpu-detector": the CPU detector's render (area letterboxes summed separably, within 1e-6 of it).
+   */
+  device: "cpu" | "cuda" | "cpu-reference" | "cpu-detector";
   /** Frames declaring more pixels are refused (ERR_INVALID_INPUT) before their pixels are allocated. */
   maxFramePixels: number;
   /** The face crop's factor and margin, used with `keypoints`. */

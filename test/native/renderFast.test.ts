@@ -69,6 +69,10 @@ function geometries(w: number, h: number): Array<{ name: string; options: Prepro
     crop("crop in a corner", face(w - 3, h - 2, 0.11 * m, -12)),
     crop("crop half outside", face(-0.12 * m, 0.3 * h, 0.14 * m, 31)),
     crop("crop outside", face(w + 0.9 * m, -0.8 * m, 0.1 * m, 5)),
+    // The fast bilinear path interpolates the interior (all four taps in the converted window) and hands a pixel
+    // with a tap past the frame's right or bottom edge to the edge path: rows that cross that boundary.
+    crop("crop across the right and bottom edges", face(w - 0.06 * m, h - 0.09 * m, 0.1 * m, 41)),
+    crop("crop upright on the pixel grid", face(Math.round(0.5 * w), Math.round(0.5 * h), 20, 0), 32),
     crop("crop huge face", face(0.5 * w, 0.5 * h, 5e4, 12), 16),
   ];
 }
@@ -111,3 +115,54 @@ for (const build of BUILDS) {
     });
   });
 }
+
+// The CPU detector's render (device "cpu-detector", native/preprocess.cc: RenderDetectorCpu): BlazeFace's area
+// letterbox summed separably, columns then rows, rounded once. Not bit for bit the definition (whose float sums
+// round at every add), but within DETECTOR_BOUND of it on RGB [0,1] values (2x that on BlazeFace's [-1, 1] input),
+// for every pixel format and frame size, letterboxes of the whole frame, past its edge, outside it, and of tiny and
+// huge regions (and every other area render, upright crops being axis-aligned too); nearest and bilinear renders
+// it takes from the exact fast path, bit for bit.
+const DETECTOR_BOUND = 1e-6;
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+describe("the CPU detector's letterbox (cpu-detector) against the per-pixel definition", { timeout: TEST_TIMEOUT }, () => {
+  let addon: NativeAddon;
+
+  for (const [w, h] of [
+    [97, 61],
+    [320, 241],
+    [640, 480],
+    [1280, 720],
+    [1920, 1080],
+  ] as const) {
+    it(`${w}x${h}: area renders within ${DETECTOR_BOUND}, the others bit for bit`, async () => {
+      addon ??= loadCmakeAddon();
+      const image: RgbImage = { width: w, height: h, data: randomBytes(w * h * 3, w * 3 + h) };
+      let area = 0;
+      for (const { name: format, frame } of formats(image)) {
+        for (const resize of MODES) {
+          for (const { name, options } of geometries(w, h)) {
+            const label = `${format} ${resize} ${name}`;
+            const render = (device: "cpu" | "cpu-reference" | "cpu-detector") =>
+              addon.preprocess(frame, resolvePreprocessOptions({ ...options, resize, device }));
+            const got = await render("cpu-detector");
+            if (resize === "area") {
+              const want = await render("cpu-reference");
+              expect(maxAbsDifference(got, want), label).toBeLessThanOrEqual(DETECTOR_BOUND);
+              expect(got.every(Number.isFinite), label).toBe(true);
+              area++;
+            } else {
+              expect(floatMismatch(got, await render("cpu")), label).toBe("");
+            }
+          }
+        }
+      }
+      expect(area).toBe(4 * geometries(w, h).length);
+    });
+  }
+});
