@@ -57,6 +57,20 @@ describe("ParticipantEvidence", () => {
     expect(failures).toEqual([]);
   });
 
+  it("a replaced latest is no longer listed but stays fetchable by its id for a while (no 404 for a dashboard a moment behind)", async () => {
+    const tracked = evidence({ snapshotsPerFace: 1 });
+    const { e } = tracked;
+    await addKept(tracked, 1_000_000, [{ id: 1, fake: 0.9, rgb: crop(1) }]);
+    await addKept(tracked, 1_000_500, [{ id: 1, fake: 0.9, rgb: crop(2) }]);
+    const first = e.snapshotRefs().find((s) => s.kind === "latest")!;
+    await addKept(tracked, 1_006_000, [{ id: 1, fake: 0.1, rgb: crop(3) }]);
+    const second = e.snapshotRefs().find((s) => s.kind === "latest")!;
+    expect(second.id).not.toBe(first.id);
+    expect(e.snapshotRefs().map((s) => s.id)).not.toContain(first.id);
+    expect(e.snapshot(first.id)?.jpeg.length).toBeGreaterThan(0);
+    expect(e.snapshot(9999)).toBeUndefined();
+  });
+
   it("keeps at most snapshotsPerFace suspicious frames (the highest) and one latest per face", async () => {
     const tracked = evidence({ snapshotsPerFace: 2 });
     const { e } = tracked;

@@ -14,7 +14,14 @@ import type {
   TimelinePoint,
 } from "../../protocol/evidenceProtocol.js";
 import type { VerdictState } from "../../verdict/verdictTypes.js";
-import { MAX_STATE_CHANGES, SUSPICIOUS_SPACING_MS, TIMELINE_STEP_MS, type EvidenceSettings } from "./evidenceSettings.js";
+import {
+  DROPPED_SNAPSHOT_GRACE_MS,
+  DROPPED_SNAPSHOTS_SERVED,
+  MAX_STATE_CHANGES,
+  SUSPICIOUS_SPACING_MS,
+  TIMELINE_STEP_MS,
+  type EvidenceSettings,
+} from "./evidenceSettings.js";
 
 /**
  * A face of a scored frame, with its 256x256 RGB crop when the frame was asked for crops (or a promise of it, when
@@ -47,6 +54,8 @@ export class ParticipantEvidence {
   readonly #points: TimelinePoint[] = [];
   readonly #states: StateChange[] = [];
   readonly #snapshots: Snapshot[] = [];
+  /** Snapshots no longer kept, still served by id until `until` (wall-clock ms). */
+  #dropped: Array<{ snapshot: Snapshot; until: number }> = [];
   /** The last scored frame's fake score per face id (which faces could be kept on the next frame). */
   #lastScores = new Map<number, number>();
   #nextSnapshotId = 1;
@@ -125,10 +134,14 @@ export class ParticipantEvidence {
   }
 
   #remove(victims: Snapshot[]): void {
+    const until = Date.now() + DROPPED_SNAPSHOT_GRACE_MS;
     for (const victim of victims) {
       const i = this.#snapshots.indexOf(victim);
-      if (i >= 0) this.#snapshots.splice(i, 1);
+      if (i < 0) continue;
+      this.#snapshots.splice(i, 1);
+      this.#dropped.push({ snapshot: victim, until });
     }
+    this.#dropped = this.#dropped.filter((d) => d.until > Date.now()).slice(-DROPPED_SNAPSHOTS_SERVED);
   }
 
   get bytes(): number {
@@ -144,8 +157,9 @@ export class ParticipantEvidence {
     return this.snapshots().map(({ jpeg: _jpeg, ...ref }) => ref);
   }
 
+  /** A kept snapshot, or one dropped within the last DROPPED_SNAPSHOT_GRACE_MS (see there why). */
   snapshot(id: number): Snapshot | undefined {
-    return this.#snapshots.find((s) => s.id === id);
+    return this.#snapshots.find((s) => s.id === id) ?? this.#dropped.find((d) => d.snapshot.id === id && d.until > Date.now())?.snapshot;
   }
 
   /** The snapshot an explanation of this face uses: its most suspicious (or latest), else the other kind. */

@@ -41,3 +41,9 @@ export const MAX_ALERTS_PER_ROOM = 500;
 export const MAX_STATE_CHANGES = 500;
 /** Participants (present or gone) whose evidence a room keeps; the longest idle is forgotten first. */
 export const MAX_PARTICIPANTS_KEPT = 200;
+/**
+ * A snapshot replaced or dropped stays fetchable by its id this long (and at most DROPPED_SNAPSHOTS_SERVED per
+ * participant): a dashboard told of it a moment earlier fetches it after it was replaced, and must not get a 404.
+ */
+export const DROPPED_SNAPSHOT_GRACE_MS = 15_000;
+export const DROPPED_SNAPSHOTS_SERVED = 8;
