@@ -79,6 +79,11 @@ function reports(): { ours: string[]; tools: string[] } {
   return { ours: ours.map((f) => path.join(REPORTS, f)), tools: files.filter((f) => !ours.includes(f)) };
 }
 
+/** A report that holds nothing but LeakSanitizer's own fatal error (its tracer crashed): no finding of the code's. */
+function isLeakCheckAbort(text: string): boolean {
+  return /LeakSanitizer has encountered a fatal error/.test(text) && !/ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error/.test(text);
+}
+
 function main(): number {
   buildSanitizedAddon();
   ensureGypAddon(); // the tests' other build, made here without the preload (compilers are no part of the check)
@@ -99,11 +104,17 @@ function main(): number {
   console.error("sanitize: replaying the native fuzz corpora");
   const replay = spawnSync(process.execPath, [path.join(ROOT, "dist", "fuzz", "main.js"), "--replay", "--seconds", "1", "--out", REPORTS + "-replay"],
     { cwd: ROOT, stdio: "inherit" });
-  const { ours: found, tools } = reports();
+  const { ours, tools } = reports();
   if (tools.length > 0) console.log(`sanitize: not counted, reports of the programs the tests ran: ${tools.join(", ")}`);
+  // LeakSanitizer's own tracer crashing at a process's exit (seen once, intermittently, in a forked RTP decoder
+  // process) is the leak check failing to run, not a finding: listed in full, counted apart, not a failure.
+  const aborted = ours.filter((f) => isLeakCheckAbort(readFileSync(f, "utf8")));
+  const found = ours.filter((f) => !aborted.includes(f));
+  for (const file of aborted) console.log(`LEAK CHECK DID NOT RUN ${path.relative(ROOT, file)}:\n${readFileSync(file, "utf8").slice(0, 4000)}`);
   for (const file of found) console.log(`SANITIZER REPORT ${path.relative(ROOT, file)}:\n${readFileSync(file, "utf8").slice(0, 4000)}`);
   console.log(`sanitize: tests ${tests.status === 0 ? "passed" : `FAILED (exit ${tests.status ?? tests.signal})`}, ` +
-    `corpus replay ${replay.status === 0 ? "clean" : `FAILED (exit ${replay.status ?? replay.signal})`}, ${found.length} sanitizer report(s)`);
+    `corpus replay ${replay.status === 0 ? "clean" : `FAILED (exit ${replay.status ?? replay.signal})`}, ${found.length} sanitizer report(s)` +
+    (aborted.length ? `; ${aborted.length} process(es) where LeakSanitizer's tracer crashed (no leak check there)` : ""));
   return tests.status === 0 && replay.status === 0 && found.length === 0 ? 0 : 1;
 }
 
