@@ -106,7 +106,8 @@ function main(): number {
     { cwd: ROOT, stdio: "inherit" });
   const { ours, tools } = reports();
   if (tools.length > 0) console.log(`sanitize: not counted, reports of the programs the tests ran: ${tools.join(", ")}`);
-  // LeakSanitizer's own tracer crashing at a process's exit (seen in a forked RTP decoder process, one per run) is the leak check failing to run, not a finding: listed in full, counted apart, not a failure.
+  // LeakSanitizer's own tracer crashing at a process's exit (seen in a forked RTP decoder process, one per run)
+  // is the leak check failing to run, not a finding: listed in full, counted apart, not a failure.
   const aborted = ours.filter((f) => isLeakCheckAbort(readFileSync(f, "utf8")));
   const found = ours.filter((f) => !aborted.includes(f));
   for (const file of aborted) console.log(`LEAK CHECK DID NOT RUN ${path.relative(ROOT, file)}:\n${readFileSync(file, "utf8").slice(0, 4000)}`);
