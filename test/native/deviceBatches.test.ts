@@ -54,8 +54,14 @@ describe("device batches on host memory (deviceBatches: host)", { timeout: TEST_
   it("score(): the same P(REAL) and logit as the plain path, bit for bit, in the same batches", async () => {
     const plain = await scorer("off");
     const bound = await scorer("host");
-    const want = await Promise.all(crops.map((c) => plain.score(c)));
-    const got = await Promise.all(crops.map((c) => bound.score(c)));
+    // Batches form by timing (the first crop can leave alone): score both ways until the batches match (bit-equal
+    // outputs are only promised for the same batches), at most 5 tries.
+    let want = await Promise.all(crops.map((c) => plain.score(c)));
+    let got = await Promise.all(crops.map((c) => bound.score(c)));
+    for (let tries = 1; tries < 5 && got.map((r) => r.batchSize).join() !== want.map((r) => r.batchSize).join(); tries++) {
+      want = await Promise.all(crops.map((c) => plain.score(c)));
+      got = await Promise.all(crops.map((c) => bound.score(c)));
+    }
     expect(new Set(want.map(realOf)).size).toBe(4); // the crops differ: a mixed-up batch would show
     expect(got.map((r) => r.batchSize)).toEqual(want.map((r) => r.batchSize));
     expect(got.map(realOf)).toEqual(want.map(realOf));
