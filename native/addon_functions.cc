@@ -7,6 +7,7 @@
 
 #include "face_geometry.h"
 #include "frame_decode.h"
+#include "idle_trimmer.h"
 #include "js_convert.h"
 #include "ort_runtime.h"
 #include "preprocess.h"
@@ -196,12 +197,24 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Cheap enough for a metrics scrape: mallinfo2 walks the free lists of the few arenas (CapMallocArenas).
+Napi::Value NativeHeap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const NativeHeapUsage usage = ReadNativeHeap();
+  if (!usage.available) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inUseBytes", (double)usage.in_use_bytes);
+  o.Set("freeBytes", (double)usage.free_bytes);
+  return o;
+}
+
 }  // namespace
 
 void RegisterAddonFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("preprocess", Napi::Function::New<Preprocess>(env, "preprocess"));
   exports.Set("encodeJpeg", Napi::Function::New<EncodeJpeg>(env, "encodeJpeg"));
   exports.Set("runtimeInfo", Napi::Function::New<RuntimeInfo>(env, "runtimeInfo"));
+  exports.Set("nativeHeap", Napi::Function::New<NativeHeap>(env, "nativeHeap"));
 }
 
 }  // namespace mg

@@ -207,6 +207,13 @@ export interface NativeScorer {
   close(options?: { drain?: boolean }): Promise<void>;
 }
 
+export interface NativeHeapUsage {
+  /** Allocated by malloc (heaps and mmap) and not yet freed: a native leak grows this. */
+  inUseBytes: number;
+  /** Freed but still held by the allocator for reuse (some of it may already be returned with madvise). */
+  freeBytes: number;
+}
+
 export interface RuntimeInfo {
   ortVersion: string;
   ortApiVersion: number;
@@ -347,6 +354,8 @@ export interface NativeAddon {
   /** quality: 1..100. */
   encodeJpeg(rgb: Uint8Array, width: number, height: number, quality: number): Promise<Buffer>;
   runtimeInfo(): RuntimeInfo;
+  /** glibc's malloc statistics for the whole process (mallinfo2); null off glibc. */
+  nativeHeap(): NativeHeapUsage | null;
   VideoDecoder: new (options: NativeVideoDecoderOptions) => NativeVideoDecoder;
   VideoFile: new (options: NativeVideoFileOptions) => NativeVideoFile;
 }

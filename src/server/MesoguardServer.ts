@@ -14,6 +14,7 @@ import { ApiKeyGuard } from "../http/ApiKeyGuard.js";
 import { requestPath } from "../http/requestPath.js";
 import { decodeFrame, FrameFormatError } from "../protocol/binaryFrame.js";
 import type { ObserverIdentity, ParticipantSource } from "../protocol/evidenceProtocol.js";
+import { loadAddon } from "../native/loadAddon.js";
 import { ID_RULE, isValidId } from "../protocol/ids.js";
 import {
   CLOSE_CODES,
@@ -80,6 +81,7 @@ export class MesoguardServer {
     this.metrics = new ServerMetrics({
       queueDepth: () => this.scorer.stats().pending,
       participantStates: () => [...this.#rooms.participants()].map((p) => p.state),
+      nativeHeap: () => loadAddon().nativeHeap(),
     });
     this.#operators = new ApiKeyGuard(config.rtpApiKey, config.devMode);
     this.#webhooks = config.webhooks.urls.length > 0

@@ -7,6 +7,7 @@ import path from "node:path";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 import { packageRoot } from "../models/paths.js";
+import type { NativeHeapUsage } from "../native/addonTypes.js";
 import { VERDICT_STATES, type VerdictState } from "../verdict/verdictTypes.js";
 import { CLOSE_REASONS } from "./ClientConnection.js";
 
@@ -35,6 +36,8 @@ export interface MetricSources {
   queueDepth: () => number;
   /** Every connected participant's verdict state. */
   participantStates: () => Iterable<VerdictState>;
+  /** glibc's malloc statistics for the process; null off glibc. */
+  nativeHeap: () => NativeHeapUsage | null;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5];
@@ -85,6 +88,7 @@ export class ServerMetrics {
     registers: [this.registry],
   });
   readonly participantsByState: Gauge<"state">;
+  readonly nativeHeap: Gauge<"state">;
   readonly webhookEvents = new Counter({
     name: "mesoguard_webhook_events_total",
     help: "Webhook events per URL by outcome: sent (2xx), failed (every attempt failed), dropped (the URL's queue was full)",
@@ -122,6 +126,19 @@ export class ServerMetrics {
         const counts = new Map<VerdictState, number>(VERDICT_STATES.map((s) => [s, 0]));
         for (const state of sources.participantStates()) counts.set(state, counts.get(state)! + 1);
         for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+    // RSS alone cannot tell a native leak (in_use grows) from memory glibc keeps for reuse (free grows).
+    this.nativeHeap = new Gauge({
+      name: "mesoguard_native_heap_bytes",
+      help: "glibc malloc: bytes allocated and not freed (in_use), and freed but kept by the allocator (free)",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        const usage = sources.nativeHeap();
+        if (!usage) return;
+        this.set({ state: "in_use" }, usage.inUseBytes);
+        this.set({ state: "free" }, usage.freeBytes);
       },
     });
     for (const reason of DROP_REASONS) this.framesDropped.inc({ reason }, 0);

@@ -153,6 +153,11 @@ describe("/metrics", () => {
     expect(metricValue(text, "mesoguard_observers")).toBe(0);
     expect(metricValue(text, "mesoguard_rooms")).toBe(1);
     expect(metricValue(text, "mesoguard_queue_depth")).toBeGreaterThanOrEqual(0);
+    // glibc's heap, in use and kept: the model and the frames live there, and it is part of the process's RSS.
+    const nativeInUse = metricValue(text, "mesoguard_native_heap_bytes", { state: "in_use" })!;
+    expect(nativeInUse).toBeGreaterThan(2 ** 20);
+    expect(nativeInUse).toBeLessThan(metricValue(text, "mesoguard_process_resident_memory_bytes")! * 2);
+    expect(metricValue(text, "mesoguard_native_heap_bytes", { state: "free" })).toBeGreaterThanOrEqual(0);
     expect(text).toMatch(/^# TYPE mesoguard_stage_seconds histogram$/m);
     expect(text).toMatch(/^# HELP mesoguard_frames_dropped_total /m);
     // Buckets: cumulative, ending in +Inf = count.
