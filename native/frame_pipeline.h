@@ -182,7 +182,8 @@ class FramePipeline {
   std::unique_ptr<InferenceBatcher> mesonet_;
   std::unique_ptr<InferenceBatcher> detector_;
   std::unique_ptr<WorkPool> pool_;
-  IdleTrimmer trimmer_{std::chrono::milliseconds(500)};  // after half a second without frames
+  // After half a second without frames, and every 10 s while frames never stop.
+  IdleTrimmer trimmer_{std::chrono::milliseconds(500), std::chrono::seconds(10)};
 };
 
 }  // namespace mg
