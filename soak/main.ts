@@ -33,6 +33,8 @@ const WARMUP_MS = 20_000;
 /** Growth allowed after the warm-up: RSS (MiB) and active handles. */
 const RSS_GROWTH_BOUND_MIB = 96;
 const HANDLE_GROWTH_BOUND = 16;
+/** Growth allowed for glibc's bytes in use in the server (mallinfo2), MiB: what a native leak would grow. */
+const NATIVE_IN_USE_GROWTH_BOUND_MIB = 32;
 /** Growth allowed for the server's child processes together (the RTP decoder process), MiB. */
 const CHILD_RSS_GROWTH_BOUND_MIB = 64;
 const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
@@ -44,6 +46,9 @@ interface Sample {
   /** Node's share of RSS: the JS heap in use, and memory outside it that JS objects own (Buffers). */
   heapUsedMiB: number;
   externalMiB: number;
+  /** glibc's heap (mallinfo2): allocated and not freed (a native leak grows it), and freed but kept for reuse. */
+  nativeInUseMiB: number;
+  nativeFreeMiB: number;
   /** The server's child processes together (its RTP decoder process), from /proc. */
   childrenRssMiB: number;
   activeHandles: number;
@@ -147,7 +152,12 @@ class Hostile {
 
 async function sample(server: ServerProcess): Promise<Map<string, number>> {
   const response = await fetch(`${server.url}/metrics`);
-  return parseMetrics(await response.text());
+  const text = await response.text();
+  const metrics = parseMetrics(text); // sums a metric's labelled series; the native heap's states are kept apart
+  for (const [, state, value] of text.matchAll(/^mesoguard_native_heap_bytes\{state="(\w+)"\} (\S+)$/gm)) {
+    metrics.set(`native_heap_${state!}`, Number(value));
+  }
+  return metrics;
 }
 
 /** The resident memory of `pid`'s child processes together (Linux /proc; NaN where /proc cannot say). */
@@ -233,6 +243,8 @@ async function main(): Promise<number> {
       rssMiB: mib(metrics.get("mesoguard_process_resident_memory_bytes")),
       heapUsedMiB: mib(metrics.get("mesoguard_nodejs_heap_size_used_bytes")),
       externalMiB: mib(metrics.get("mesoguard_nodejs_external_memory_bytes")),
+      nativeInUseMiB: mib(metrics.get("native_heap_in_use")),
+      nativeFreeMiB: mib(metrics.get("native_heap_free")),
       childrenRssMiB: server.child.pid === undefined ? NaN : childrenRssMiB(server.child.pid),
       activeHandles: metrics.get("mesoguard_nodejs_active_handles_total") ?? NaN,
       eventLoopLagMaxMs: Math.round((metrics.get("mesoguard_nodejs_eventloop_lag_max_seconds") ?? NaN) * 1000),
@@ -259,6 +271,7 @@ async function main(): Promise<number> {
   const rssStart = median(first.map((s) => s.rssMiB)), rssEnd = median(last.map((s) => s.rssMiB));
   const childStart = median(first.map((s) => s.childrenRssMiB)), childEnd = median(last.map((s) => s.childrenRssMiB));
   const heapStart = median(first.map((s) => s.heapUsedMiB)), heapEnd = median(last.map((s) => s.heapUsedMiB));
+  const nativeStart = median(first.map((s) => s.nativeInUseMiB)), nativeEnd = median(last.map((s) => s.nativeInUseMiB));
   const handlesStart = median(first.map((s) => s.activeHandles)), handlesEnd = median(last.map((s) => s.activeHandles));
   const measuredSeconds = afterWarmup.length * (SAMPLE_MS / 1000);
   const sum = (key: keyof Sample) => afterWarmup.reduce((s, x) => s + (x[key] as number), 0);
@@ -266,6 +279,9 @@ async function main(): Promise<number> {
   if (diedDuringSoak) failures.push("the server exited during the soak");
   if (afterWarmup.length < 2) failures.push("too few samples after the warm-up: run longer");
   if (rssEnd - rssStart > RSS_GROWTH_BOUND_MIB) failures.push(`RSS grew ${rssEnd - rssStart} MiB after the warm-up (bound ${RSS_GROWTH_BOUND_MIB})`);
+  if (nativeEnd - nativeStart > NATIVE_IN_USE_GROWTH_BOUND_MIB) {
+    failures.push(`the native heap in use grew ${nativeEnd - nativeStart} MiB after the warm-up (bound ${NATIVE_IN_USE_GROWTH_BOUND_MIB})`);
+  }
   if (childEnd - childStart > CHILD_RSS_GROWTH_BOUND_MIB) {
     failures.push(`the server's child processes' RSS grew ${childEnd - childStart} MiB after the warm-up (bound ${CHILD_RSS_GROWTH_BOUND_MIB})`);
   }
@@ -278,7 +294,9 @@ async function main(): Promise<number> {
     minutes: options.minutes,
     summary: {
       rssStartMiB: rssStart, rssEndMiB: rssEnd, rssMaxMiB: Math.max(...afterWarmup.map((s) => s.rssMiB)),
-      heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, childrenRssStartMiB: childStart, childrenRssEndMiB: childEnd, handlesStart, handlesEnd,
+      heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, nativeInUseStartMiB: nativeStart, nativeInUseEndMiB: nativeEnd,
+      nativeInUseMaxMiB: Math.max(...afterWarmup.map((s) => s.nativeInUseMiB)), nativeFreeMaxMiB: Math.max(...afterWarmup.map((s) => s.nativeFreeMiB)),
+      childrenRssStartMiB: childStart, childrenRssEndMiB: childEnd, handlesStart, handlesEnd,
       eventLoopLagMaxMs: Math.max(...afterWarmup.map((s) => s.eventLoopLagMaxMs)),
       participantScoresPerSecond: Math.round((sum("participantScores") / measuredSeconds) * 10) / 10,
       rtpScoresPerSecond: Math.round((sum("rtpScores") / measuredSeconds) * 10) / 10,
@@ -295,6 +313,8 @@ async function main(): Promise<number> {
     ["RSS after warm-up / end (MiB)", `${s.rssStartMiB} / ${s.rssEndMiB}`],
     ["RSS max after warm-up (MiB)", String(s.rssMaxMiB)],
     ["JS heap used after warm-up / end (MiB)", `${s.heapUsedStartMiB} / ${s.heapUsedEndMiB}`],
+    ["native heap in use after warm-up / end / max (MiB)", `${s.nativeInUseStartMiB} / ${s.nativeInUseEndMiB} / ${s.nativeInUseMaxMiB}`],
+    ["native heap freed but kept, max (MiB)", String(s.nativeFreeMaxMiB)],
     ["decoder process RSS after warm-up / end (MiB)", `${s.childrenRssStartMiB} / ${s.childrenRssEndMiB}`],
     ["active handles after warm-up / end", `${s.handlesStart} / ${s.handlesEnd}`],
     ["event-loop lag max (ms)", String(s.eventLoopLagMaxMs)],
@@ -302,7 +322,7 @@ async function main(): Promise<number> {
     ["scores/s of the 2 RTP streams", String(s.rtpScoresPerSecond)],
     ["hostile inputs sent", String(s.hostileInputs)],
     ["result", failures.length ? `FAIL: ${failures.join("; ")}` : "pass"],
-  ].map(([k, v]) => `${k!.padEnd(46)} ${v}`).join("\n"));
+  ].map(([k, v]) => `${k!.padEnd(50)} ${v}`).join("\n"));
   console.log(`(load average ${result.machine.load.join(" ")} on ${result.machine.cpus} cores; JSON: ${path.relative(process.cwd(), path.join(options.outDir, "latest.json"))})`);
   return failures.length ? 1 : 0;
 }
