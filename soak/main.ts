@@ -4,8 +4,8 @@
 // mutated frames and messages, mutated RTP datagrams and bad control-API bodies (drawn with fuzz/mutate.ts).
 // Every 5 s it samples the server's RSS, JS heap, active handles and event-loop lag (/metrics), its decoder process's RSS
 // (/proc) and the scores each honest client received. Fails (exit 1) when the server's RSS, its decoder process's
-// RSS, its native heap in use or its handles grow beyond a bound once settled, or an honest participant or RTP stream goes a whole
-// window without a score. Table on stdout, JSON in <out>/latest.json.
+// RSS, its native heap in use or its handles grow beyond a bound once settled, or an honest participant or RTP
+// stream goes a whole window without a score. Table on stdout, JSON in <out>/latest.json.
 import { execFileSync, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -273,19 +273,19 @@ async function main(): Promise<number> {
   await server.stop();
 
   const settleMs = Math.min(MEMORY_SETTLE_MS, (seconds * 1000) / 3);
-  const afterWarmup = samples.filter((s) => s.atSeconds * 1000 > settleMs);
-  const window = Math.max(1, Math.min(MEMORY_WINDOW_SAMPLES, Math.floor(afterWarmup.length / 4)));
-  const first = afterWarmup.slice(0, window), last = afterWarmup.slice(-window);
+  const settled = samples.filter((s) => s.atSeconds * 1000 > settleMs);
+  const window = Math.max(1, Math.min(MEMORY_WINDOW_SAMPLES, Math.floor(settled.length / 4)));
+  const first = settled.slice(0, window), last = settled.slice(-window);
   const rssStart = median(first.map((s) => s.rssMiB)), rssEnd = median(last.map((s) => s.rssMiB));
   const childStart = median(first.map((s) => s.childrenRssMiB)), childEnd = median(last.map((s) => s.childrenRssMiB));
   const heapStart = median(first.map((s) => s.heapUsedMiB)), heapEnd = median(last.map((s) => s.heapUsedMiB));
   const nativeStart = median(first.map((s) => s.nativeInUseMiB)), nativeEnd = median(last.map((s) => s.nativeInUseMiB));
   const handlesStart = median(first.map((s) => s.activeHandles)), handlesEnd = median(last.map((s) => s.activeHandles));
-  const measuredSeconds = afterWarmup.length * (SAMPLE_MS / 1000);
-  const sum = (key: keyof Sample) => afterWarmup.reduce((s, x) => s + (x[key] as number), 0);
+  const measuredSeconds = settled.length * (SAMPLE_MS / 1000);
+  const sum = (key: keyof Sample) => settled.reduce((s, x) => s + (x[key] as number), 0);
   const failures: string[] = [];
   if (diedDuringSoak) failures.push("the server exited during the soak");
-  if (afterWarmup.length < 2) failures.push("too few samples after the warm-up: run longer");
+  if (settled.length < 2) failures.push("too few samples once settled: run longer");
   if (rssEnd - rssStart > RSS_GROWTH_BOUND_MIB) failures.push(`RSS grew ${rssEnd - rssStart} MiB once settled (bound ${RSS_GROWTH_BOUND_MIB})`);
   if (nativeEnd - nativeStart > NATIVE_IN_USE_GROWTH_BOUND_MIB) {
     failures.push(`the native heap in use grew ${nativeEnd - nativeStart} MiB once settled (bound ${NATIVE_IN_USE_GROWTH_BOUND_MIB})`);
@@ -301,12 +301,12 @@ async function main(): Promise<number> {
     load: { participants: PARTICIPANTS, fpsPerParticipant: FPS, observers: observers.length, rtpStreams: streams.length },
     minutes: options.minutes,
     summary: {
-      rssStartMiB: rssStart, rssEndMiB: rssEnd, rssMinMiB: Math.min(...afterWarmup.map((s) => s.rssMiB)),
-      rssMaxMiB: Math.max(...afterWarmup.map((s) => s.rssMiB)),
+      rssStartMiB: rssStart, rssEndMiB: rssEnd, rssMinMiB: Math.min(...settled.map((s) => s.rssMiB)),
+      rssMaxMiB: Math.max(...settled.map((s) => s.rssMiB)),
       heapUsedStartMiB: heapStart, heapUsedEndMiB: heapEnd, nativeInUseStartMiB: nativeStart, nativeInUseEndMiB: nativeEnd,
-      nativeInUseMaxMiB: Math.max(...afterWarmup.map((s) => s.nativeInUseMiB)), nativeFreeMaxMiB: Math.max(...afterWarmup.map((s) => s.nativeFreeMiB)),
+      nativeInUseMaxMiB: Math.max(...settled.map((s) => s.nativeInUseMiB)), nativeFreeMaxMiB: Math.max(...settled.map((s) => s.nativeFreeMiB)),
       childrenRssStartMiB: childStart, childrenRssEndMiB: childEnd, handlesStart, handlesEnd,
-      eventLoopLagMaxMs: Math.max(...afterWarmup.map((s) => s.eventLoopLagMaxMs)),
+      eventLoopLagMaxMs: Math.max(...settled.map((s) => s.eventLoopLagMaxMs)),
       participantScoresPerSecond: Math.round((sum("participantScores") / measuredSeconds) * 10) / 10,
       rtpScoresPerSecond: Math.round((sum("rtpScores") / measuredSeconds) * 10) / 10,
       hostileInputs: hostile.sent,
