@@ -56,12 +56,12 @@ describe("device batches on host memory (deviceBatches: host)", { timeout: TEST_
     const bound = await scorer("host");
     // Batches form by timing (the first crop can leave alone): score both ways until the batches match (bit-equal
     // outputs are only promised for the same batches), at most 5 tries.
-    let want = await Promise.all(crops.map((c) => plain.score(c)));
-    let got = await Promise.all(crops.map((c) => bound.score(c)));
-    for (let tries = 1; tries < 5 && got.map((r) => r.batchSize).join() !== want.map((r) => r.batchSize).join(); tries++) {
+    let want, got;
+    let tries = 0;
+    do {
       want = await Promise.all(crops.map((c) => plain.score(c)));
       got = await Promise.all(crops.map((c) => bound.score(c)));
-    }
+    } while (++tries < 5 && got.map((r) => r.batchSize).join() !== want.map((r) => r.batchSize).join());
     expect(new Set(want.map(realOf)).size).toBe(4); // the crops differ: a mixed-up batch would show
     expect(got.map((r) => r.batchSize)).toEqual(want.map((r) => r.batchSize));
     expect(got.map(realOf)).toEqual(want.map(realOf));
