@@ -233,6 +233,19 @@ describe("FaceTracker plans", () => {
     expect(step(tracker, [face(300, 200)]).plan.detect).toBe("full");
   });
 
+  it("detectOffset shifts the schedule: with k=5 and offset 2, full on frame 0 (no track yet), then 3, 8, 13", () => {
+    for (const [offset, expected] of [[2, [0, 3, 8, 13]], [7, [0, 3, 8, 13]], [0, [0, 5, 10]]] as const) {
+      const tracker = new FaceTracker({ detectEvery: 5, detectOffset: offset });
+      const full: number[] = [];
+      for (let i = 0; i < 15; i++) if (step(tracker, [face(300, 200)]).plan.detect === "full") full.push(i);
+      expect(full).toEqual(expected);
+      tracker.reset(); // the offset stays: the schedule restarts from frame 0
+      const again: number[] = [];
+      for (let i = 0; i < 15; i++) if (step(tracker, [face(300, 200)]).plan.detect === "full") again.push(i);
+      expect(again).toEqual(expected);
+    }
+  });
+
   it("plans full when every remaining track is unreported after a miss", () => {
     const tracker = new FaceTracker({ detectEvery: 5, maxMissed: 3 });
     step(tracker, [face(300, 200)]);
@@ -323,6 +336,8 @@ describe("FaceTracker input checks", () => {
   it("rejects bad options", () => {
     expect(() => new FaceTracker({ detectEvery: 0 })).toThrow(/detectEvery/);
     expect(() => new FaceTracker({ detectEvery: 2.5 })).toThrow(/detectEvery/);
+    expect(() => new FaceTracker({ detectOffset: -1 })).toThrow(/detectOffset must be an integer >= 0/);
+    expect(() => new FaceTracker({ detectOffset: 0.5 })).toThrow(/detectOffset/);
     expect(() => new FaceTracker({ iouThreshold: 0 })).toThrow(/iouThreshold/);
     expect(() => new FaceTracker({ iouThreshold: 1.5 })).toThrow(/iouThreshold/);
     expect(() => new FaceTracker({ iouThreshold: Number.NaN })).toThrow(/iouThreshold/);

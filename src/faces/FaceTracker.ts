@@ -19,6 +19,7 @@ interface PendingPlan {
 /** FaceTrackerOptions' defaults (the server's detectEvery and regionSearch settings start from these). */
 export const DEFAULT_TRACKER_OPTIONS: Readonly<Required<FaceTrackerOptions>> = Object.freeze({
   detectEvery: 5,
+  detectOffset: 0,
   iouThreshold: 0.3,
   maxMissed: 1,
   regionMargin: 0.2,
@@ -29,6 +30,7 @@ const KEYPOINTS: readonly (keyof FaceKeypoints)[] = ["rightEye", "leftEye", "nos
 
 export class FaceTracker {
   readonly #detectEvery: number;
+  readonly #detectOffset: number;
   readonly #iouThreshold: number;
   readonly #maxMissed: number;
   readonly #regionMargin: number;
@@ -50,6 +52,7 @@ export class FaceTracker {
     }
     const d = DEFAULT_TRACKER_OPTIONS;
     this.#detectEvery = checkInteger(options.detectEvery ?? d.detectEvery, "detectEvery", 1);
+    this.#detectOffset = checkInteger(options.detectOffset ?? d.detectOffset, "detectOffset", 0);
     this.#maxMissed = checkInteger(options.maxMissed ?? d.maxMissed, "maxMissed", 1);
     const iou = options.iouThreshold ?? d.iouThreshold;
     if (typeof iou !== "number" || !(iou > 0 && iou <= 1)) {
@@ -87,7 +90,7 @@ export class FaceTracker {
 
     const visible = this.#tracks.filter((t) => t.missed === 0);
     let plan: FramePlan;
-    if (this.#frame % this.#detectEvery === 0 || visible.length === 0 || resized) {
+    if ((this.#frame + this.#detectOffset) % this.#detectEvery === 0 || visible.length === 0 || resized) {
       plan = { detect: "full" };
     } else {
       const carried = visible.map((t) => copyFace(t.face, false));

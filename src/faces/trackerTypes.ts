@@ -4,6 +4,12 @@ import type { Box, TrackedFace } from "./faceTypes.js";
 export interface FaceTrackerOptions {
   /** k: run a full-frame detection every k frames (default 5); 1 = every frame. Positive integer. */
   detectEvery?: number;
+  /**
+   * Shifts that schedule: full detections on the frames f with (f + detectOffset) % detectEvery === 0 (default 0).
+   * Streams given different offsets detect on different frames instead of all at once (the server gives each new
+   * participant the next one). Integer >= 0. The first frame, and any frame without a visible track, detects anyway.
+   */
+  detectOffset?: number;
   /** Minimum IoU to associate a detection with a track (default 0.3), in (0, 1]. */
   iouThreshold?: number;
   /**

@@ -61,6 +61,8 @@ export class MesoguardServer {
   /** Who may use the RTP control API and read /healthz's details. */
   readonly #operators: ApiKeyGuard;
   #nextConnectionId = 1;
+  /** Participants started so far: each gets the next detection offset, so their detector frames take turns. */
+  #sessionsStarted = 0;
   #draining = false;
   #startedAt = Date.now();
   #tick: NodeJS.Timeout | null = null;
@@ -228,7 +230,8 @@ export class MesoguardServer {
     connection: ClientConnection | null,
     source: ParticipantSource,
   ): ParticipantSession {
-    const options = { room: room.name, ...who, ...this.config.session, verdict: this.config.verdict };
+    const detectOffset = this.#sessionsStarted++ % this.config.session.detectEvery;
+    const options = { room: room.name, ...who, ...this.config.session, detectOffset, verdict: this.config.verdict };
     const evidence = this.#evidence.room(room.name).sessionJoined(who.participantId, who.name, source);
     return new ParticipantSession(options, connection, this.scorer, this.metrics, this.log, this.#audit, (score) => room.toObservers(score), evidence);
   }

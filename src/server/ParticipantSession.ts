@@ -30,6 +30,8 @@ export interface SessionSettings {
 }
 
 export interface ParticipantSessionOptions extends SessionSettings {
+  /** Shifts this participant's detection schedule (FaceTrackerOptions.detectOffset): the server spreads them. */
+  detectOffset: number;
   room: string;
   participantId: string;
   name?: string;
@@ -100,7 +102,11 @@ export class ParticipantSession {
     private readonly evidence: SessionEvidence,
   ) {
     this.#scoring = scorer.forGroup(`${options.room}/${options.participantId}`);
-    this.#analyzer = new StreamAnalyzer(this.#scoring, { detectEvery: options.detectEvery, regionSearch: options.regionSearch });
+    this.#analyzer = new StreamAnalyzer(this.#scoring, {
+      detectEvery: options.detectEvery,
+      detectOffset: options.detectOffset,
+      regionSearch: options.regionSearch,
+    });
     this.#verdict = new ParticipantVerdict(options.verdict);
     this.#state = this.#verdict.snapshot(this.#now()).participant.state;
     this.#tokens = Math.max(1, options.maxFps);
