@@ -276,7 +276,7 @@ void FramePipeline::ScoreWholeFrame(std::shared_ptr<State> state) {
     job.render = BatchItem{state->frame.view, spec};  // rendered into the batch, on its device
     job.keep_alive = state;
   } else {
-    job.tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
+    job.tensor = mesonet_->NewTensor();
     Render(state->frame.view, spec, false, job.tensor.data(), &r.preprocess_device);
     r.render_ms = MsSince(t);
     state->frame = DecodedFrame{};
@@ -326,7 +326,7 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
       job.render = BatchItem{state->frame.view, lb.spec, true};  // the letterbox rendered into the batch, on its device
       job.keep_alive = state;
     } else {
-      job.tensor.resize(3 * (size_t)detector_size_ * detector_size_);
+      job.tensor = detector_->NewTensor();
       std::string device;
       Render(state->frame.view, lb.spec, true, job.tensor.data(), &device);
       std::lock_guard<std::mutex> lock(state->mutex);
@@ -402,7 +402,7 @@ void FramePipeline::ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInp
       jobs[i].keep_alive = state;
       continue;
     }
-    jobs[i].tensor.resize(3 * (size_t)mesonet_w_ * mesonet_h_);
+    jobs[i].tensor = mesonet_->NewTensor();
     Render(state->frame.view, crop.spec, false, jobs[i].tensor.data(), &r.preprocess_device);
     if (r.return_crops) {
       const size_t plane = (size_t)mesonet_w_ * mesonet_h_;

@@ -41,6 +41,18 @@ void InferenceBatcher::Withdraw(int n) {
   cv_.notify_all();
 }
 
+std::vector<float> InferenceBatcher::NewTensor() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!spare_tensors_.empty()) {
+      std::vector<float> tensor = std::move(spare_tensors_.back());
+      spare_tensors_.pop_back();
+      return tensor;
+    }
+  }
+  return std::vector<float>((size_t)session_->input_item_size());
+}
+
 void InferenceBatcher::Submit(TensorJob job) {
   job.ready = Clock::now();
   {
@@ -103,6 +115,7 @@ void InferenceBatcher::Loop() {
       if (release_memory) {
         largest_since_release_ = 0;
         last_release_ = now;
+        spare_tensors_.clear();
       }
     }
     const Clock::time_point start = Clock::now();
@@ -147,9 +160,14 @@ void InferenceBatcher::Loop() {
           result.outputs.emplace_back(output.begin() + i * per_item, output.begin() + (i + 1) * per_item);
         }
       }
-      batch[i].tensor.clear();
       batch[i].done(std::move(result));
       batch[i].keep_alive.reset();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (TensorJob& job : batch) {
+      if (job.tensor.size() == (size_t)session_->input_item_size() && spare_tensors_.size() < kSpareTensors) {
+        spare_tensors_.push_back(std::move(job.tensor));
+      }
     }
   }
 }
