@@ -115,7 +115,7 @@ export function compare(stages: StagesResult, endToEnd: EndToEndResult, baseline
 export const GOALS = {
   /** MesoNet meso4, batch 1, one ONNX Runtime thread. */
   mesonetCropsPerSec: 400,
-  /** One 256x256 bilinear face crop rendered (the render table's fast path, less the call overhead). */
+  /** One 256x256 bilinear face crop rendered in the pipeline (RenderStage.pipelineCropMs). */
   cropRenderMs: 0.5,
   /** The end-to-end knee: sustained frames/s with p99 within the bound. */
   kneeFps: 250,
@@ -131,13 +131,17 @@ export const GOALS = {
 /** The --bound-ms default: the goal's bound. */
 export const KNEE_BOUND_MS = GOALS.kneeBoundMs;
 
-/** The face crop row of the render table, less the 1x1 render's call overhead (null when either is missing). */
-export function cropRenderMs(render: StagesResult["render"]): { fast: number; reference: number; overhead: number } | null {
+/**
+ * One face crop's render: the pipeline's own (`pipeline`, the goal's measure), and the render table's face crop
+ * row less the 1x1 render's call overhead, fast path and per-pixel reference (null when a figure is missing).
+ */
+export function cropRenderMs(render: StagesResult["render"]): { pipeline: number; fast: number; reference: number; overhead: number } | null {
   const row = render.rows.find((r) => r.geometry.startsWith("face crop"));
   const overhead = render.overheadMs.p50;
-  if (!row || !Number.isFinite(overhead)) return null;
+  const pipeline = render.pipelineCropMs.p50;
+  if (!row || !Number.isFinite(overhead) || !Number.isFinite(pipeline)) return null;
   const less = (ms: number) => round(Math.max(0, ms - overhead));
-  return { fast: less(row.fastMs.p50), reference: less(row.referenceMs.p50), overhead };
+  return { pipeline: round(pipeline), fast: less(row.fastMs.p50), reference: less(row.referenceMs.p50), overhead };
 }
 
 export function evaluateTargets(result: Omit<BenchResult, "targets">): Target[] {
@@ -163,12 +167,13 @@ export function evaluateTargets(result: Omit<BenchResult, "targets">): Target[] 
     {
       name: "face crop render, one 256x256 bilinear crop",
       target: `<= ${GOALS.cropRenderMs}`,
-      measured: crop?.fast ?? null,
+      measured: crop?.pipeline ?? null,
       unit: "ms",
-      met: atMost(crop?.fast ?? null, GOALS.cropRenderMs),
+      met: atMost(crop?.pipeline ?? null, GOALS.cropRenderMs),
       note: crop
-        ? `render table median less the ${crop.overhead} ms call overhead; the per-pixel reference: ${crop.reference} ms`
-        : "no face crop row in the render table",
+        ? `the pipeline's crop stage (analyze() renderMs, one given face); preprocess() round trip less its ${crop.overhead} ms ` +
+          `call overhead: ${crop.fast} ms, the per-pixel reference's ${crop.reference} ms`
+        : "no face crop figures in the render table",
     },
     {
       name: `end to end, 640x480 JPEG, one face, p99 <= ${endToEnd.boundMs} ms`,
@@ -277,6 +282,7 @@ export function formatReport(result: BenchResult): string {
       [
         ...stages.render.rows.map((r) => [r.geometry, r.pixels, ms(r.fastMs), ms(r.referenceMs), r.detectorMs ? ms(r.detectorMs) : ""]),
         ["call overhead (1x1 render)", "rgb", ms(stages.render.overheadMs), "", ""],
+        ["face crop in the pipeline (analyze() renderMs)", "rgb", ms(stages.render.pipelineCropMs), "", ""],
       ],
     ),
   );

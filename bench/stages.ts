@@ -4,6 +4,7 @@
 import sharp from "sharp";
 
 import type { DetectorName } from "../src/faces/detectorModels.js";
+import type { Detection } from "../src/faces/faceTypes.js";
 import { keypointsToArray } from "../src/faces/keypoints.js";
 import type { DeviceBatchMode, NativeAddon, NativeDeviceBatchStatus, ProviderName } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
@@ -48,6 +49,12 @@ export interface RenderStage {
   frame: FrameName;
   overheadMs: Summary;
   rows: RenderRow[];
+  /**
+   * The pipeline's own face crop, as the server renders one per face per frame: analyze() of the decoded frame (raw
+   * RGB) with its face given (no detector), its `renderMs` (the crop's geometry and the fast CPU render into a tensor
+   * of the model's queue, timed by the addon on its pipeline thread), without preprocess()'s copies to and from JS.
+   */
+  pipelineCropMs: Summary;
 }
 
 export interface DetectorRow {
@@ -100,13 +107,14 @@ export function stageIterations(quick: boolean): RepeatOptions {
 }
 
 /** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages), and the keypoints it was cut from. */
-export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; keypoints: number[] }> {
+export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; keypoints: number[]; face: Detection }> {
   const scorer = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu" });
   try {
     const analysis = await scorer.analyze({ kind: "jpeg", data: frame.jpeg }, { returnCrops: true });
     const found = analysis.faces[0];
     if (!found?.crop.rgb) throw new Error(`bench: no face found in the ${frame.name} test frame`);
-    return { rgb: found.crop.rgb, keypoints: keypointsToArray(found.keypoints) };
+    const face = { box: found.box, keypoints: found.keypoints, score: found.score };
+    return { rgb: found.crop.rgb, keypoints: keypointsToArray(found.keypoints), face };
   } finally {
     await scorer.close();
   }
@@ -141,6 +149,7 @@ async function measureRender(
   addon: NativeAddon,
   frame: BenchFrame,
   keypoints: number[],
+  face: Detection,
   iterations: RepeatOptions,
 ): Promise<RenderStage> {
   const { data, info } = await sharp(frame.jpeg).raw().toBuffer({ resolveWithObject: true });
@@ -179,7 +188,15 @@ async function measureRender(
     rows.push({ geometry, pixels, fastMs: last(fast), referenceMs: last(reference), ...(letterbox ? { detectorMs: last(detector) } : {}) });
   }
   const overheadMs = summarize(await repeat(async () => void (await render("rgb", { width: 1, height: 1 })), iterations));
-  return { frame: frame.name, overheadMs, rows };
+  const scorer = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu", detector: false });
+  try {
+    const runs: FrameAnalysis[] = [];
+    const timed = await repeat(async () => void runs.push(await scorer.analyze(inputs.rgb, { detect: false, faces: [face] })), iterations);
+    const pipelineCropMs = summarize(runs.slice(runs.length - timed.length).map((r) => r.timings.renderMs));
+    return { frame: frame.name, overheadMs, rows, pipelineCropMs };
+  } finally {
+    await scorer.close();
+  }
 }
 
 export async function runStages(
@@ -191,7 +208,7 @@ export async function runStages(
 ): Promise<StagesResult> {
   const iterations = stageIterations(quick);
   const providers = probes.filter((p) => p.usable).map((p) => p.provider!);
-  const { rgb: crop, keypoints } = await faceCrop(frames[0]!);
+  const { rgb: crop, keypoints, face } = await faceCrop(frames[0]!);
 
   // Decode: the addon's preprocess() and sharp, each one call after another.
   const decode: Array<Omit<DecodeRow, "addonDecodeMs">> = [];
@@ -204,7 +221,7 @@ export async function runStages(
   }
 
   step(`stages: render ${frames[0]!.name}, fast and reference`);
-  const render = await measureRender(addon, frames[0]!, keypoints, iterations);
+  const render = await measureRender(addon, frames[0]!, keypoints, face, iterations);
 
   // Face detector: analyze() with detection on each frame, its own timings per stage.
   const detector: DetectorRow[] = [];
