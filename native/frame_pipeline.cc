@@ -318,8 +318,8 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
     stats_.detector_runs += regions.size();
   }
   for (const Box& region : regions) {
-    const Clock::time_point t = Clock::now();
-    // BlazeFace takes RGB scaled to [-1, 1].
+    // BlazeFace takes RGB scaled to [-1, 1]. The letterbox's render counts in detect_ms (from stage_start), not in
+    // render_ms, which is the face crops' alone: the stages do not overlap.
     const Letterbox lb = MakeLetterbox(region, detector_size_, config_.detector.mode, detector_layout_, 2.f, -1.f);
     TensorJob job;
     if (detector_->device_batches()) {
@@ -329,8 +329,6 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
       job.tensor = detector_->NewTensor();
       std::string device;
       Render(state->frame.view, lb.spec, true, job.tensor.data(), &device);
-      std::lock_guard<std::mutex> lock(state->mutex);
-      r.render_ms += MsSince(t);
     }
     job.done = [this, state, lb](TensorResult&& result) {
       std::vector<FaceDetection> found;

@@ -30,6 +30,20 @@ describe("MesoNetScorer", () => {
     expect(score.timings.batchSize).toBeGreaterThanOrEqual(1);
   });
 
+  it("analyze() times each stage once: the letterbox in detectMs, only the face crops in renderMs", async () => {
+    const scorer = await MesoNetScorer.create({ provider: "cpu" });
+    open.push(scorer);
+    const blank = { kind: "rgb" as const, data: new Uint8Array(640 * 480 * 3).fill(128), width: 640, height: 480 };
+    const empty = await scorer.analyze(blank);
+    expect(empty.faces).toEqual([]);
+    expect(empty.timings.detectMs).toBeGreaterThan(0);
+    expect(empty.timings.renderMs).toBe(0); // no face, no crop: the letterbox was rendered, but counts in detectMs
+    const photo = readFileSync(path.resolve(packageRoot(), "../shared/photos/grace_hopper.jpg"));
+    const found = await scorer.analyze({ kind: "jpeg", data: photo });
+    expect(found.faces).toHaveLength(1);
+    expect(found.timings.renderMs).toBeGreaterThan(0);
+  });
+
   it("uses the extended graph level for MesoInception4", async () => {
     const scorer = await MesoNetScorer.create({ model: "mesoinception4-f2f" });
     open.push(scorer);

@@ -111,7 +111,9 @@ export interface NativeAnalyzeResult {
   facesFound: number;
   timings: {
     decodeMs: number;
+    /** The detector's letterbox render(s), inference and decoding, when it ran. */
     detectMs: number;
+    /** The face crops' render (not the letterbox's: the stages do not overlap). */
     renderMs: number;
     waitMs: number;
     inferenceMs: number;
