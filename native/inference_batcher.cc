@@ -115,7 +115,6 @@ void InferenceBatcher::Loop() {
       if (release_memory) {
         largest_since_release_ = 0;
         last_release_ = now;
-        spare_tensors_.clear();
       }
     }
     const Clock::time_point start = Clock::now();
@@ -163,11 +162,15 @@ void InferenceBatcher::Loop() {
       batch[i].done(std::move(result));
       batch[i].keep_alive.reset();
     }
+    // Kept for the next renders, or, after a burst's last batch (the arena was released), all given back.
     std::lock_guard<std::mutex> lock(mutex_);
+    if (release_memory) {
+      spare_tensors_.clear();
+      continue;
+    }
+    const size_t item = (size_t)session_->input_item_size();
     for (TensorJob& job : batch) {
-      if (job.tensor.size() == (size_t)session_->input_item_size() && spare_tensors_.size() < kSpareTensors) {
-        spare_tensors_.push_back(std::move(job.tensor));
-      }
+      if (job.tensor.size() == item && spare_tensors_.size() < kSpareTensors) spare_tensors_.push_back(std::move(job.tensor));
     }
   }
 }

@@ -82,7 +82,7 @@ class InferenceBatcher {
   std::shared_ptr<ModelSession> session_;
   std::unique_ptr<DeviceBatchRunner> device_;
   std::vector<float> input_;  // RunOnHost's, reused
-  // Finished jobs' tensors for NewTensor, at most kSpareTensors; dropped when the arena is released after a burst.
+  // Finished jobs' tensors for NewTensor, at most kSpareTensors; all freed after a burst's last batch (with the arena).
   std::vector<std::vector<float>> spare_tensors_;
   static constexpr size_t kSpareTensors = 8;
   int max_batch_;
