@@ -106,15 +106,14 @@ export function stageIterations(quick: boolean): RepeatOptions {
     : { warmup: 10, iterations: 500, budgetMs: 3000, minIterations: 20 };
 }
 
-/** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages), and the keypoints it was cut from. */
-export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; keypoints: number[]; face: Detection }> {
+/** A 256x256 RGB face crop of the frame, as the server's pipeline cuts it (MesoNet's input in the stages), and the face it was cut from. */
+export async function faceCrop(frame: BenchFrame): Promise<{ rgb: Buffer; face: Detection }> {
   const scorer = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu" });
   try {
     const analysis = await scorer.analyze({ kind: "jpeg", data: frame.jpeg }, { returnCrops: true });
     const found = analysis.faces[0];
     if (!found?.crop.rgb) throw new Error(`bench: no face found in the ${frame.name} test frame`);
-    const face = { box: found.box, keypoints: found.keypoints, score: found.score };
-    return { rgb: found.crop.rgb, keypoints: keypointsToArray(found.keypoints), face };
+    return { rgb: found.crop.rgb, face: { box: found.box, keypoints: found.keypoints, score: found.score } };
   } finally {
     await scorer.close();
   }
@@ -148,7 +147,6 @@ function rgbToI420(rgb: Buffer, width: number, height: number): Buffer {
 async function measureRender(
   addon: NativeAddon,
   frame: BenchFrame,
-  keypoints: number[],
   face: Detection,
   iterations: RepeatOptions,
 ): Promise<RenderStage> {
@@ -163,7 +161,7 @@ async function measureRender(
     return nowMs() - t;
   };
   const whole: [number, number, number, number] = [0, 0, info.width, info.height];
-  const crop = { resize: SCORER_DEFAULTS.crop.resize, keypoints };
+  const crop = { resize: SCORER_DEFAULTS.crop.resize, keypoints: keypointsToArray(face.keypoints) };
   const back = { resize: SCORER_DEFAULTS.detector.resize, region: whole };
   const front = { width: 128, height: 128, resize: SCORER_DEFAULTS.detector.resize, region: whole };
   const geometries: Array<{ geometry: string; pixels: RenderRow["pixels"]; options: PreprocessOptionsInput; letterbox: boolean }> = [
@@ -208,7 +206,7 @@ export async function runStages(
 ): Promise<StagesResult> {
   const iterations = stageIterations(quick);
   const providers = probes.filter((p) => p.usable).map((p) => p.provider!);
-  const { rgb: crop, keypoints, face } = await faceCrop(frames[0]!);
+  const { rgb: crop, face } = await faceCrop(frames[0]!);
 
   // Decode: the addon's preprocess() and sharp, each one call after another.
   const decode: Array<Omit<DecodeRow, "addonDecodeMs">> = [];
@@ -221,7 +219,7 @@ export async function runStages(
   }
 
   step(`stages: render ${frames[0]!.name}, fast and reference`);
-  const render = await measureRender(addon, frames[0]!, keypoints, face, iterations);
+  const render = await measureRender(addon, frames[0]!, face, iterations);
 
   // Face detector: analyze() with detection on each frame, its own timings per stage.
   const detector: DetectorRow[] = [];
