@@ -96,6 +96,11 @@ export class MesoguardServer {
     }, (room, message) => this.#cluster?.relay(room, message));
     this.#evidence = new EvidenceService(config, scorer, log, (name) => this.#rooms.room(name));
     this.#http = createServer((req, res) => void this.#route(req, res));
+    // Node's 5 s keep-alive closes an idle connection about when a client reuses it (a load balancer's idle
+    // timeout is 60 s; undici's is the server's hint less 1 s, so a late client timer loses the race), and the
+    // request fails with "other side closed". Idle connections stay 65 s; headers must still come before that.
+    this.#http.keepAliveTimeout = 65_000;
+    this.#http.headersTimeout = 66_000;
     // Oversized messages up to 4x the limit are read and answered with an error (the connection stays);
     // beyond that ws closes the connection (1009) without buffering the rest.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes * 4 });

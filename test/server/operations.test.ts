@@ -1,6 +1,7 @@
 // Running the server: /healthz and /metrics say what an operator needs, and SIGTERM drains (frames in flight
 // are finished, clients get a final score and a 1001 close with a reason, nobody new gets in, exit code 0).
 import { existsSync, readFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +34,28 @@ beforeAll(async () => {
 afterAll(async () => {
   closeAllClients();
   await stopAllServers();
+});
+
+describe("keep-alive", () => {
+  it("keeps an idle connection past Node's 5 s default (65 s, advertised), so a client reusing it is not cut off", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean; keepAlive: string | undefined }>((resolve, reject) => {
+        const req = http.get(`${server.url}/healthz`, { agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode!, reused: req.reusedSocket, keepAlive: res.headers["keep-alive"] }));
+        });
+        req.on("error", reject);
+      });
+    try {
+      const first = await get();
+      expect(first).toMatchObject({ status: 200, reused: false, keepAlive: "timeout=65" });
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      expect(await get()).toMatchObject({ status: 200, reused: true }); // the same connection, still open
+    } finally {
+      agent.destroy();
+    }
+  }, 20_000);
 });
 
 describe("/healthz", () => {
