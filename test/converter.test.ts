@@ -249,6 +249,45 @@ describe("role mapping and shape checks", () => {
     }
   });
 
+  it("lays Meso4's 8-channel blocks out for NCHWc kernels and scores as the plain layout does", async () => {
+    // The two reference crops, then uniform noise (every pixel and border tap matters) and a flat grey image.
+    let seed = 7;
+    const noise = Float32Array.from({ length: 3 * 256 * 256 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 1000) / 999);
+    const batch = new Float32Array(4 * 3 * 256 * 256);
+    batch.set(loadReferenceBatch());
+    batch.set(noise, 2 * noise.length);
+    batch.fill(0.5, 3 * noise.length);
+    const run = async (model: onnxProto.onnx.ModelProto) => {
+      const session = await ort.InferenceSession.create(encodeModel(model));
+      try {
+        const r = await session.run({ input: new ort.Tensor("float32", batch, [4, 3, 256, 256]) });
+        return { real: r.real.data as Float32Array, logit: r.logit.data as Float32Array };
+      } finally {
+        await session.release();
+      }
+    };
+    const f2f = await readKerasWeights(path.join(weightsDir, "Meso4_F2F.h5"));
+    for (const weights of [meso4, f2f]) {
+      const blocked = buildMesoNetModel(weights, meso4Info);
+      const plain = buildMesoNetModel(weights, meso4Info, { blockedLayout: false });
+      const nodes = blocked.graph!.node!;
+      const weightDims = (conv: string) => blocked.graph!.initializer!.find((t) => t.name === nodes.find((n) => n.name === conv)!.input![1])!.dims!.map(Number);
+      // Block 1: 16 filters (8 zero), pooled, then sliced to 8; block 2: a 3x3 conv over the 32-channel space-to-depth.
+      expect(weightDims("conv2d_5")).toEqual([16, 3, 3, 3]);
+      expect(nodes.filter((n) => n.opType === "Slice")).toHaveLength(1);
+      expect(weightDims("conv2d_6")).toEqual([32, 32, 3, 3]);
+      expect(nodes.filter((n) => n.opType === "SpaceToDepth").map((n) => n.input![0])).toEqual(["batch_normalization_5.out"]);
+      expect(plain.graph!.node!.filter((n) => ["SpaceToDepth", "Slice", "Split"].includes(n.opType!))).toHaveLength(0);
+      const [a, b] = [await run(blocked), await run(plain)];
+      for (let n = 0; n < 4; n++) {
+        expect(Math.abs(a.real[n]! - b.real[n]!), `image ${n}`).toBeLessThanOrEqual(1e-6);
+        expect(Math.abs(a.logit[n]! - b.logit[n]!), `image ${n} logit`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b.logit[n]!)));
+      }
+      // The noise and grey images score apart from the crops: a layout that lost the input would score them alike.
+      expect(new Set(Array.from(b.logit, (v) => v.toFixed(3))).size).toBe(4);
+    }
+  });
+
   it("rejects a kernel whose shape does not fit its role", () => {
     const swapped: KerasWeights = new Map(meso4);
     swapped.set("conv2d_6", { ...meso4.get("conv2d_6"), kernel: meso4.get("conv2d_7")!.kernel });
