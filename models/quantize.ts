@@ -2,7 +2,8 @@
 // convs after the first (uint8 activations with ranges calibrated on fixed face crops, int8 weights with one scale
 // per output channel, int32 bias) and their MaxPools, which ONNX Runtime's CPU provider fuses into int8 kernels
 // (QLinearConv with its ReLU, uint8 MaxPool) at graph level extended or all. The first conv, the folded BatchNorm
-// shifts and the dense head stay float32.
+// shifts and the dense head stay float32, and so does block 2's pool in Meso4's blocked layout (mesonetGraph.ts: a
+// Split + Max of the space-to-depth conv's groups, on its dequantised output).
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import onnxProto from "onnx-proto";
