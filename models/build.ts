@@ -4,7 +4,8 @@
 //
 // Writes <out>/<name>.onnx (default out: models/generated), skips models whose existing .onnx already
 // carries the pinned weights sha256 (unless --force), and copies MesoNet's LICENSE and NOTICE beside
-// them (Apache-2.0 requires shipping them with derived files).
+// them (Apache-2.0 requires shipping them with derived files). The CLI also writes the BlazeFace back detector's
+// blocked copy (models/detectorLayout.ts) there first, with the BlazeFace package's LICENSE.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -23,6 +24,7 @@ import {
 } from "./mesonetGraph.js";
 import { defaultGeneratedDir, defaultSharedWeightsDir } from "../src/models/paths.js";
 import { buildInt8Model, calibrationFiles, defaultCalibrationDir, INT8_MODELS, INT8_SUFFIX } from "./quantize.js";
+import { buildDetectorModels } from "./detectorLayout.js";
 import {
   checkUserWeightsDir,
   resolveWeights,
@@ -210,6 +212,7 @@ async function main(): Promise<void> {
       console.log(USAGE);
       return;
     }
+    await buildDetectorModels({ outDir: opts.outDir });
     await buildModels(opts);
     await buildInt8Models({ outDir: opts.outDir });
   } catch (err) {

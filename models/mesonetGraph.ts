@@ -131,6 +131,13 @@ const attrInt = (name: string, i: number): IAttributeProto => ({ name, type: Att
 const attrInts = (name: string, ints: number[]): IAttributeProto => ({ name, type: AttrType.INTS, ints });
 const attrFloat = (name: string, f: number): IAttributeProto => ({ name, type: AttrType.FLOAT, f });
 
+/** A float tensor's raw_data (little-endian) as values. */
+export function tensorFloats(t: ITensorProto): Float32Array {
+  const bytes = t.rawData!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Float32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
+}
+
 /** Float32 values as little-endian bytes (ONNX raw_data is always little-endian). */
 export function float32LE(data: Float32Array): Uint8Array {
   const bytes = new Uint8Array(data.length * 4);

@@ -11,7 +11,7 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 
 import { packageRoot } from "../src/models/paths.js";
-import { float32LE, INPUT_NAME, META_MODEL } from "./mesonetGraph.js";
+import { float32LE, INPUT_NAME, META_MODEL, tensorFloats } from "./mesonetGraph.js";
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
@@ -39,12 +39,6 @@ function int32s(values: ArrayLike<number>): Uint8Array {
   const view = new DataView(out.buffer);
   for (let i = 0; i < values.length; i++) view.setInt32(i * 4, values[i]!, true);
   return out;
-}
-
-function readFloats(t: ITensorProto): Float32Array {
-  const bytes = t.rawData!;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Float32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
 }
 
 /**
@@ -132,8 +126,8 @@ export function quantizeModel(model: ModelProto, ranges: Map<string, Range>, nam
       }
       const w = initializers.get(node.input[1]!)!;
       const b = initializers.get(node.input[2]!)!;
-      const weights = readFloats(w);
-      const bias = readFloats(b);
+      const weights = tensorFloats(w);
+      const bias = tensorFloats(b);
       const filters = Number(w.dims![0]);
       const per = weights.length / filters;
       const wScale = new Float32Array(filters);

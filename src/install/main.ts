@@ -3,6 +3,7 @@
 // Environment: MESOGUARD_SKIP_APT=1 (never run apt-get), MESOGUARD_BUILD=node-gyp (CPU-only build),
 // MESOGUARD_WEIGHTS_DIR (where the MesoNet .h5 weights are).
 import { buildInt8Models, buildModels } from "../../models/build.js";
+import { buildDetectorModels } from "../../models/detectorLayout.js";
 import { buildNative, type BuildSystem } from "./buildNative.js";
 import { buildWeb } from "./buildWeb.js";
 import { ensureSystemPackages, nvccVersion } from "./systemPackages.js";
@@ -20,6 +21,12 @@ async function main(argv: string[]): Promise<void> {
   buildNative(system, log);
   if (nativeOnly) return;
   await buildWeb({ log });
+  try {
+    await buildDetectorModels({ log });
+  } catch (error) {
+    console.warn(`\nmesoguard: WARNING: the face detector was not built: ${error instanceof Error ? error.message : String(error)}\n` +
+      "Detection with blazeface-back needs it: fix the above, then run `npm run models`.\n");
+  }
   try {
     await buildModels({ log });
   } catch (error) {
