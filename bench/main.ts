@@ -163,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
     SETTINGS_MODELS.length + // ONNX Runtime settings per model
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
-    2 + // baseline, per frame size
+    3 + // baseline: per frame size, then 640x480 on mesoguard's graphs
     1 + plan.sweep.length + plan.extra.length +
     2 + // cluster: 1 node, 2 nodes
     1 + // scan memory

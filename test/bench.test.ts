@@ -257,6 +257,16 @@ describe("npm run bench -- --quick", () => {
     expect(comparison.stageMs.baseline.sum).toBeGreaterThan(0);
     if (comparison.endToEndRatio !== null) expect(comparison.endToEndRatio).toBeGreaterThan(0);
     expect(comparison.stageRatio).toBeCloseTo(comparison.stageMs.baseline.sum / comparison.stageMs.mesoguard.sum, 1);
+    // The published graphs for the goal row; the same pipeline on mesoguard's graphs beside it, 640x480.
+    expect(baseline.graphs).toBe("published");
+    const same = baseline.withMesoguardGraphs;
+    expect(same.frame).toBe("640x480");
+    expect(same.facesFound).toBe(same.frames);
+    const sum = same.stages.decodeMs.p50 + same.stages.detectMs.p50 + same.stages.cropMs.p50 + same.stages.mesonetMs.p50;
+    expect(comparison.withMesoguardGraphs.baselineSum).toBeCloseTo(sum, 2);
+    expect(comparison.withMesoguardGraphs.stageRatio).toBeCloseTo(sum / comparison.stageMs.mesoguard.sum, 1);
+    // Both pipelines score the same face alike: the plain conversion and mesoguard's graph are the same model.
+    expect(Math.abs(same.lastFake! - baseline.results[0]!.lastFake!)).toBeLessThan(1e-3);
   });
 
   it("evaluates issue 15's goal rows from the measurements", () => {
