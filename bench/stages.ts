@@ -87,6 +87,11 @@ export interface MesoNetRow {
   /** Mean batch the queue actually formed (should equal `batch`). */
   meanBatchSize: number;
   cropsPerSec: number;
+  /**
+   * The process's CPU time (all threads: ONNX Runtime's, the addon's, JS) per crop over every call, warm-up included:
+   * it moves less than wall time when other work shares the cores.
+   */
+  cpuMsPerCrop: number;
 }
 
 export interface StagesResult {
@@ -301,11 +306,15 @@ export async function measureMesoNet(
   const inference: number[] = [];
   const batchSizes: number[] = [];
   try {
+    const cpuBefore = process.cpuUsage();
+    let calls = 0;
     const wall = await repeat(async () => {
+      calls++;
       const results = await Promise.all(Array.from({ length: batch }, () => scorer.score(input)));
       inference.push(results[0]!.timings.inferenceMs);
       for (const r of results) batchSizes.push(r.timings.batchSize);
     }, iterations);
+    const cpu = process.cpuUsage(cpuBefore);
     const timedInference = inference.slice(inference.length - wall.length);
     onStatus?.(scorer.info().deviceBatches!);
     const totalMs = wall.reduce((sum, v) => sum + v, 0);
@@ -319,6 +328,7 @@ export async function measureMesoNet(
       inferenceMs: summarize(timedInference),
       meanBatchSize: round(batchSizes.reduce((s, v) => s + v, 0) / batchSizes.length, 2),
       cropsPerSec: round((batch * wall.length * 1000) / totalMs, 1),
+      cpuMsPerCrop: round((cpu.user + cpu.system) / 1000 / (calls * batch)),
     };
   } finally {
     await scorer.close();

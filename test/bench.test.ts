@@ -123,6 +123,10 @@ describe("npm run bench -- --quick", () => {
       expect(m.cropsPerSec).toBeGreaterThan(0);
       expect(m.meanBatchSize).toBeGreaterThan(0);
       expect(m.meanBatchSize).toBeLessThanOrEqual(m.batch);
+      // A crop's process CPU covers at least its own inference on one thread (a tenth of it, to stay clear of timer
+      // granularity on a loaded machine) and is not absurd.
+      expect(m.cpuMsPerCrop).toBeGreaterThan(0.1 * m.inferenceMs.p50 / m.batch);
+      expect(m.cpuMsPerCrop).toBeLessThan(1000);
     }
     expect(stages.mesonetOneThread[0]!.intraOpThreads).toBe(1);
   });
@@ -283,6 +287,7 @@ describe("npm run bench -- --quick", () => {
     const isMet = (t: Target, atLeast: boolean, goal: number) => t.measured !== null && (atLeast ? t.measured >= goal : t.measured <= goal);
 
     expect(mesonet.measured).toBe(stages.mesonetOneThread[0]!.cropsPerSec);
+    expect(mesonet.note).toContain(`process CPU ${stages.mesonetOneThread[0]!.cpuMsPerCrop} ms per crop`);
     expect(mesonet.met).toBe(isMet(mesonet, true, GOALS.mesonetCropsPerSec));
 
     const cropRow = stages.render.rows.find((r) => r.geometry === "face crop 256, bilinear")!;

@@ -43,7 +43,8 @@ describe("keep-alive", () => {
       new Promise<{ status: number; reused: boolean; keepAlive: string | undefined }>((resolve, reject) => {
         const req = http.get(`${server.url}/healthz`, { agent }, (res) => {
           res.resume();
-          res.on("end", () => resolve({ status: res.statusCode!, reused: req.reusedSocket, keepAlive: res.headers["keep-alive"] }));
+          const header = res.headers["keep-alive"];
+          res.on("end", () => resolve({ status: res.statusCode!, reused: req.reusedSocket, keepAlive: Array.isArray(header) ? header.join(", ") : header }));
         });
         req.on("error", reject);
       });
