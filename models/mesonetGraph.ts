@@ -24,7 +24,8 @@
 //   2x2 pool stay in NCHWc, and a Slice drops the zero channels from the pooled tensor, a quarter of the size.
 // - Block 2's 5x5 conv + 2x2 pool reads the 2x2 space-to-depth of its input (32 channels): a 3x3 conv over those
 //   gives the conv's value at each of the 4 pixels of every pool window (4 x 8 outputs), and the pool is the max of
-//   those 4 groups. ONNX Runtime profile, one thread: block 1 0.73 + 0.51 -> 0.73 + 0.27 ms, block 2 1.21 -> 0.88 ms.
+//   those 4 groups. ONNX Runtime profile, one thread: block 1's reorder and pool 0.36-0.51 -> 0.29 ms (its conv stays
+//   0.72 ms), block 2 1.21 -> 0.90 ms.
 //   Block 3 (8 -> 16 channels at 64x64) ran slower rewritten this way (0.34 against 0.29 ms) and stays plain.
 import onnxProto from "onnx-proto";
 import type { Architecture } from "../src/models/manifest.js";
