@@ -16,7 +16,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import onnxProto from "onnx-proto";
 
-import { BLOCKED_DETECTORS, blockedDetectorFile, type DetectorName, publishedDetectorPath } from "../src/faces/detectorModels.js";
+import { BLOCKED_DETECTORS, blazefacePackageDir, blockedDetectorFile, type DetectorName, publishedDetectorPath } from "../src/faces/detectorModels.js";
 import { defaultGeneratedDir } from "../src/models/paths.js";
 import { decodeModel, encodeModel, float32LE, readModelMetadata, tensorFloats } from "./mesonetGraph.js";
 
@@ -150,6 +150,6 @@ export async function buildDetectorModels(opts: { outDir?: string; log?: (line: 
     files.push(file);
   }
   // A derived work of the package's Apache-2.0 models: its license goes with it.
-  copyFileSync(path.join(path.dirname(publishedDetectorPath("blazeface-back")), "..", "LICENSE"), path.join(outDir, DETECTOR_LICENSE_FILE));
+  copyFileSync(path.join(blazefacePackageDir(), "LICENSE"), path.join(outDir, DETECTOR_LICENSE_FILE));
   return files;
 }

@@ -405,7 +405,8 @@ function buildMeso4(g: GraphBuilder, x: Value): Value {
     const id = `block${i + 1}`;
     const role = `${id} conv ${b.k}x${b.k}`;
     const input = x;
-    const folded = g.blockedLayout ? foldableBatchNorm(g, bns[i], `${id} batchnorm`, b.filters) : null;
+    // Blocks 1 and 2 take the blocked layout (when their BatchNorm folds); the others normPool's plain one.
+    const folded = g.blockedLayout && i < 2 ? foldableBatchNorm(g, bns[i], `${id} batchnorm`, b.filters) : null;
     if (folded && i === 0) {
       const pooled = maxPool(g, convRelu(g, input, convs[i], role, b.k, b.filters, 1, folded.scale, 16 - b.filters), b.pool, `${id}.pool`);
       x = addShift(g, firstChannels(g, pooled, b.filters, `${id}.slice`), bns[i], folded.shift);

