@@ -78,6 +78,8 @@ class InferenceBatcher {
   // The batch's input on the host: pre-rendered tensors copied in (one alone is run in place), `render` jobs
   // rendered by the CPU path.
   std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch, bool release_memory);
+  // Gives the arena's batch peak back after an idle spell (called with `lock` held; runs unlocked).
+  void ReleaseIdle(std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<ModelSession> session_;
   std::unique_ptr<DeviceBatchRunner> device_;
@@ -94,6 +96,7 @@ class InferenceBatcher {
   int largest_since_release_ = 0;  // the largest batch run since the arena was last released
   Clock::time_point last_release_{};
   static constexpr std::chrono::seconds kReleaseEvery{1};
+  static constexpr std::chrono::milliseconds kIdleRelease{250};
   bool stopping_ = false;
   bool drop_ = false;
   BatcherStats stats_;

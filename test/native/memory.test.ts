@@ -78,6 +78,48 @@ describe.runIf(process.platform === "linux")("native memory after a burst", { ti
     expect(child.stdout).toContain("ALIVE");
   });
 
+  it("full batches submitted in rounds keep their working set, and an idle spell gives it back", () => {
+    // A caller that submits a batch, awaits it and submits the next ends a burst with every batch. Releasing the
+    // arena after each full batch made every run fault the batch's working set back in: ~4700 minor faults per
+    // batch of 4 here, 2.5x batch 1's CPU time per crop. Now a burst's end releases at most once a second, and
+    // 250 ms without work releases the rest.
+    const child = runWithAddon(
+      CMAKE_ADDON,
+      modelPath("meso4-df"),
+      `
+      const { readFileSync } = await import("node:fs");
+      const rssMb = () => Number(/VmRSS:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8"))[1]) / 1024;
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const scorer = await addon.createScorer(scorerOptions({ intraOpThreads: 1, maxBatch: 4, maxWaitMs: 1000 }));
+      const frame = { kind: "rgb", data: new Uint8Array(256 * 256 * 3).fill(128), width: 256, height: 256 };
+      const round = () => Promise.all(Array.from({ length: 4 }, () => scorer.score(frame)));
+      await scorer.score(frame);
+      await sleep(500);
+      const idle = rssMb();
+      for (let i = 0; i < 3; i++) await round();
+      const before = process.resourceUsage().minorPageFault;
+      const rounds = 20;
+      let largest = 0;
+      for (let i = 0; i < rounds; i++) largest = Math.max(largest, (await round())[0].batchSize);
+      console.log("FAULTS_PER_ROUND", (process.resourceUsage().minorPageFault - before) / rounds, "LARGEST", largest);
+      const busy = rssMb();
+      await sleep(1000);
+      console.log("RSS_MB", Math.round(idle), Math.round(busy), Math.round(rssMb()));
+      await scorer.close();
+      `,
+      60_000,
+    );
+    expect(child.signal, child.stderr).toBeNull();
+    const faults = Number(/FAULTS_PER_ROUND ([\d.]+)/.exec(child.stdout)?.[1]);
+    const [idle, busy, after] = (/RSS_MB (\d+) (\d+) (\d+)/.exec(child.stdout) ?? []).slice(1).map(Number);
+    console.log(`minor page faults per round of 4: ${faults}; RSS MiB idle ${idle}, after the rounds ${busy}, idle again ${after}`);
+    expect(child.stdout).toContain("LARGEST 4"); // the rounds really ran as batches of 4
+    expect(faults).toBeLessThan(2000); // at most one release in the 20 rounds (well under a second)
+    expect(busy - idle).toBeGreaterThan(20); // the arena held the batch's working set between rounds
+    expect(busy - after).toBeGreaterThan(20); // and the idle spell gave it back
+    expect(child.stdout).toContain("ALIVE");
+  });
+
   it("face crops scored one at a time are rendered into reused tensors: no page faults per frame", () => {
     // A fresh 768 KiB tensor per crop (and per detector letterbox) cost a zero fill and ~700 minor faults a frame
     // here; the batcher now hands finished jobs' tensors back out (InferenceBatcher::NewTensor).
