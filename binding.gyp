@@ -43,6 +43,7 @@
       "libraries": [
         "<(ort_node_dir)/bin/napi-v6/linux/x64/libonnxruntime.so.1",
         "-lturbojpeg",
+        "-ljpeg",
         "-lpng16",
         "-lavformat",
         "-lavcodec",

@@ -30,7 +30,7 @@ export interface NativeTarget {
 }
 
 export const NATIVE_TARGETS: NativeTarget[] = [
-  { name: "fuzz_frame_render", covers: "native/frame_decode.cc (JPEG, PNG, raw layouts), preprocess.cc and face_geometry.cc (resize, letterbox, face crop)" },
+  { name: "fuzz_frame_render", covers: "native/frame_decode.cc (JPEG, PNG, raw layouts; a JPEG's rows decoded alone render its face crop bit for bit), preprocess.cc and face_geometry.cc (resize, letterbox, face crop)" },
   { name: "fuzz_video_decoder", covers: "native/video_decoder.cc and libavcodec: VP8 and H.264 access units mutated from real encodes" },
 ];
 

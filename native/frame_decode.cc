@@ -4,8 +4,12 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
+#include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+
+#include <jpeglib.h>
 
 namespace mg {
 
@@ -35,7 +39,62 @@ struct TjHandleCloser {
   void operator()(void* h) const { tjDestroy(h); }
 };
 
-DecodedFrame DecodeJpeg(const FrameInput& in) {
+// libjpeg's error handling for DecodeJpegRows: an error, or a warning (corrupt data, as TJFLAG_STOPONWARNING
+// treats it), jumps back with the message.
+struct JpegErrorJump {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void JumpOnJpegError(j_common_ptr info) {
+  JpegErrorJump* error = reinterpret_cast<JpegErrorJump*>(info->err);
+  (*info->err->format_message)(info, error->message);
+  std::longjmp(error->jump, 1);
+}
+
+void JumpOnJpegWarning(j_common_ptr info, int level) {
+  if (level < 0) JumpOnJpegError(info);  // level >= 0: trace messages
+}
+
+// Rows [begin, end) of a width x height JPEG into `rgb` (its whole frame's size, packed RGB), with TurboJPEG's
+// defaults (RGB out, the accurate integer IDCT, fancy upsampling). False with `message` on any error. No C++
+// object lives between the setjmp and a longjmp.
+bool DecodeJpegRows(const FrameInput& in, int width, int height, int begin, int end, uint8_t* rgb, std::string* message) {
+  jpeg_decompress_struct info;
+  std::memset(&info, 0, sizeof(info));
+  JpegErrorJump error;
+  info.err = jpeg_std_error(&error.manager);
+  error.manager.error_exit = JumpOnJpegError;
+  error.manager.emit_message = JumpOnJpegWarning;
+  error.message[0] = 0;
+  if (setjmp(error.jump)) {
+    *message = error.message;
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, in.bytes.data(), (unsigned long)in.bytes.size());
+  jpeg_read_header(&info, TRUE);
+  info.out_color_space = JCS_EXT_RGB;
+  jpeg_start_decompress(&info);
+  if ((int)info.output_width != width || (int)info.output_height != height || info.output_components != 3) {
+    std::snprintf(error.message, sizeof(error.message), "the decoder's output is %ux%u x %d, not the header's %dx%d RGB",
+                  info.output_width, info.output_height, info.output_components, width, height);
+    *message = error.message;
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  jpeg_skip_scanlines(&info, (JDIMENSION)begin);
+  while ((int)info.output_scanline < end) {
+    JSAMPROW row = rgb + (size_t)info.output_scanline * width * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_destroy_decompress(&info);  // the rest of the stream is never read
+  return true;
+}
+
+DecodedFrame DecodeJpeg(const FrameInput& in, RowRange rows, bool* partial) {
   if (in.bytes.size() < 4 || in.bytes[0] != 0xFF || in.bytes[1] != 0xD8) {
     throw FrameError("ERR_JPEG_DECODE", "not a JPEG: the data does not start with the SOI marker FF D8");
   }
@@ -54,13 +113,22 @@ DecodedFrame DecodeJpeg(const FrameInput& in) {
   CheckDimensions(width, height, in.max_pixels);
   DecodedFrame out;
   out.owned.resize((size_t)width * height * 3);
+  out.view = SourceView{PixelFormat::RGB, width, height, out.owned.data(), nullptr, nullptr, width * 3, 0, 0};
+  const int begin = std::min(height, std::max(0, rows.begin)), end = rows.end > 0 ? std::min(height, rows.end) : height;
+  *partial = begin > 0 || end < height;
+  if (*partial) {
+    std::string message;
+    if (!DecodeJpegRows(in, width, height, begin, std::max(begin, end), out.owned.data(), &message)) {
+      throw FrameError("ERR_JPEG_DECODE", "JPEG decode failed: " + message);
+    }
+    return out;
+  }
   // Default flags: accurate integer IDCT and fancy upsampling, as PIL (and so Keras load_img) decodes.
   // STOPONWARNING: a truncated or corrupt stream is an error, never a half-grey image scored as real.
   if (tjDecompress2(handle.get(), in.bytes.data(), (unsigned long)in.bytes.size(), out.owned.data(), width,
                     width * 3, height, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
     throw FrameError("ERR_JPEG_DECODE", std::string("JPEG decode failed: ") + tjGetErrorStr2(handle.get()));
   }
-  out.view = SourceView{PixelFormat::RGB, width, height, out.owned.data(), nullptr, nullptr, width * 3, 0, 0};
   return out;
 }
 
@@ -175,7 +243,13 @@ void ValidateRawLayout(FrameInput& in, size_t byte_length) {
 }
 
 DecodedFrame DecodeFrame(FrameInput& in) {
-  if (in.kind == FrameKind::Jpeg) return DecodeJpeg(in);
+  bool partial = false;
+  return DecodeFrameRows(in, RowRange{}, &partial);
+}
+
+DecodedFrame DecodeFrameRows(FrameInput& in, RowRange rows, bool* partial) {
+  *partial = false;
+  if (in.kind == FrameKind::Jpeg) return DecodeJpeg(in, rows, partial);
   if (in.kind == FrameKind::Png) return DecodePng(in);
   ValidateRawLayout(in, in.bytes.size());
   DecodedFrame out;

@@ -50,6 +50,17 @@ void ValidateRawLayout(FrameInput& in, size_t byte_length);
 // validated. `in` must outlive the result. Throws FrameError: ERR_INVALID_INPUT, ERR_JPEG_DECODE, ERR_PNG_DECODE.
 DecodedFrame DecodeFrame(FrameInput& in);
 
+// The frame rows a caller will read, [begin, end); `end` 0 = all of them.
+struct RowRange {
+  int begin = 0, end = 0;
+};
+
+// DecodeFrame, where a JPEG may decode only `rows` (`*partial` says whether it did): those rows bit for bit as the
+// whole frame decodes them (libjpeg-turbo skips the rows above with the upsampler's context kept), the others 0.
+// Reading stops after the last of them, so damage further down the stream is not seen; a warning (corrupt data)
+// in what is read is an error, as for a whole frame. Other kinds decode whole.
+DecodedFrame DecodeFrameRows(FrameInput& in, RowRange rows, bool* partial);
+
 const char* FrameKindName(FrameKind kind);
 
 // A rectangle of a frame painted one value in every channel: occlusion sensitivity (src/scan/occlusion.ts).

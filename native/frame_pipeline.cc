@@ -214,6 +214,23 @@ int FramePipeline::Cancel(const std::string& group) {
   return it->second.pending;
 }
 
+RowRange FramePipeline::RowsToDecode(const Request& r) const {
+  // Only a frame whose faces are given is read by nothing but their crops; a detector reads every row.
+  if (r.mode != Request::Mode::Analyze || r.detect || r.faces.empty()) return RowRange{};
+  RowRange rows{kMaxFrameSide, 0};
+  for (const FaceInput& face : r.faces) {
+    int begin = 0, end = 0;
+    if (!SourceRowsRead(MakeFaceCrop(face.keypoints, config_.crop, mesonet_w_).spec, kMaxFrameSide, &begin, &end)) {
+      return RowRange{};
+    }
+    rows.begin = std::min(rows.begin, begin);
+    rows.end = std::max(rows.end, end);
+  }
+  // No row read at all (every crop lies outside the frame): decode one, the frame's size is still checked.
+  if (rows.end <= rows.begin) return RowRange{0, 1};
+  return rows;
+}
+
 void FramePipeline::Start(std::shared_ptr<State> state) {
   Request& r = *state->request;
   if (Dropped(state, r.mode == Request::Mode::Crop ? 1 : 0)) return;
@@ -224,7 +241,12 @@ void FramePipeline::Start(std::shared_ptr<State> state) {
       r.occlusion_source.reset();
       OccludeRgb(r.frame, r.occlusion);
     }
-    state->frame = DecodeFrame(r.frame);
+    bool partial = false;
+    state->frame = DecodeFrameRows(r.frame, RowsToDecode(r), &partial);
+    if (partial) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.partial_decodes;
+    }
   } catch (const FrameError& e) {
     if (r.mode == Request::Mode::Crop) mesonet_->Withdraw(1);
     Fail(std::move(state->request), e.code, e.what());

@@ -100,6 +100,7 @@ struct PipelineStats {
   uint64_t memory_trims = 0;  // freed memory handed back to the system after a burst (idle_trimmer.h)
   uint64_t batches = 0, batched_items = 0;  // MesoNet
   uint64_t detector_runs = 0;
+  uint64_t partial_decodes = 0;  // JPEG frames decoded only in the rows their face crops read
   int pending = 0;
 };
 
@@ -136,6 +137,9 @@ class FramePipeline {
  private:
   struct State;
   void Start(std::shared_ptr<State> state);
+  // The rows of the request's frame that its renders read (DecodeFrameRows): its face crops' rows when its faces are
+  // given, else all.
+  RowRange RowsToDecode(const Request& r) const;
   void ScoreWholeFrame(std::shared_ptr<State> state);
   void RunDetector(std::shared_ptr<State> state);
   void ScoreFaces(std::shared_ptr<State> state, std::vector<FaceInput> faces);

@@ -16,6 +16,27 @@
 
 namespace mg {
 
+bool SourceRowsRead(const RenderSpec& spec, int height, int* begin, int* end) {
+  if (spec.whole_frame) return false;
+  const Affine& m = spec.affine;
+  // An affine map takes its extremes over the output pixels' centres at the corners.
+  double lo = INFINITY, hi = -INFINITY;
+  for (const double u : {0.5, (double)spec.out_w - 0.5}) {
+    for (const double v : {0.5, (double)spec.out_h - 0.5}) {
+      const double sy = (double)m.d * u + (double)m.e * v + (double)m.f;
+      lo = std::min(lo, sy);
+      hi = std::max(hi, sy);
+    }
+  }
+  const double footprint = std::fabs((double)m.d) + std::fabs((double)m.e);
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !std::isfinite(footprint)) return false;
+  // Half an area footprint, the bilinear tap one row below, and two rows for the float sums' rounding.
+  const double reach = footprint * 0.5 + 1.0 + 2.0;
+  *begin = (int)std::max(0.0, std::min((double)height, std::floor(lo - reach)));
+  *end = (int)std::max(0.0, std::min((double)height, std::ceil(hi + reach) + 1.0));
+  return true;
+}
+
 void RenderCpuReference(const SourceView& source, const RenderSpec& spec, float* out) {
   for (int y = 0; y < spec.out_h; ++y) {
     for (int x = 0; x < spec.out_w; ++x) render_pixel(source, spec, x, y, out);

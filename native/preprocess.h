@@ -22,6 +22,12 @@ void RenderCpuReference(const SourceView& source, const RenderSpec& spec, float*
 // inputs use it; the CUDA kernel and RenderCpu keep the definition, so the GPU parity check compares exact paths.
 void RenderDetectorCpu(const SourceView& source, const RenderSpec& spec, float* out);
 
+// The frame rows [*begin, *end) that rendering `spec` (an affine render: a face crop, a region's letterbox) can read
+// from a frame `height` rows high: the bilinear taps, area footprints and nearest points of its output pixels, plus
+// two rows for float rounding, clamped to the frame. False for a whole-frame spec and for non-finite geometry: every
+// row may be read.
+bool SourceRowsRead(const RenderSpec& spec, int height, int* begin, int* end);
+
 // CUDA path (native/cuda/). Where the addon was built without CUDA, or no driver/device exists, it is
 // unavailable and `reason` says why; callers then use the CPU path.
 struct CudaProbe {

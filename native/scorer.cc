@@ -443,6 +443,7 @@ Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   o.Set("batches", Napi::Number::New(env, (double)s.batches));
   o.Set("meanBatchSize", Napi::Number::New(env, s.batches ? (double)s.batched_items / (double)s.batches : 0.0));
   o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));
+  o.Set("partialDecodes", Napi::Number::New(env, (double)s.partial_decodes));
   o.Set("pending", Napi::Number::New(env, s.pending));
   return o;
 }

@@ -1,5 +1,6 @@
 // libFuzzer target: one frame as the addon receives it (kind, size, strides, bytes) through DecodeFrame, then
-// rendered as the scorer would: a whole-frame resize, the detector letterbox and a face crop from fuzzed keypoints.
+// rendered as the scorer would: a whole-frame resize, the detector letterbox and a face crop from fuzzed keypoints;
+// a JPEG's crop again from the rows a tracked frame decodes (DecodeFrameRows), which must give the same floats.
 // Preconditions are the callers' (src/scoring/scorerOptions.ts, native/js_convert.cc): keypoints finite and within
 // kMaxKeypointMagnitude, crop factor and margin in (0, 100]; inputs outside them are skipped, not fed.
 #include <cmath>
@@ -73,6 +74,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (float k : keypoints) {
     if (!std::isfinite(k) || std::fabs(k) > mg::kMaxKeypointMagnitude) return 0;
   }
-  mg::RenderCpu(frame.view, mg::MakeFaceCrop(keypoints, {factor, margin, mode}, kOut).spec, out.data());
+  const mg::RenderSpec crop = mg::MakeFaceCrop(keypoints, {factor, margin, mode}, kOut).spec;
+  mg::RenderCpu(frame.view, crop, out.data());
+
+  // A tracked frame's decode (DecodeFrameRows): only the rows the crop reads, which must render the same crop
+  // bit for bit. The whole frame decoded, so its first rows decode too.
+  mg::RowRange rows;
+  if (in.kind == mg::FrameKind::Jpeg && mg::SourceRowsRead(crop, mg::kMaxFrameSide, &rows.begin, &rows.end) && rows.end > rows.begin) {
+    bool partial = false;
+    const mg::DecodedFrame part = mg::DecodeFrameRows(in, rows, &partial);  // a FrameError here is a finding
+    std::vector<float> again(out.size());
+    mg::RenderCpu(part.view, crop, again.data());
+    if (std::memcmp(out.data(), again.data(), out.size() * sizeof(float)) != 0) __builtin_trap();
+  }
   return 0;
 }

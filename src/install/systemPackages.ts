@@ -33,6 +33,11 @@ export const BUILD_REQUIREMENTS: SystemRequirement[] = [
     present: () => existsSync("/usr/include/turbojpeg.h") || existsSync("/usr/local/include/turbojpeg.h"),
   },
   {
+    aptPackage: "libjpeg62-turbo-dev",
+    purpose: "libjpeg-turbo's libjpeg API decodes only the rows a tracked frame's face crops read",
+    present: () => existsSync("/usr/include/jpeglib.h") || existsSync("/usr/local/include/jpeglib.h"),
+  },
+  {
     aptPackage: "libpng-dev",
     purpose: "libpng decodes PNG frames",
     present: () => existsSync("/usr/include/png.h") || existsSync("/usr/local/include/png.h"),

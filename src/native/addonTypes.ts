@@ -187,6 +187,8 @@ export interface NativeScorerStats {
   batches: number;
   meanBatchSize: number;
   detectorRuns: number;
+  /** JPEG frames with given faces decoded only in the rows their face crops read. */
+  partialDecodes: number;
   pending: number;
 }
 

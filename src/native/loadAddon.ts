@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
+import { aptInstallCommand, BUILD_REQUIREMENTS } from "../install/systemPackages.js";
 import { packageRoot } from "../models/paths.js";
 import type { NativeAddon } from "./addonTypes.js";
 
@@ -37,7 +38,7 @@ export function loadAddon(file?: string): NativeAddon {
         "mesoguard: the native addon is not built. Looked for:",
         ...tried.map((t) => `  - ${t}`),
         "Build it with `npm run build:native` (or reinstall with `npm ci`).",
-        "It needs cmake, g++ and libturbojpeg0-dev: apt-get install -y cmake g++ libturbojpeg0-dev",
+        `It needs these system packages: ${aptInstallCommand(BUILD_REQUIREMENTS.map((r) => r.aptPackage))}`,
       ].join("\n"),
     );
   }
