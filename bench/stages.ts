@@ -22,6 +22,11 @@ export interface DecodeRow {
   frame: FrameName;
   /** libjpeg-turbo in the addon: analyze()'s timings.decodeMs (decode only, on the addon's prep thread). */
   addonDecodeMs: Summary;
+  /**
+   * The same for a tracked frame: analyze() with the frame's face given, which decodes only the rows its face crop
+   * reads (`partialDecodes` of the scorer's stats counts them).
+   */
+  addonTrackedDecodeMs: Summary;
   /** addon.preprocess() round trip from JS: decode + nearest resize to 256x256 + thread hand-over. */
   addonPreprocessMs: Summary;
   /** sharp(jpeg).raw().toBuffer() round trip from JS (libvips' libjpeg-turbo). */
@@ -213,14 +218,24 @@ export async function runStages(
   const providers = probes.filter((p) => p.usable).map((p) => p.provider!);
   const { rgb: crop, face } = await faceCrop(frames[0]!);
 
-  // Decode: the addon's preprocess() and sharp, each one call after another.
+  // Decode: the addon's preprocess() and sharp, each one call after another, and a tracked frame's decode.
   const decode: Array<Omit<DecodeRow, "addonDecodeMs">> = [];
-  for (const frame of frames) {
-    step(`stages: decode ${frame.name}`);
-    const input = { kind: "jpeg" as const, data: frame.jpeg };
-    const addonPreprocessMs = summarize(await repeat(async () => void (await addon.preprocess(input, resolvePreprocessOptions())), iterations));
-    const sharpDecodeMs = summarize(await repeat(async () => void (await sharp(frame.jpeg).raw().toBuffer()), iterations));
-    decode.push({ frame: frame.name, addonPreprocessMs, sharpDecodeMs });
+  const tracking = await MesoNetScorer.create({ model: "meso4-df", provider: "cpu" });
+  try {
+    for (const frame of frames) {
+      step(`stages: decode ${frame.name}`);
+      const input = { kind: "jpeg" as const, data: frame.jpeg };
+      const addonPreprocessMs = summarize(await repeat(async () => void (await addon.preprocess(input, resolvePreprocessOptions())), iterations));
+      const sharpDecodeMs = summarize(await repeat(async () => void (await sharp(frame.jpeg).raw().toBuffer()), iterations));
+      const faces = (await tracking.analyze(input)).faces.map((f) => ({ box: f.box, keypoints: f.keypoints, score: f.score }));
+      if (faces.length === 0) throw new Error(`bench: no face found in the ${frame.name} test frame`);
+      const tracked: FrameAnalysis[] = [];
+      const timed = await repeat(async () => void tracked.push(await tracking.analyze(input, { detect: false, faces })), iterations);
+      const addonTrackedDecodeMs = summarize(tracked.slice(tracked.length - timed.length).map((r) => r.timings.decodeMs));
+      decode.push({ frame: frame.name, addonPreprocessMs, sharpDecodeMs, addonTrackedDecodeMs });
+    }
+  } finally {
+    await tracking.close();
   }
 
   step(`stages: render ${frames[0]!.name}, fast and reference`);

@@ -85,6 +85,7 @@ describe("npm run bench -- --quick", () => {
     expect(stages.decode.map((d) => d.frame)).toEqual(["640x480", "1280x720"]);
     for (const d of stages.decode) {
       expectSummary(d.addonDecodeMs);
+      expectSummary(d.addonTrackedDecodeMs);
       expectSummary(d.addonPreprocessMs);
       expectSummary(d.sharpDecodeMs);
     }
