@@ -73,10 +73,9 @@ DeviceBatchRunner::DeviceBatchRunner(std::shared_ptr<ModelSession> session, std:
   fault_ = fault ? fault : "";
 }
 
-bool DeviceBatchRunner::Run(const std::vector<BatchItem>& items, bool release_memory,
-                            std::vector<std::vector<float>>* outputs) {
+bool DeviceBatchRunner::Run(const std::vector<BatchItem>& items, std::vector<std::vector<float>>* outputs) {
   try {
-    RunDevice(items, release_memory, outputs);
+    RunDevice(items, outputs);
   } catch (const std::exception& e) {
     const std::string why = std::string("a ") + memory_->device() + " device batch of " + std::to_string(items.size()) +
                             " failed: " + e.what();
@@ -90,8 +89,7 @@ bool DeviceBatchRunner::Run(const std::vector<BatchItem>& items, bool release_me
   return true;
 }
 
-void DeviceBatchRunner::RunDevice(const std::vector<BatchItem>& items, bool release_memory,
-                                  std::vector<std::vector<float>>* outputs) {
+void DeviceBatchRunner::RunDevice(const std::vector<BatchItem>& items, std::vector<std::vector<float>>* outputs) {
   const std::string fault = fault_;
   if (fault == "render" || fault == "run") fault_.clear();  // once: the first device batch
   if (fault == "render") throw std::runtime_error("test fault (MESOGUARD_TEST_DEVICE_BATCH_FAULT=render)");
@@ -106,7 +104,7 @@ void DeviceBatchRunner::RunDevice(const std::vector<BatchItem>& items, bool rele
     bound[i] = memory_->Output(i, (size_t)per_item * batch);
   }
   const Ort::MemoryInfo memory(memory_->ort_memory_name(), OrtDeviceAllocator, memory_->device_id(), OrtMemTypeDefault);
-  session_->RunBound(memory, input, batch, bound, release_memory);
+  session_->RunBound(memory, input, batch, bound);
   outputs->assign(count, {});
   for (size_t i = 0; i < count; ++i) {
     (*outputs)[i].resize((size_t)session_->output_item_size(i) * batch);

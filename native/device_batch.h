@@ -81,10 +81,10 @@ class DeviceBatchRunner {
   // Renders `items` into the batch input and runs them; returns each output for the whole batch on the host, as
   // ModelSession::Run does. Returns false, leaving `outputs` empty, when the canary has just rejected the device
   // path (the caller recomputes the batch on the CPU path). Throws DeviceBatchError after turning the switch off.
-  bool Run(const std::vector<BatchItem>& items, bool release_memory, std::vector<std::vector<float>>* outputs);
+  bool Run(const std::vector<BatchItem>& items, std::vector<std::vector<float>>* outputs);
 
  private:
-  void RunDevice(const std::vector<BatchItem>& items, bool release_memory, std::vector<std::vector<float>>* outputs);
+  void RunDevice(const std::vector<BatchItem>& items, std::vector<std::vector<float>>* outputs);
   bool CanaryAgrees(const BatchItem& item, float device_p);
 
   std::shared_ptr<ModelSession> session_;

@@ -15,13 +15,14 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 InferenceBatcher::InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
-                                   std::unique_ptr<DeviceBatchRunner> device, const char* name)
+                                   std::unique_ptr<DeviceBatchRunner> device, const char* name, int nice)
     : session_(std::move(session)), device_(std::move(device)), max_batch_(max_batch), max_wait_ms_(max_wait_ms) {
   // A model with a static batch dimension (BlazeFace's is 1) caps the batch.
   const int64_t static_batch = session_->input().shape.empty() ? -1 : session_->input().shape[0];
   if (static_batch > 0) max_batch_ = (int)std::min<int64_t>(max_batch_, static_batch);
-  thread_ = std::thread([this, name] {
+  thread_ = std::thread([this, name, nice] {
     NameThisThread(name);
+    if (nice != 0) NiceThisThread(nice);
     Loop();
   });
 }
@@ -85,7 +86,6 @@ BatcherStats InferenceBatcher::Stats() {
 void InferenceBatcher::Loop() {
   for (;;) {
     std::vector<TensorJob> batch;
-    bool release_memory = false;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       // While the arena holds a larger batch's peak, an idle spell of kIdleRelease gives it back (ReleaseIdle).
@@ -111,20 +111,13 @@ void InferenceBatcher::Loop() {
       }
       ++stats_.batches;
       stats_.items += n;
-      // The session's memory arena keeps what the largest batch since its last release needed. It is released
-      // after a burst's last batch (nothing more is on its way now) when a batch of more than one item ran since,
-      // at most once a second, and else after kIdleRelease without work (ReleaseIdle). One item's working set is
-      // what the next frame needs again: releasing it after every frame made each run page-fault it back in
-      // (~660 faults, about 1 ms of CPU per frame on a server whose queue empties between frames). Releasing
-      // after every full batch did the same to callers that submit a batch, await it and submit the next: on
-      // CPU their batches of 4-8 cost 2.5x batch 1's time per crop, most of it in the kernel.
+      // The session's memory arena keeps what the largest batch since its last release needed; it is released
+      // only after kIdleRelease without work (ReleaseIdle), never while frames keep coming. A release makes the
+      // next runs page-fault their working set back in: after every frame, ~660 faults and about 1 ms of CPU per
+      // frame; after every full batch, 2.5x batch 1's time per crop for callers that submit a batch, await it and
+      // submit the next; at a burst's end once a second, a server at 240 frames/s ran a batch of 6 in 33 ms
+      // instead of 12 after each release, and those frames made its 99th percentile latency.
       largest_since_release_ = std::max(largest_since_release_, (int)n);
-      const Clock::time_point now = Clock::now();
-      release_memory = ready_.empty() && announced_ == 0 && largest_since_release_ > 1 && now - last_release_ >= kReleaseEvery;
-      if (release_memory) {
-        largest_since_release_ = 0;
-        last_release_ = now;
-      }
     }
     const Clock::time_point start = Clock::now();
     std::vector<std::vector<float>> outputs;
@@ -137,7 +130,7 @@ void InferenceBatcher::Loop() {
       items.reserve(batch.size());
       for (const TensorJob& job : batch) items.push_back(*job.render);
       try {
-        done = device_->Run(items, release_memory, &outputs);  // false: the canary rejected it, recompute below
+        done = device_->Run(items, &outputs);  // false: the canary rejected it, recompute below
         if (done) render_device = device_->device();
       } catch (const DeviceBatchError& e) {
         error = e.what();
@@ -147,7 +140,7 @@ void InferenceBatcher::Loop() {
     }
     if (!done) {
       try {
-        outputs = RunOnHost(batch, release_memory);
+        outputs = RunOnHost(batch);
       } catch (const std::exception& e) {
         error = e.what();
         error_code = "ERR_INFERENCE";
@@ -171,12 +164,8 @@ void InferenceBatcher::Loop() {
       batch[i].done(std::move(result));
       batch[i].keep_alive.reset();
     }
-    // Kept for the next renders, or, after a burst's last batch (the arena was released), all given back.
+    // Kept for the next renders (ReleaseIdle gives them back).
     std::lock_guard<std::mutex> lock(mutex_);
-    if (release_memory) {
-      spare_tensors_.clear();
-      continue;
-    }
     const size_t item = (size_t)session_->input_item_size();
     for (TensorJob& job : batch) {
       if (job.tensor.size() == item && spare_tensors_.size() < kSpareTensors) spare_tensors_.push_back(std::move(job.tensor));
@@ -186,11 +175,10 @@ void InferenceBatcher::Loop() {
 
 void InferenceBatcher::ReleaseIdle(std::unique_lock<std::mutex>& lock) {
   largest_since_release_ = 0;
-  last_release_ = Clock::now();
   spare_tensors_.clear();
   lock.unlock();
   // ONNX Runtime shrinks its arena only at the end of a run: one item of zeros, its outputs unused. A failure
-  // costs only the memory, which the next burst's release returns.
+  // costs only the memory, which the next idle spell's release returns.
   try {
     std::vector<float> zeros((size_t)session_->input_item_size());
     session_->Run(zeros.data(), 1, true);
@@ -199,11 +187,11 @@ void InferenceBatcher::ReleaseIdle(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
-std::vector<std::vector<float>> InferenceBatcher::RunOnHost(std::vector<TensorJob>& batch, bool release_memory) {
+std::vector<std::vector<float>> InferenceBatcher::RunOnHost(std::vector<TensorJob>& batch) {
   const size_t item = (size_t)session_->input_item_size();
   // One rendered tensor (a server's usual batch on CPU): run on it as it is, without copying it (768 KiB).
   if (batch.size() == 1 && !batch[0].render && batch[0].tensor.size() == item) {
-    return session_->Run(batch[0].tensor.data(), 1, release_memory);
+    return session_->Run(batch[0].tensor.data(), 1, false);
   }
   input_.resize(item * batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -213,7 +201,7 @@ std::vector<std::vector<float>> InferenceBatcher::RunOnHost(std::vector<TensorJo
       std::memcpy(&input_[i * item], batch[i].tensor.data(), std::min(item, batch[i].tensor.size()) * sizeof(float));
     }
   }
-  return session_->Run(input_.data(), (int)batch.size(), release_memory);
+  return session_->Run(input_.data(), (int)batch.size(), false);
 }
 
 }  // namespace mg

@@ -48,9 +48,10 @@ struct BatcherStats {
 
 class InferenceBatcher {
  public:
-  // `device`: this model's device batches, or null. `name`: the thread's name (thread_name.h).
+  // `device`: this model's device batches, or null. `name`: the thread's name (thread_name.h). `nice`: added to
+  // the thread's nice value (Linux; 0 = as its creator's), a lower CPU priority for work no frame waits on.
   InferenceBatcher(std::shared_ptr<ModelSession> session, int max_batch, double max_wait_ms,
-                   std::unique_ptr<DeviceBatchRunner> device, const char* name);
+                   std::unique_ptr<DeviceBatchRunner> device, const char* name, int nice = 0);
   ~InferenceBatcher();
 
   // A producer will submit `n` more tensors soon (batches wait for them, within max_wait).
@@ -77,14 +78,14 @@ class InferenceBatcher {
   void Loop();
   // The batch's input on the host: pre-rendered tensors copied in (one alone is run in place), `render` jobs
   // rendered by the CPU path.
-  std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch, bool release_memory);
+  std::vector<std::vector<float>> RunOnHost(std::vector<TensorJob>& batch);
   // Gives the arena's batch peak back after an idle spell (called with `lock` held; runs unlocked).
   void ReleaseIdle(std::unique_lock<std::mutex>& lock);
 
   std::shared_ptr<ModelSession> session_;
   std::unique_ptr<DeviceBatchRunner> device_;
   std::vector<float> input_;  // RunOnHost's, reused
-  // Finished jobs' tensors for NewTensor, at most kSpareTensors; all freed after a burst's last batch (with the arena).
+  // Finished jobs' tensors for NewTensor, at most kSpareTensors; all freed after an idle spell (with the arena).
   std::vector<std::vector<float>> spare_tensors_;
   static constexpr size_t kSpareTensors = 8;
   int max_batch_;
@@ -94,8 +95,6 @@ class InferenceBatcher {
   std::deque<TensorJob> ready_;
   int announced_ = 0;
   int largest_since_release_ = 0;  // the largest batch run since the arena was last released
-  Clock::time_point last_release_{};
-  static constexpr std::chrono::seconds kReleaseEvery{1};
   static constexpr std::chrono::milliseconds kIdleRelease{250};
   bool stopping_ = false;
   bool drop_ = false;

@@ -210,8 +210,7 @@ std::vector<std::vector<float>> ModelSession::Run(const float* input, int batch,
   return out;
 }
 
-void ModelSession::RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs,
-                            bool release_memory) {
+void ModelSession::RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs) {
   std::vector<int64_t> shape = input_.shape;
   shape[0] = batch;
   Ort::Value input_tensor = Ort::Value::CreateTensor<float>(memory, input, static_cast<size_t>(input_item_size_ * batch),
@@ -230,9 +229,7 @@ void ModelSession::RunBound(const Ort::MemoryInfo& memory, float* input, int bat
                                                              out_shape.data(), out_shape.size()));
     binding.BindOutput(outputs_[i].name.c_str(), output_tensors.back());
   }
-  Ort::RunOptions run_options;
-  if (release_memory) run_options.AddConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
-  session_->Run(run_options, binding);
+  session_->Run(Ort::RunOptions{}, binding);
   binding.SynchronizeOutputs();
 }
 

@@ -58,7 +58,7 @@ class ModelSession {
 
   // Runs `batch` items laid out contiguously in `input`. Returns each output as a flat float vector
   // (batch * per-item elements). `release_memory`: hand the host memory arena's unused chunks back after this
-  // run (the last of a burst), so a burst's peak is not kept for the life of the session.
+  // run (the batcher's idle release), so a burst's peak is not kept for the life of the session.
   // Thread-compatible: call from one thread at a time.
   std::vector<std::vector<float>> Run(const float* input, int batch, bool release_memory);
 
@@ -66,8 +66,7 @@ class ModelSession {
   // is bound without a copy, and output i is bound to outputs[i] in that memory (output_item_size(i) * batch floats).
   // Waits until the outputs are written. Throws Ort::Exception / std::runtime_error. Thread-compatible, as Run.
   // Tested on CPU memory (the CPU provider); on CUDA memory it has never run (no GPU provider was at hand).
-  void RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs,
-                bool release_memory);
+  void RunBound(const Ort::MemoryInfo& memory, float* input, int batch, const std::vector<float*>& outputs);
 
  private:
   void Build(const std::string& provider);
