@@ -391,6 +391,17 @@ void FramePipeline::RunDetector(std::shared_ptr<State> state) {
                                                      std::numeric_limits<int>::max());
       req.faces_found = (int)faces.size();
       if ((int)faces.size() > config_.detector.max_faces) faces.resize(config_.detector.max_faces);
+      if (!req.score_faces) {  // detection only (a tracker folds it in later): the faces found are the result
+        req.faces_out.resize(faces.size());
+        for (size_t i = 0; i < faces.size(); ++i) {
+          req.faces_out[i].box = faces[i].box;
+          req.faces_out[i].keypoints = faces[i].keypoints;
+          req.faces_out[i].detector_score = faces[i].score;
+        }
+        state->frame = DecodedFrame{};
+        Finish(std::move(state->request));
+        return;
+      }
       std::vector<FaceInput> inputs;
       for (const FaceDetection& d : faces) inputs.push_back(FaceInput{d.box, d.keypoints, d.score});
       // Cropping is pixel work: back to the pool, off the detector's thread.

@@ -252,7 +252,8 @@ Napi::Value Scorer::ScoreOccluded(const Napi::CallbackInfo& info) {
   return promises;
 }
 
-// analyze(frame, {detect, regions, faces, returnCrops}): find (or take) the faces, crop and score each.
+// analyze(frame, {detect, score, regions, faces, returnCrops}): find (or take) the faces, crop and score each; with
+// score: false, only find them.
 Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!accepting()) return Rejected(env, "ERR_CLOSED", "the scorer is closed");
@@ -262,6 +263,7 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
     request->frame = ParseFrame(info[0], config_.max_frame_pixels);
     Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
     request->detect = GetBool(o, "detect", true);
+    request->score_faces = GetBool(o, "score", true);
     request->return_crops = GetBool(o, "returnCrops", false);
     request->group = GetString(o, "group", "");
     Napi::Value regions = o.Get("regions");
@@ -291,6 +293,12 @@ Napi::Value Scorer::Analyze(const Napi::CallbackInfo& info) {
     }
     if (request->detect && !request->faces.empty()) {
       throw FrameError("ERR_INVALID_ARG", "pass faces only with detect: false");
+    }
+    if (!request->score_faces && !request->detect) {
+      throw FrameError("ERR_INVALID_ARG", "score: false (the detections alone) needs detect: true");
+    }
+    if (!request->score_faces && request->return_crops) {
+      throw FrameError("ERR_INVALID_ARG", "score: false renders no crops: returnCrops must be false");
     }
   } catch (const FrameError& e) {
     return Rejected(env, e.code, e.what());

@@ -42,7 +42,7 @@ describe("defaults", () => {
       secret: undefined,
       devMode: true,
       scorer: { model: "meso4-df", detector: "blazeface-back", provider: "auto", maxBatch: 8, maxWaitMs: 2, prepThreads: 1, intraOpThreads: Math.max(1, Math.floor(availableParallelism() / 2)) },
-      session: { detectEvery: 5, regionSearch: false, maxFps: 30, scoreRateHz: 5 },
+      session: { detectEvery: 5, regionSearch: false, backgroundDetection: true, maxFps: 30, scoreRateHz: 5 },
       rooms: { maxParticipantsPerRoom: 50, maxObserversPerRoom: 50, maxRooms: 100 },
       maxMessageBytes: 4 * 1024 * 1024,
       sendBufferBytes: 1024 * 1024,

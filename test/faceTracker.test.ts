@@ -389,3 +389,148 @@ describe("FaceTracker input checks", () => {
     expect(tracker.update(none, [])).toEqual([{ ...face(300, 200), id: 1, detected: false }]);
   });
 });
+
+describe("FaceTracker background detection", () => {
+  /** Plans and updates one frame; a "background" plan's detections are not given (the caller lands them later). */
+  function frame(tracker: FaceTracker, detections: Detection[] = [], size: [number, number] = [W, H]) {
+    const plan = tracker.plan(size[0], size[1]);
+    const faces = plan.detect === "full" || plan.detect === "regions" ? tracker.update(plan, detections) : tracker.update(plan);
+    return { plan, faces };
+  }
+
+  it("scores the tracked faces at once on a due frame and folds its detections in before the next plan", () => {
+    const tracker = new FaceTracker({ detectEvery: 3, backgroundDetection: true });
+    // Frame 0 has no track: it waits for its detector.
+    expect(frame(tracker, [face(300, 200)]).plan).toEqual({ detect: "full" });
+    expect(frame(tracker).plan.detect).toBe("none");
+    expect(frame(tracker).plan.detect).toBe("none");
+    // Frame 3 is due: the face as last detected, and the detector beside it.
+    const due = frame(tracker);
+    expect(due.plan).toEqual({ detect: "background", carried: [{ ...face(300, 200), id: 1, detected: false }] });
+    expect(due.faces).toEqual([{ ...face(300, 200), id: 1, detected: false }]);
+    // Frame 4 is planned before the detections arrive: still the old geometry.
+    const early = frame(tracker);
+    expect(early.plan).toEqual({ detect: "none", carried: [{ ...face(300, 200), id: 1, detected: false }] });
+    // They arrive: the face moved and a second one came in. Both count from the next plan.
+    expect(tracker.land(due.plan, [face(310, 204), face(500, 300)])).toBe(true);
+    expect(tracker.tracks).toEqual([
+      { ...face(310, 204), id: 1, detected: true },
+      { ...face(500, 300), id: 2, detected: true },
+    ]);
+    const after = frame(tracker);
+    expect(after.plan.detect).toBe("none");
+    expect(after.faces).toEqual([
+      { ...face(310, 204), id: 1, detected: false },
+      { ...face(500, 300), id: 2, detected: false },
+    ]);
+    // Frame 6 is due again.
+    expect(frame(tracker).plan.detect).toBe("background");
+  });
+
+  it("runs one detection at a time: one due while another is out runs on the first frame after it lands", () => {
+    const tracker = new FaceTracker({ detectEvery: 2, backgroundDetection: true });
+    frame(tracker, [face(300, 200)]); // frame 0: full
+    expect(frame(tracker).plan.detect).toBe("none"); // 1
+    const out = frame(tracker); // 2: background
+    expect(out.plan.detect).toBe("background");
+    expect(frame(tracker).plan.detect).toBe("none"); // 3
+    expect(frame(tracker).plan.detect).toBe("none"); // 4 is due, but frame 2's detection is still out
+    expect(frame(tracker).plan.detect).toBe("none"); // 5
+    tracker.land(out.plan, [face(300, 200)]);
+    expect(frame(tracker).plan.detect).toBe("background"); // 6: the overdue one (and the schedule's)
+    const tracker2 = new FaceTracker({ detectEvery: 3, backgroundDetection: true });
+    frame(tracker2, [face(300, 200)]); // 0
+    frame(tracker2); // 1
+    frame(tracker2); // 2
+    const late = frame(tracker2); // 3: background
+    frame(tracker2); // 4
+    frame(tracker2); // 5
+    expect(frame(tracker2).plan.detect).toBe("none"); // 6: due, 3's still out
+    tracker2.land(late.plan, [face(300, 200)]);
+    expect(frame(tracker2).plan.detect).toBe("background"); // 7: overdue, not left for frame 9
+    expect(frame(tracker2).plan.detect).toBe("none"); // 8
+  });
+
+  it("a face the landed detections miss is dropped; with none left the next frame waits for its detector", () => {
+    const tracker = new FaceTracker({ detectEvery: 2, backgroundDetection: true });
+    frame(tracker, [face(300, 200)]);
+    frame(tracker);
+    const out = frame(tracker);
+    expect(tracker.land(out.plan, [])).toBe(true);
+    expect(tracker.tracks).toEqual([]);
+    expect(frame(tracker, [face(320, 200)]).plan).toEqual({ detect: "full" });
+    expect(ids(tracker.tracks)).toEqual([2]); // a new face: ids are never reused
+  });
+
+  it("ignores detections that land after reset() or a size change", () => {
+    const cases: Array<[string, (t: FaceTracker) => void]> = [
+      ["reset", (t) => t.reset()],
+      ["resize", (t) => frame(t, [face(600, 400)], [1280, 960])],
+    ];
+    for (const [label, between] of cases) {
+      const tracker = new FaceTracker({ detectEvery: 2, backgroundDetection: true });
+      frame(tracker, [face(300, 200)]);
+      frame(tracker);
+      const out = frame(tracker);
+      expect(out.plan.detect, label).toBe("background");
+      between(tracker);
+      const before = tracker.tracks;
+      expect(tracker.land(out.plan, [face(100, 100)]), label).toBe(false);
+      expect(tracker.tracks, label).toEqual(before);
+    }
+  });
+
+  it("abandon(): a failed detection changes nothing and the schedule goes on", () => {
+    const tracker = new FaceTracker({ detectEvery: 2, backgroundDetection: true });
+    frame(tracker, [face(300, 200)]);
+    frame(tracker);
+    const out = frame(tracker);
+    tracker.abandon(out.plan);
+    expect(frame(tracker).plan.detect).toBe("none"); // 3
+    expect(frame(tracker).plan.detect).toBe("background"); // 4: nothing is out any more
+    expect(tracker.tracks).toEqual([{ ...face(300, 200), id: 1, detected: false }]);
+  });
+
+  it("with regionSearch, the frames between full detections search their regions in the background too", () => {
+    const tracker = new FaceTracker({ detectEvery: 5, regionSearch: true, backgroundDetection: true });
+    frame(tracker, [face(300, 200)]);
+    const first = frame(tracker); // frame 1: a region search, in the background
+    expect(first.plan).toEqual({
+      detect: "background",
+      regions: [[230, 130, 370, 270]],
+      carried: [{ ...face(300, 200), id: 1, detected: false }],
+    });
+    expect(frame(tracker).plan.detect).toBe("none"); // frame 2: frame 1's search is still out
+    tracker.land(first.plan, [face(304, 200)]);
+    const second = frame(tracker); // frame 3: around the landed geometry
+    expect(second.plan.detect).toBe("background");
+    expect((second.plan as { regions: Box[] }).regions).toEqual([[234, 130, 374, 270]]);
+  });
+
+  it("checks its input: the option, foreign plans and malformed detections", () => {
+    expect(() => new FaceTracker({ backgroundDetection: 1 as unknown as boolean })).toThrow(/backgroundDetection must be a boolean/);
+    const tracker = new FaceTracker({ detectEvery: 2, backgroundDetection: true });
+    frame(tracker, [face(300, 200)]);
+    frame(tracker);
+    const plan = tracker.plan(W, H);
+    expect(plan.detect).toBe("background");
+    // Not yet taken by update(): nothing is out.
+    expect(() => tracker.land(plan, [])).toThrow(/not a "background" plan this tracker issued/);
+    expect(() => tracker.update(plan, [face(300, 200)])).toThrow(/"background": pass no detections here, give them to land\(\)/);
+    tracker.update(plan);
+    expect(() => tracker.land({ detect: "background", carried: [] }, [])).toThrow(/not a "background" plan this tracker issued/);
+    expect(() => tracker.abandon({ detect: "none", carried: [] })).toThrow(/not a "background" plan/);
+    expect(() => tracker.land(plan, "faces" as unknown as Detection[])).toThrow(/pass the detector's detections/);
+    expect(() => tracker.land(plan, [{ ...face(300, 200), score: -1 }])).toThrow(/land\(\): detection 0: score/);
+    // A rejected landing leaves the detection out.
+    expect(tracker.land(plan, [face(302, 200)])).toBe(true);
+    expect(tracker.land(plan, [face(302, 200)])).toBe(false); // landed already
+  });
+
+  it("stays off by default: a due frame with tracked faces waits for its detector", () => {
+    const tracker = new FaceTracker({ detectEvery: 2 });
+    frame(tracker, [face(300, 200)]);
+    frame(tracker);
+    expect(frame(tracker, [face(300, 200)]).plan).toEqual({ detect: "full" });
+  });
+});

@@ -1,6 +1,7 @@
 // StreamAnalyzer on a real moving video: example.jpg's three faces sliding right 4 px per frame, through the
 // real detector and MesoNet. Ids stay with their faces, the detector runs on the planned frames only, carried
 // faces are still scored, lost faces come back with new ids, bad frames reject without breaking the stream.
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { StreamAnalyzer, type StreamFrameResult } from "../src/scoring/StreamAnalyzer.js";
@@ -8,7 +9,10 @@ import type { FrameInput } from "../src/native/addonTypes.js";
 import { loadAddon } from "../src/native/loadAddon.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import type { TrackedFaceScore } from "../src/scoring/scoringTypes.js";
-import { rejectionOf } from "./helpers/addon.js";
+import { detectorModelPath } from "../src/faces/detectorModels.js";
+import { findModel, type ModelManifestEntry } from "../src/models/manifest.js";
+import { modelFile } from "../src/scoring/MesoNetScorer.js";
+import { cpuScorerOptions, rejectionOf } from "./helpers/addon.js";
 import { decodeWithAddon, photoFrame, readPhoto, shiftedRight } from "./helpers/faces.js";
 import { constantImage, randomBytes, type RgbImage } from "./helpers/images.js";
 import { TEST_TIMEOUT } from "./helpers/paths.js";
@@ -230,3 +234,145 @@ describe("StreamAnalyzer", { timeout: 120_000 }, () => {
     }
   });
 });
+
+/** Until the scorer's queue is empty (a background detection done) and its promise has settled. */
+async function settled(): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (scorer.stats().pending > 0) {
+    if (Date.now() > until) throw new Error("the scorer's queue did not empty within 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+function byX<T extends { box: [number, number, number, number] }>(faces: readonly T[]): T[] {
+  return [...faces].sort((a, b) => a.box[0] - b.box[0]);
+}
+
+describe("StreamAnalyzer with backgroundDetection", { timeout: 120_000 }, () => {
+  it("a due frame is scored with the tracked faces at once; its detections land before the next frame", async () => {
+    const stream = new StreamAnalyzer(scorer, { detectEvery: 3, backgroundDetection: true });
+    const [r0, r1, r2] = await run(stream, frames.slice(0, 3));
+    expect([r0.detect, r1.detect, r2.detect]).toEqual(["full", "none", "none"]);
+    const r3 = await stream.analyze(frames[3]);
+    expect(r3.detect).toBe("background");
+    expect(r3.detectorRuns).toBe(0);
+    expect(r3.landed).toBeUndefined();
+    expect(r3.faces.map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(r3.faces.every((f) => !f.detected)).toBe(true);
+    expect(r3.faces.map((f) => f.box)).toEqual(r0.faces.map((f) => f.box)); // the geometry of frame 0's detection
+    // Scored on its own frame, as a "none" frame's carried faces are.
+    const direct = await scorer.analyze(frames[3], { detect: false, faces: r3.faces });
+    for (const [j, f] of direct.faces.entries()) expect(Math.abs(f.real - r3.faces[j]!.real)).toBeLessThanOrEqual(1e-5);
+
+    await settled();
+    const r4 = await stream.analyze(frames[4]);
+    expect(r4.detect).toBe("none");
+    expect(r4.landed).toMatchObject({ framesLate: 1, applied: true, detectorRuns: 1, facesCut: 0 });
+    expect(r4.landed!.timings.detectMs).toBeGreaterThan(0);
+    expect(r4.landed!.error).toBeUndefined();
+    // Frame 4's faces carry frame 3's detections, under the same ids.
+    expect(r4.faces.map((f) => f.id)).toEqual([1, 2, 3]);
+    const found = await scorer.detect(frames[3]);
+    expect(byX(r4.faces).map((f) => f.box)).toEqual(byX(found.faces).map((f) => f.box));
+    expectFollowsMotion(r0, r4, 3);
+    r4.faces.forEach((f) => expectScored(f, `face ${f.id}`));
+  });
+
+  it("a face that comes in is found in the background and scored from the frame after the detection lands", async () => {
+    // Only the left third of the frame shows its face at first; the whole frame from frame 3 on.
+    const masked = (i: number): FrameInput => {
+      const data = new Uint8Array((frames[i] as { data: Uint8Array }).data);
+      for (let y = 0; y < H; y++) data.fill(128, (y * W + Math.floor(W / 3)) * 3, (y + 1) * W * 3);
+      return { kind: "rgb", data, width: W, height: H };
+    };
+    const stream = new StreamAnalyzer(scorer, { detectEvery: 3, backgroundDetection: true });
+    const results = await run(stream, [masked(0), masked(1), masked(2), frames[3]]);
+    expect(results.map((r) => r.detect)).toEqual(["full", "none", "none", "background"]);
+    expect(results.map((r) => r.faces.map((f) => f.id))).toEqual([[1], [1], [1], [1]]);
+    await settled();
+    const next = await stream.analyze(frames[4]);
+    expect(next.landed).toMatchObject({ applied: true, detectorRuns: 1 });
+    expect(next.faces.map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(new Set(next.faces.map(thirdOf)).size).toBe(3);
+    expect(thirdOf(next.faces[0]!)).toBe(0); // face 1 is still the left one
+    next.faces.forEach((f) => expectScored(f, `face ${f.id}`));
+  });
+
+  it("a background detection that fails is reported on the next frame and changes nothing", async () => {
+    // example.jpg above a canvas of noise 2x its height: its faces' rows come early in the stream. Cut at 60% of
+    // the bytes, the tracked faces' rows are whole (they are scored) but the detector's whole frame is not.
+    const photo = readPhoto("example.jpg");
+    const { width = 0, height = 0 } = await sharp(photo).metadata();
+    const tall = await sharp({ create: { width, height: 3 * height, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 40 } } })
+      .composite([{ input: photo, top: 0, left: 0 }])
+      .jpeg({ quality: 85 })
+      .toBuffer();
+    const whole: FrameInput = { kind: "jpeg", data: tall };
+    const cut: FrameInput = { kind: "jpeg", data: tall.subarray(0, Math.floor(tall.length * 0.6)) };
+    const stream = new StreamAnalyzer(scorer, { detectEvery: 2, backgroundDetection: true });
+    const first = await stream.analyze(whole);
+    expect(first.faces.map((f) => f.id)).toEqual([1, 2, 3]);
+    await stream.analyze(whole);
+    const due = await stream.analyze(cut);
+    expect(due.detect).toBe("background");
+    expect(due.faces.map((f) => f.real)).toEqual(first.faces.map((f) => f.real)); // the same rows, the same crops
+    await settled();
+    const after = await stream.analyze(whole);
+    expect(after.landed).toMatchObject({ applied: false, detectorRuns: 0, error: { code: "ERR_JPEG_DECODE" } });
+    expect(after.faces.map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(after.faces.map((f) => f.box)).toEqual(first.faces.map((f) => f.box));
+    // The next due frame detects again, and that one lands.
+    const again = await stream.analyze(whole);
+    expect(again.detect).toBe("background");
+    await settled();
+    expect((await stream.analyze(whole)).landed).toMatchObject({ applied: true, detectorRuns: 1 });
+  });
+
+  it("reset() drops a detection still out: it never lands", async () => {
+    const stream = new StreamAnalyzer(scorer, { detectEvery: 2, backgroundDetection: true });
+    await run(stream, frames.slice(0, 3));
+    stream.reset();
+    await settled();
+    const r = await stream.analyze(frames[3]);
+    expect(r.landed).toBeUndefined();
+    expect(r.detect).toBe("full");
+    expect(r.faces.map((f) => f.id)).toEqual([4, 5, 6]);
+  });
+});
+
+describe("MesoNetScorer.detect", { timeout: 120_000 }, () => {
+  it("finds the faces analyze() finds, without crops or scores", async () => {
+    const found = await scorer.detect(frames[0]);
+    const analyzed = await scorer.analyze(frames[0]);
+    expect([found.width, found.height]).toEqual([W, H]);
+    expect(found.detectorRuns).toBe(1);
+    expect(found.facesCut).toBe(0);
+    expect(found.faces).toEqual(analyzed.faces.map((f) => ({ box: f.box, keypoints: f.keypoints, score: f.score })));
+    expect(found.timings.detectMs).toBeGreaterThan(0);
+    const regions = await scorer.detect(frames[0], { regions: [[0, 0, W / 2, H]] });
+    expect(regions.detectorRuns).toBe(1);
+    expect(regions.faces.length).toBeGreaterThanOrEqual(1);
+    expect(regions.faces.every((f) => f.box[0] < W / 2)).toBe(true);
+  });
+
+  it("the addon refuses score: false without detect, or with returnCrops", async () => {
+    const native = await loadAddon().createScorer(
+      cpuScorerOptions(modelFile(findModel("meso4-df") as ModelManifestEntry), { detector: { modelPath: detectorModelPath("blazeface-back") } }),
+    );
+    try {
+      const noDetect = await rejectionOf(native.analyze(frames[0], { detect: false, score: false, faces: [] }));
+      expect(noDetect.code).toBe("ERR_INVALID_ARG");
+      expect(noDetect.message).toMatch(/score: false .* needs detect: true/);
+      const crops = await rejectionOf(native.analyze(frames[0], { score: false, returnCrops: true }));
+      expect(crops.code).toBe("ERR_INVALID_ARG");
+      expect(crops.message).toMatch(/returnCrops must be false/);
+      const found = await native.analyze(frames[0], { score: false });
+      expect(found.faces).toHaveLength(3);
+      expect(found.faces.every((f) => Object.keys(f.outputs).length === 0 && f.crop.rgb === undefined)).toBe(true);
+    } finally {
+      await native.close();
+    }
+  });
+});
+

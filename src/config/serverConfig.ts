@@ -96,6 +96,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxFaces", path: "scorer.maxFaces", kind: "integer", default: SCORER_DEFAULTS.detector.maxFaces, ...SCORER_LIMITS["detector.maxFaces"], help: "faces scored per frame, the detector's most confident; more are counted as cut" },
   { key: "detectEvery", path: "session.detectEvery", kind: "integer", default: DEFAULT_TRACKER_OPTIONS.detectEvery, min: 1, max: 1000, help: "run the face detector every k frames; tracked faces carry over between" },
   { key: "regionSearch", path: "session.regionSearch", kind: "boolean", default: DEFAULT_TRACKER_OPTIONS.regionSearch, help: "between full detections, search only around tracked faces" },
+  { key: "backgroundDetection", path: "session.backgroundDetection", kind: "boolean", default: true, help: "while faces are tracked, run the due detections beside their scoring: frames do not wait for the detector (false: they do, as the library's default)" },
   { key: "maxMessageBytes", kind: "integer", default: 4 * 1024 * 1024, min: 1024, max: 256 * 1024 * 1024, help: "largest WebSocket message" },
   { key: "maxFps", path: "session.maxFps", kind: "number", default: 30, min: 0.1, max: 1000, help: "frames per second accepted per participant (excess dropped)" },
   { key: "scoreRateHz", path: "session.scoreRateHz", kind: "number", default: 5, min: 0.1, max: 1000, help: "most score messages per second per participant" },

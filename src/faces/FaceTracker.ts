@@ -24,6 +24,7 @@ export const DEFAULT_TRACKER_OPTIONS: Readonly<Required<FaceTrackerOptions>> = O
   maxMissed: 1,
   regionMargin: 0.2,
   regionSearch: false,
+  backgroundDetection: false,
 });
 
 const KEYPOINTS: readonly (keyof FaceKeypoints)[] = ["rightEye", "leftEye", "noseTip", "mouth", "rightEar", "leftEar"];
@@ -35,6 +36,7 @@ export class FaceTracker {
   readonly #maxMissed: number;
   readonly #regionMargin: number;
   readonly #regionSearch: boolean;
+  readonly #backgroundDetection: boolean;
 
   /** Live tracks, reported or not, by id ascending. */
   #tracks: Track[] = [];
@@ -45,6 +47,12 @@ export class FaceTracker {
   #pending: PendingPlan | null = null;
   /** Frame size of the last plan(), to notice resolution changes. */
   #size: { width: number; height: number } | null = null;
+  /** The "background" plan whose detections are still out (land() or abandon() ends it). */
+  #background: FramePlan | null = null;
+  /** A full detection fell due while a background one was out: the next plan after it lands detects. */
+  #overdue = false;
+  /** Every "background" plan issued, to tell a late landing (after reset or a size change) from a foreign plan. */
+  readonly #issued = new WeakSet<FramePlan>();
 
   constructor(options: FaceTrackerOptions = {}) {
     if (options === null || typeof options !== "object") {
@@ -69,6 +77,11 @@ export class FaceTracker {
       throw new TypeError(`mesoguard: FaceTracker regionSearch must be a boolean, got ${String(regionSearch)}`);
     }
     this.#regionSearch = regionSearch;
+    const background = options.backgroundDetection ?? d.backgroundDetection;
+    if (typeof background !== "boolean") {
+      throw new TypeError(`mesoguard: FaceTracker backgroundDetection must be a boolean, got ${String(background)}`);
+    }
+    this.#backgroundDetection = background;
   }
 
   /**
@@ -89,25 +102,41 @@ export class FaceTracker {
     this.#size = { width, height };
 
     const visible = this.#tracks.filter((t) => t.missed === 0);
+    const due = (this.#frame + this.#detectOffset) % this.#detectEvery === 0;
     let plan: FramePlan;
-    if ((this.#frame + this.#detectOffset) % this.#detectEvery === 0 || visible.length === 0 || resized) {
+    if (visible.length === 0 || resized) {
+      // Nothing to score without the detector: this frame waits for it. A background detection still out was
+      // planned for other tracks (or another size): its late landing is ignored.
       plan = { detect: "full" };
+      this.#background = null;
+      this.#overdue = false;
+    } else if (!this.#backgroundDetection) {
+      plan = due ? { detect: "full" } : this.#between(visible, width, height);
+    } else if (this.#background) {
+      this.#overdue ||= due;
+      plan = { detect: "none", carried: visible.map((t) => copyFace(t.face, false)) };
+    } else if (due || this.#overdue) {
+      plan = { detect: "background", carried: visible.map((t) => copyFace(t.face, false)) };
+      this.#overdue = false;
     } else {
-      const carried = visible.map((t) => copyFace(t.face, false));
-      if (this.#regionSearch) {
-        // Every live track gets a region, unreported ones too: the region frame counts as a detection frame for them.
-        const regions: Box[] = [];
-        for (const t of this.#tracks) {
-          const r = this.#region(t.face.box, width, height);
-          if (r) regions.push(r);
-        }
-        plan = { detect: "regions", regions: mergeOverlapping(regions), carried };
-      } else {
-        plan = { detect: "none", carried };
-      }
+      const between = this.#between(visible, width, height);
+      plan = between.detect === "regions" ? { detect: "background", regions: between.regions, carried: between.carried } : between;
     }
     this.#pending = { plan, detect: plan.detect };
     return plan;
+  }
+
+  /** A frame between full detections: carry the visible faces, searching regions around the tracks if asked. */
+  #between(visible: Track[], width: number, height: number): FramePlan {
+    const carried = visible.map((t) => copyFace(t.face, false));
+    if (!this.#regionSearch) return { detect: "none", carried };
+    // Every live track gets a region, unreported ones too: the region frame counts as a detection frame for them.
+    const regions: Box[] = [];
+    for (const t of this.#tracks) {
+      const r = this.#region(t.face.box, width, height);
+      if (r) regions.push(r);
+    }
+    return { detect: "regions", regions: mergeOverlapping(regions), carried };
   }
 
   /**
@@ -123,9 +152,14 @@ export class FaceTracker {
           : "mesoguard: FaceTracker.update() called without a pending plan: call plan() before each update(), a plan is used once",
       );
     }
-    if (pending.detect === "none") {
+    const carries = pending.detect === "none" || pending.detect === "background";
+    if (carries) {
       if (detections !== undefined && !(Array.isArray(detections) && detections.length === 0)) {
-        throw new Error('mesoguard: FaceTracker.update(): the plan was "none" (no detector run), pass no detections');
+        throw new Error(
+          pending.detect === "none"
+            ? 'mesoguard: FaceTracker.update(): the plan was "none" (no detector run), pass no detections'
+            : 'mesoguard: FaceTracker.update(): the plan was "background": pass no detections here, give them to land()',
+        );
       }
     } else {
       if (!Array.isArray(detections)) {
@@ -133,17 +167,48 @@ export class FaceTracker {
           `mesoguard: FaceTracker.update(): the plan was "${pending.detect}", pass the detector's detections (an array, empty when none)`,
         );
       }
-      detections.forEach(checkDetection);
+      detections.forEach((det, i) => checkDetection(det, i));
     }
     this.#pending = null;
     this.#frame++;
+    if (pending.detect === "background") {
+      this.#background = plan;
+      this.#issued.add(plan);
+    }
 
-    if (pending.detect === "none") {
+    if (carries) {
       for (const t of this.#tracks) if (t.missed === 0) t.face = copyFace(t.face, false);
     } else {
       this.#associate(detections!);
     }
     return this.#reported();
+  }
+
+  /**
+   * The detections of a "background" plan's frame: associated with the tracks as a "full" (or "regions") frame's
+   * would have been, they take effect from the next plan(). Returns false, changing nothing, when they arrive too late
+   * to apply (a reset(), a size change or a frame without faces came in between).
+   */
+  land(plan: FramePlan, detections: Detection[]): boolean {
+    if (!this.#issued.has(plan)) {
+      throw new Error('mesoguard: FaceTracker.land() got a plan that is not a "background" plan this tracker issued and update() took');
+    }
+    if (!Array.isArray(detections)) {
+      throw new TypeError("mesoguard: FaceTracker.land(): pass the detector's detections (an array, empty when none)");
+    }
+    detections.forEach((det, i) => checkDetection(det, i, "land"));
+    if (plan !== this.#background) return false;
+    this.#background = null;
+    this.#associate(detections);
+    return true;
+  }
+
+  /** A "background" plan's detector failed: nothing changes, and the next detection runs when the schedule says. */
+  abandon(plan: FramePlan): void {
+    if (!this.#issued.has(plan)) {
+      throw new Error('mesoguard: FaceTracker.abandon() got a plan that is not a "background" plan this tracker issued and update() took');
+    }
+    if (plan === this.#background) this.#background = null;
   }
 
   /**
@@ -164,6 +229,8 @@ export class FaceTracker {
     this.#frame = 0;
     this.#pending = null;
     this.#size = null;
+    this.#background = null;
+    this.#overdue = false;
   }
 
   #region(box: Box, width: number, height: number): Box | null {
@@ -249,8 +316,8 @@ function isFiniteNumber(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v);
 }
 
-function checkDetection(det: Detection, i: number): void {
-  const where = `mesoguard: FaceTracker.update(): detection ${i}`;
+function checkDetection(det: Detection, i: number, method: "update" | "land" = "update"): void {
+  const where = `mesoguard: FaceTracker.${method}(): detection ${i}`;
   if (!det || typeof det !== "object") throw new TypeError(`${where} is not an object`);
   const b = det.box;
   if (!Array.isArray(b) || b.length !== 4 || !b.every(isFiniteNumber) || !(b[2] > b[0] && b[3] > b[1])) {

@@ -22,6 +22,15 @@ export interface FaceTrackerOptions {
   regionMargin?: number;
   /** On non-full frames, detect only in regions around tracks instead of carrying over blindly (default false). */
   regionSearch?: boolean;
+  /**
+   * Keep the detector off the frames' path while faces are tracked (default false): a frame due for a detection
+   * ("full" or "regions") is planned "background" instead. Its tracked faces are scored at once, the detector runs
+   * on the same frame beside them, and its detections are handed to land() when they arrive: they move the tracks
+   * (and start new ones) from the next plan() on. One such detection at a time; one that falls due while another
+   * is out runs right after it lands. A frame without a reported face, and the first frame after a size change,
+   * still waits for its detector ("full").
+   */
+  backgroundDetection?: boolean;
 }
 
 /** What one frame needs from the native pipeline. */
@@ -34,4 +43,10 @@ export type FramePlan =
    */
   | { detect: "regions"; regions: Box[]; carried: TrackedFace[] }
   /** No detector: crop and score these carried-over faces (last geometry, `detected: false`). */
-  | { detect: "none"; carried: TrackedFace[] };
+  | { detect: "none"; carried: TrackedFace[] }
+  /**
+   * Crop and score these carried-over faces as for "none", and run the detector on this frame beside them: on the
+   * whole frame, or only in `regions` when set. Give its detections to FaceTracker.land() (or abandon() when it
+   * failed) before a later plan() is to use them.
+   */
+  | { detect: "background"; regions?: Box[]; carried: TrackedFace[] };

@@ -84,6 +84,11 @@ export interface NativeFaceInput {
 export interface NativeAnalyzeOptions {
   /** Run the detector (default true); false = crop and score `faces`. */
   detect?: boolean;
+  /**
+   * Crop and score the faces (default true). false (with detect: true): the detections alone; each face's `crop`
+   * is then zeros and its `outputs` empty. No crops are rendered, so returnCrops must be false.
+   */
+  score?: boolean;
   /** Detector regions (letterboxed one by one); default the whole frame. */
   regions?: NativeBox[];
   faces?: NativeFaceInput[];

@@ -13,8 +13,10 @@ import { loadAddon } from "../native/loadAddon.js";
 import { resolveScorerOptions } from "./scorerOptions.js";
 import type {
   AnalyzeOptions,
+  DetectOptions,
   FaceScore,
   FrameAnalysis,
+  FrameDetections,
   FrameInput,
   MesoNetScore,
   MesoNetScorerInfo,
@@ -226,6 +228,27 @@ export class MesoNetScorer {
     }));
     const facesCut = Math.max(0, result.facesFound - faces.length);
     return { width: result.width, height: result.height, faces, detectorRuns: result.detectorRuns, facesCut, timings: result.timings };
+  }
+
+  /**
+   * Finds the faces in a frame without cropping or scoring them (the detector of the first model's scorer): a
+   * tracker's detection that runs beside the scoring of the faces it already follows (StreamAnalyzer).
+   */
+  async detect(frame: FrameInput, options: DetectOptions = {}): Promise<FrameDetections> {
+    const result = await this.members[0].native.analyze(frame, {
+      detect: true,
+      score: false,
+      regions: options.regions as NativeBox[] | undefined,
+      group: options.group ?? this.group,
+    });
+    return {
+      width: result.width,
+      height: result.height,
+      faces: result.faces.map((f) => ({ box: f.box, keypoints: keypointsFromArray(f.keypoints), score: f.detectorScore })),
+      detectorRuns: result.detectorRuns,
+      facesCut: Math.max(0, result.facesFound - result.faces.length),
+      timings: { decodeMs: result.timings.decodeMs, detectMs: result.timings.detectMs },
+    };
   }
 
   info(): MesoNetScorerInfo {

@@ -76,6 +76,26 @@ export interface FrameAnalysis {
   timings: NativeAnalyzeResult["timings"];
 }
 
+/** A frame's faces as the detector found them, without crops or scores (MesoNetScorer.detect). */
+export interface FrameDetections {
+  width: number;
+  height: number;
+  /** At most maxFaces, by detector score descending. */
+  faces: Detection[];
+  detectorRuns: number;
+  /** Faces the detector found beyond maxFaces. */
+  facesCut: number;
+  /** The frame's decode and the detector (its letterboxes included). */
+  timings: { decodeMs: number; detectMs: number };
+}
+
+export interface DetectOptions {
+  /** Run it only in these regions (frame pixels), each letterboxed on its own. */
+  regions?: Array<[number, number, number, number]>;
+  /** The stream this frame belongs to (default: the scorer view's, see MesoNetScorer.forGroup). */
+  group?: string;
+}
+
 export interface AnalyzeOptions {
   /** Run the detector (default true). */
   detect?: boolean;

@@ -25,6 +25,8 @@ export interface SessionSettings {
   /** StreamAnalyzer: run the detector every k frames, and search only around tracked faces in between. */
   detectEvery: number;
   regionSearch: boolean;
+  /** StreamAnalyzer: while faces are tracked, frames do not wait for the detector (FaceTrackerOptions.backgroundDetection). */
+  backgroundDetection: boolean;
   /** Send the participant its own scores; false: only receipts (no feedback for someone tuning a fake). */
   participantSeesVerdict: boolean;
 }
@@ -106,6 +108,7 @@ export class ParticipantSession {
       detectEvery: options.detectEvery,
       detectOffset: options.detectOffset,
       regionSearch: options.regionSearch,
+      backgroundDetection: options.backgroundDetection,
     });
     this.#verdict = new ParticipantVerdict(options.verdict);
     this.#state = this.#verdict.snapshot(this.#now()).participant.state;
@@ -295,6 +298,12 @@ export class ParticipantSession {
       const t = result.timings;
       const stages: Partial<Record<Stage, number>> = { decode: t.decodeMs };
       if (result.detectorRuns > 0) stages.detect = t.detectMs;
+      const landed = result.landed;
+      // A background detection's time is the detector's stage too, though no frame waited for it.
+      if (landed && landed.detectorRuns > 0) stages.detect = landed.timings.detectMs;
+      if (landed?.error && landed.error.code !== "ERR_CANCELLED") {
+        this.log.debug({ participant: this.id, code: landed.error.code }, "background face detection failed");
+      }
       if (result.faces.length > 0) Object.assign(stages, { crop: t.renderMs, wait: t.waitMs, mesonet: t.inferenceMs });
       const faces = result.faces.map((f) => ({ id: f.id, fake: f.fake, box: f.box, models: f.models, rgb: f.crop.rgb }));
       return { faces, facesCut: result.facesCut, stages };
