@@ -29,7 +29,18 @@ async function detectorFrames(on: RunningServer): Promise<number> {
   return metricValue(text, "mesoguard_stage_seconds_count", { stage: "detect" }) ?? 0;
 }
 
-/** Sends `frames` frames one at a time, each after the previous one's score; returns the detector frames they took. */
+/**
+ * Until the server's native queue is empty: a background detection runs at the lowest CPU priority, and on a busy
+ * machine it may still be out when the frame's score arrives. Waiting for it makes where it lands deterministic.
+ */
+async function queueEmpty(on: RunningServer): Promise<void> {
+  for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 10))) {
+    if (metricValue((await getText(`${on.url}/metrics`)).text, "mesoguard_queue_depth") === 0) return;
+  }
+  throw new Error("the server's queue did not empty within 30 s");
+}
+
+/** Sends `frames` frames one at a time, each after the previous one's score (and its background work); returns the detector frames they took. */
 async function sendOneByOne(participantId: string, frames: number, on = server): Promise<number> {
   const p = await joinClient(on.url, { room: "schedule", role: "participant", participantId });
   const before = await detectorFrames(on);
@@ -37,6 +48,7 @@ async function sendOneByOne(participantId: string, frames: number, on = server):
     const seq = p.client.sendFrame({ kind: "jpeg", data: PHOTO });
     const score = await p.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
     expect(score.lastFrame?.faces).toBe(1); // a tracked face: only the schedule makes the detector run
+    await queueEmpty(on);
   }
   return (await detectorFrames(on)) - before;
 }
@@ -56,6 +68,7 @@ describe("detection schedule across participants", () => {
       const seq = third.client.sendFrame({ kind: "jpeg", data: PHOTO });
       const score = await third.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
       expect(score.lastFrame?.faces).toBe(1);
+      await queueEmpty(server);
     };
     for (let i = 0; i < 4; i++) await sendOne();
     expect((await detectorFrames(server)) - before).toBe(1);
