@@ -98,18 +98,19 @@ describe.runIf(process.platform === "linux")("native memory after a burst", { ti
       await sleep(500);
       const idle = rssMb();
       for (let i = 0; i < 3; i++) await round();
-      // Only rounds submitted within 200 ms of the last one's end count: on a busy machine (CI runs test files side
-      // by side) a 20 ms sleep can last past 250 ms, and then the idle release rightly ran before that round.
+      // Only rounds submitted within 200 ms of the last round's submission count: the batcher was idle for less than
+      // that before them. On a busy machine (CI runs test files side by side) a round's promise and the 20 ms sleep
+      // can take past 250 ms, and then the idle release rightly ran before the next round.
       let rounds = 0;
       let faultsCounted = 0;
       let largest = 0;
       let worst = 0;
-      let lastEnd = performance.now();
+      let lastStart = performance.now();
       for (const end = Date.now() + 2500; Date.now() < end; ) {
-        const gap = performance.now() - lastEnd;
+        const gap = performance.now() - lastStart;
+        lastStart = performance.now();
         const at = process.resourceUsage().minorPageFault;
         largest = Math.max(largest, (await round())[0].batchSize);
-        lastEnd = performance.now();
         const faults = process.resourceUsage().minorPageFault - at;
         if (gap < 200) {
           rounds++;
@@ -133,7 +134,7 @@ describe.runIf(process.platform === "linux")("native memory after a burst", { ti
     const [idle, busy, after] = (/RSS_MB (\d+) (\d+) (\d+)/.exec(child.stdout) ?? []).slice(1).map(Number);
     console.log(`minor page faults per round of 4: ${faults} (worst round ${worst}, ${rounds} rounds); RSS MiB idle ${idle}, after the rounds ${busy}, idle again ${after}`);
     expect(child.stdout).toContain("LARGEST 4"); // the rounds really ran as batches of 4
-    expect(rounds).toBeGreaterThan(40);
+    expect(rounds).toBeGreaterThan(20);
     expect(faults).toBeLessThan(500);
     expect(worst).toBeLessThan(2000); // no round faults a batch's working set (~4700) back in
     expect(busy - idle).toBeGreaterThan(20); // the arena held the batch's working set between rounds
