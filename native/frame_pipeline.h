@@ -48,7 +48,7 @@ struct Request {
   FrameInput frame;
   ResizeMode resize = ResizeMode::Nearest;  // crop mode
   bool detect = true;                       // analyze mode
-  bool score_faces = true;                  // analyze mode with detect: false = the detections alone, no crops
+  bool score_faces = true;                  // analyze mode; false (with detect) = the detections alone, no crops
   std::vector<Box> regions;                 // detector regions; empty = the whole frame
   std::vector<FaceInput> faces;             // when !detect
   bool return_crops = false;

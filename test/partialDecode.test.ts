@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FrameInput } from "../src/native/addonTypes.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import type { FaceScore, FrameAnalysis } from "../src/scoring/scoringTypes.js";
+import { photoAboveNoise } from "./helpers/faces.js";
 import { SHARED, TEST_TIMEOUT } from "./helpers/paths.js";
 
 const PHOTOS = ["grace_hopper.jpg", "example.jpg", "messi5.jpg"];
@@ -87,12 +88,7 @@ describe("tracked JPEG frames decode only their face crops' rows", { timeout: TE
   it("a stream cut inside the crop's rows still rejects; one cut below them is not read", async () => {
     // The photo on top of a canvas of noise 4x its height: the face's rows come early in the stream, and most
     // of the stream's bytes are the noise below them.
-    const photo = readFileSync(path.join(SHARED, "photos", "grace_hopper.jpg"));
-    const { width = 0, height = 0 } = await sharp(photo).metadata();
-    const tall = await sharp({ create: { width, height: 4 * height, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 40 } } })
-      .composite([{ input: photo, top: 0, left: 0 }])
-      .jpeg({ quality: 85 })
-      .toBuffer();
+    const { jpeg: tall, width, height } = await photoAboveNoise("grace_hopper.jpg", 4);
     const frame: FrameInput = { kind: "jpeg", data: tall };
     const detected: FrameAnalysis = await scorer.analyze(frame, { detect: true });
     expect(detected.faces).toHaveLength(1);

@@ -1,7 +1,6 @@
 // StreamAnalyzer on a real moving video: example.jpg's three faces sliding right 4 px per frame, through the
 // real detector and MesoNet. Ids stay with their faces, the detector runs on the planned frames only, carried
 // faces are still scored, lost faces come back with new ids, bad frames reject without breaking the stream.
-import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { StreamAnalyzer, type StreamFrameResult } from "../src/scoring/StreamAnalyzer.js";
@@ -13,7 +12,7 @@ import { detectorModelPath } from "../src/faces/detectorModels.js";
 import { findModel, type ModelManifestEntry } from "../src/models/manifest.js";
 import { modelFile } from "../src/scoring/MesoNetScorer.js";
 import { cpuScorerOptions, rejectionOf } from "./helpers/addon.js";
-import { decodeWithAddon, photoFrame, readPhoto, shiftedRight } from "./helpers/faces.js";
+import { decodeWithAddon, photoAboveNoise, photoFrame, readPhoto, shiftedRight } from "./helpers/faces.js";
 import { constantImage, randomBytes, type RgbImage } from "./helpers/images.js";
 import { TEST_TIMEOUT } from "./helpers/paths.js";
 
@@ -302,12 +301,7 @@ describe("StreamAnalyzer with backgroundDetection", { timeout: 120_000 }, () => 
   it("a background detection that fails is reported on the next frame and changes nothing", async () => {
     // example.jpg above a canvas of noise 2x its height: its faces' rows come early in the stream. Cut at 60% of
     // the bytes, the tracked faces' rows are whole (they are scored) but the detector's whole frame is not.
-    const photo = readPhoto("example.jpg");
-    const { width = 0, height = 0 } = await sharp(photo).metadata();
-    const tall = await sharp({ create: { width, height: 3 * height, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 40 } } })
-      .composite([{ input: photo, top: 0, left: 0 }])
-      .jpeg({ quality: 85 })
-      .toBuffer();
+    const { jpeg: tall } = await photoAboveNoise("example.jpg", 3);
     const whole: FrameInput = { kind: "jpeg", data: tall };
     const cut: FrameInput = { kind: "jpeg", data: tall.subarray(0, Math.floor(tall.length * 0.6)) };
     const stream = new StreamAnalyzer(scorer, { detectEvery: 2, backgroundDetection: true });

@@ -3,6 +3,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
+import sharp from "sharp";
+
 import type { FrameInput, NativeAddon } from "../../src/native/addonTypes.js";
 import { resolvePreprocessOptions } from "../../src/scoring/scorerOptions.js";
 import type { RgbImage } from "./images.js";
@@ -23,6 +25,20 @@ export function readPhoto(name: PhotoName): Buffer {
 /** The photo's file as the frame a caller would pass (jpeg or png by extension). */
 export function photoFrame(name: PhotoName): FrameInput {
   return { kind: name.endsWith(".png") ? "png" : "jpeg", data: readPhoto(name) };
+}
+
+/**
+ * A photo on top of a canvas of noise `rows` times its height, as one JPEG: the photo's rows (its faces') come early
+ * in the stream and most of its bytes are the noise below them, so a cut at 60% of the bytes leaves the faces whole.
+ */
+export async function photoAboveNoise(name: PhotoName, rows: number): Promise<{ jpeg: Buffer; width: number; height: number }> {
+  const photo = readPhoto(name);
+  const { width = 0, height = 0 } = await sharp(photo).metadata();
+  const jpeg = await sharp({ create: { width, height: rows * height, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 40 } } })
+    .composite([{ input: photo, top: 0, left: 0 }])
+    .jpeg({ quality: 85 })
+    .toBuffer();
+  return { jpeg, width, height };
 }
 
 export type BoxLike = readonly [number, number, number, number] | readonly number[];
