@@ -299,8 +299,9 @@ export class ParticipantSession {
       const stages: Partial<Record<Stage, number>> = { decode: t.decodeMs };
       if (result.detectorRuns > 0) stages.detect = t.detectMs;
       const landed = result.landed;
-      // A background detection's time is the detector's stage too, though no frame waited for it.
-      if (landed && landed.detectorRuns > 0) stages.detect = landed.timings.detectMs;
+      // A background detection's time is the detector's stage too, though no frame waited for it. Observed on its
+      // own: the same frame may also have waited for a detection of its own (its faces were gone).
+      if (landed && landed.detectorRuns > 0) this.metrics.observeStage("detect", landed.timings.detectMs);
       if (landed?.error && landed.error.code !== "ERR_CANCELLED") {
         this.log.debug({ participant: this.id, code: landed.error.code }, "background face detection failed");
       }

@@ -7,6 +7,7 @@
 import path from "node:path";
 import { readFileSync } from "node:fs";
 
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { SHARED, closeAllClients, getText, joinClient, metricValue, startServer, stopAllServers, type RunningServer } from "../helpers/server.js";
@@ -77,5 +78,27 @@ describe("detection schedule across participants", () => {
     // The waiting server's second participant (offset 1) detects on its frames 0 and 4: frame 4 waits for it.
     expect(await sendOneByOne("first", 1, waiting)).toBe(1);
     expect(await sendOneByOne("second", 5, waiting)).toBe(2);
+  });
+
+  it("a frame that both folds in a background detection and waits for its own counts both detector runs", async () => {
+    // The fourth participant here gets offset 3: it detects on its frames 0 and 2. Frame 2 is grey: its tracked face
+    // is scored, and its background detection finds none. Before frame 3 that detection is folded in (the face is
+    // no longer reported), so frame 3 waits for a detection of its own: two detector runs counted with frame 3.
+    const { width, height } = await sharp(PHOTO).metadata();
+    const grey = await sharp({ create: { width: width!, height: height!, channels: 3, background: "#808080" } }).jpeg().toBuffer();
+    const fourth = await joinClient(server.url, { room: "schedule", role: "participant", participantId: "fourth" });
+    const sendOne = async (data: Buffer, faces: number) => {
+      const seq = fourth.client.sendFrame({ kind: "jpeg", data });
+      const score = await fourth.client.next("score", (s) => s.lastFrame?.seq === seq, 30_000);
+      expect(score.lastFrame?.faces).toBe(faces);
+      await queueEmpty(server);
+    };
+    const before = await detectorFrames(server);
+    await sendOne(PHOTO, 1);
+    await sendOne(PHOTO, 1);
+    await sendOne(grey, 1); // the tracked face, carried
+    expect((await detectorFrames(server)) - before).toBe(1);
+    await sendOne(PHOTO, 1);
+    expect((await detectorFrames(server)) - before).toBe(3);
   });
 });
