@@ -540,6 +540,7 @@ PipelineStats FramePipeline::Stats() {
   const BatcherStats b = mesonet_->Stats();
   s.batches = b.batches;
   s.batched_items = b.items;
+  s.arena_releases = b.arena_releases;
   return s;
 }
 

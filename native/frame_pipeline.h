@@ -100,6 +100,7 @@ struct PipelineStats {
   uint64_t cancelled = 0;  // failed with ERR_CANCELLED (counted in failed too)
   uint64_t memory_trims = 0;  // freed memory handed back to the system after a burst (idle_trimmer.h)
   uint64_t batches = 0, batched_items = 0;  // MesoNet
+  uint64_t arena_releases = 0;              // MesoNet's arena given back after an idle spell (inference_batcher.h)
   uint64_t detector_runs = 0;
   uint64_t partial_decodes = 0;  // JPEG frames decoded only in the rows their face crops read
   int pending = 0;

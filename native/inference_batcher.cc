@@ -176,6 +176,7 @@ void InferenceBatcher::Loop() {
 void InferenceBatcher::ReleaseIdle(std::unique_lock<std::mutex>& lock) {
   largest_since_release_ = 0;
   spare_tensors_.clear();
+  ++stats_.arena_releases;
   lock.unlock();
   // ONNX Runtime shrinks its arena only at the end of a run: one item of zeros, its outputs unused. A failure
   // costs only the memory, which the next idle spell's release returns.

@@ -44,6 +44,7 @@ struct TensorJob {
 struct BatcherStats {
   uint64_t batches = 0;
   uint64_t items = 0;
+  uint64_t arena_releases = 0;  // idle spells that gave the arena's memory back (ReleaseIdle)
 };
 
 class InferenceBatcher {

@@ -449,6 +449,7 @@ Napi::Value Scorer::Stats(const Napi::CallbackInfo& info) {
   o.Set("cancelled", Napi::Number::New(env, (double)s.cancelled));
   o.Set("memoryTrims", Napi::Number::New(env, (double)s.memory_trims));
   o.Set("batches", Napi::Number::New(env, (double)s.batches));
+  o.Set("arenaReleases", Napi::Number::New(env, (double)s.arena_releases));
   o.Set("meanBatchSize", Napi::Number::New(env, s.batches ? (double)s.batched_items / (double)s.batches : 0.0));
   o.Set("detectorRuns", Napi::Number::New(env, (double)s.detector_runs));
   o.Set("partialDecodes", Napi::Number::New(env, (double)s.partial_decodes));

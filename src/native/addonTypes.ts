@@ -190,6 +190,8 @@ export interface NativeScorerStats {
   /** Times freed native memory was handed back to the system after a burst (malloc_trim, glibc). */
   memoryTrims: number;
   batches: number;
+  /** Times MesoNet's memory arena was given back after 250 ms without work (never while frames keep coming). */
+  arenaReleases: number;
   meanBatchSize: number;
   detectorRuns: number;
   /** JPEG frames with given faces decoded only in the rows their face crops read. */
