@@ -201,6 +201,13 @@ describe("npm run bench -- --quick", () => {
       expect(p.server.cpuCores).toBeGreaterThan(0);
       expect(p.server.cpuCores).toBeLessThanOrEqual(result.machine.cores + 0.1);
       expect(p.p99WithinBound).toBe(p.latencyMs.p99 <= endToEnd.boundMs);
+      // Each participant sends on its own fixed clock, evenly staggered: one frame every 1000 / offeredFps ms.
+      expect(p.sendGapMs.n).toBe(p.framesSent - 1);
+      if (p.participants > 1) {
+        expect(p.sendGapMs.p50).toBeGreaterThan((0.65 * 1000) / p.offeredFps);
+        expect(p.sendGapMs.p50).toBeLessThan((1.35 * 1000) / p.offeredFps);
+        expect(p.sendsBunched).toBeLessThan(0.1);
+      }
     }
     // CPU per frame at the fixed load (4 x 30 fps): the sweep's point at that load.
     expect(endToEnd.cpuAtFixedLoad).toMatchObject({ frame: "640x480", participants: 4, fpsPerParticipant: 30 });
