@@ -572,6 +572,9 @@ export class MesoguardServer {
     for (const ws of this.#wss.clients) ws.close(CLOSE_CODES.goingAway, reason);
     this.#http.closeAllConnections?.();
     await Promise.race([closed, timeout]);
+    // Whoever is still in a room leaves now, before "stopped": an RTP participant has no socket whose close removes
+    // it, and a socket's close event can come after the scorer has closed.
+    for (const p of [...this.#rooms.participants()]) this.#rooms.removeParticipant(p);
     this.#webhooks?.close();
     await this.#cluster?.close();
     await this.scorer.close();
