@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { SHARED, closeAllClients, getText, joinClient, metricValue, startServer, stopAllServers, type RunningServer } from "../helpers/server.js";
+import { SHARED, closeAllClients, getText, joinClient, metricValue, startServer, stopAllServers, waitFor, type RunningServer } from "../helpers/server.js";
 
 const PHOTO = readFileSync(path.join(SHARED, "photos/grace_hopper.jpg"));
 
@@ -35,10 +35,11 @@ async function detectorFrames(on: RunningServer): Promise<number> {
  * machine it may still be out when the frame's score arrives. Waiting for it makes where it lands deterministic.
  */
 async function queueEmpty(on: RunningServer): Promise<void> {
-  for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 10))) {
-    if (metricValue((await getText(`${on.url}/metrics`)).text, "mesoguard_queue_depth") === 0) return;
-  }
-  throw new Error("the server's queue did not empty within 30 s");
+  await waitFor(
+    async () => metricValue((await getText(`${on.url}/metrics`)).text, "mesoguard_queue_depth") === 0,
+    "the server's queue to empty",
+    30_000,
+  );
 }
 
 /** Sends `frames` frames one at a time, each after the previous one's score (and its background work); returns the detector frames they took. */
