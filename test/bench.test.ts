@@ -201,6 +201,9 @@ describe("npm run bench -- --quick", () => {
       expect(p.server.cpuCores).toBeGreaterThan(0);
       expect(p.server.cpuCores).toBeLessThanOrEqual(result.machine.cores + 0.1);
       expect(p.p99WithinBound).toBe(p.latencyMs.p99 <= endToEnd.boundMs);
+      // The participants' own event loop, sampled every 1 ms over the window: its delays are in the latencies too.
+      expect(p.participantsLoop.delayP99Ms).toBeGreaterThanOrEqual(1);
+      expect(p.participantsLoop.stallMaxMs).toBeGreaterThanOrEqual(p.participantsLoop.delayP99Ms - 1 - 0.01);
       // Each participant sends on its own fixed clock, evenly staggered: one frame every 1000 / offeredFps ms.
       expect(p.sendGapMs.n).toBe(p.framesSent - 1);
       if (p.participants > 1) {
