@@ -12,6 +12,7 @@ import { loadAddon } from "../src/native/loadAddon.js";
 import { SCAN_DEFAULTS } from "../src/scan/scanOptions.js";
 import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
+import { runStageComparison } from "./stageComparison.js";
 import { clusterPlan, runCluster } from "./cluster.js";
 import { endToEndPlan, runEndToEnd } from "./endToEnd.js";
 import { defaultPhoto, makeFrames } from "./frames.js";
@@ -164,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
     usable.length * (DETECTORS.length * 2 + MESONET_MODELS.length * BATCH_SIZES.length + 1) +
     usableGpuProviders(probes).length * 2 * (GPU_BATCH_SIZES.length + 1) + // GPU rows: device-bound and host input
     3 + // baseline: per frame size, then 640x480 on mesoguard's graphs
+    1 + // stage comparison: mesoguard and the baseline alternated
     1 + plan.sweep.length + plan.extra.length +
     2 + // cluster: 1 node, 2 nodes
     1 + // scan memory
@@ -180,6 +182,11 @@ async function main(argv: string[]): Promise<number> {
   const baseline = await runBaseline(
     frames,
     { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
+    (label) => progress.step(label),
+  );
+  const stageComparison = await runStageComparison(
+    frames[0]!,
+    { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), minBlocks: options.quick ? 2 : 5 },
     (label) => progress.step(label),
   );
   let sweepSteps = 0;
@@ -226,8 +233,9 @@ async function main(argv: string[]): Promise<number> {
     endToEnd,
     cluster,
     baseline,
+    stageComparison,
     scanMemory,
-    comparison: compare(stages, endToEnd, baseline),
+    comparison: compare(stageComparison, endToEnd, baseline),
   };
   const result: BenchResult = { ...partial, targets: evaluateTargets(partial) };
   const written = writeResults(result, options.outDir);

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { ClusterRun } from "../bench/cluster.js";
+import type { StageMedians } from "../bench/stageComparison.js";
 import { GOALS, type BenchResult, type Target } from "../bench/report.js";
 import type { Summary } from "../bench/stats.js";
 import { packageRoot } from "../src/models/paths.js";
@@ -277,9 +278,27 @@ describe("npm run bench -- --quick", () => {
     const same = baseline.withMesoguardGraphs;
     expect(same.frame).toBe("640x480");
     expect(same.facesFound).toBe(same.frames);
-    const sum = same.stages.decodeMs.p50 + same.stages.detectMs.p50 + same.stages.cropMs.p50 + same.stages.mesonetMs.p50;
+    // The goal row's stage medians: mesoguard and both baselines alternated in blocks over the same seconds, each
+    // pipeline the same number of frames, the face found in every one.
+    const { stageComparison } = result;
+    expect(stageComparison.frame).toBe("640x480");
+    expect(stageComparison.blocks).toBeGreaterThanOrEqual(2);
+    const perPipeline = stageComparison.blocks * stageComparison.blockFrames;
+    const medians = (m: StageMedians) => ({ decode: m.decodeMs.p50, detect: m.detectMs.p50, crop: m.cropMs.p50, mesonet: m.mesonetMs.p50 });
+    for (const m of [stageComparison.mesoguard, stageComparison.baseline, stageComparison.baselineOnMesoguardGraphs]) {
+      expect(m.facesFound).toBe(perPipeline);
+      for (const summary of [m.decodeMs, m.detectMs, m.cropMs, m.mesonetMs]) {
+        expect(summary.n).toBe(perPipeline);
+        expectSummary(summary);
+      }
+    }
+    expect(comparison.stageMs.mesoguard).toMatchObject(medians(stageComparison.mesoguard));
+    expect(comparison.stageMs.baseline).toMatchObject(medians(stageComparison.baseline));
+    const s = medians(stageComparison.baselineOnMesoguardGraphs);
+    const sum = s.decode + s.detect + s.crop + s.mesonet;
     expect(comparison.withMesoguardGraphs.baselineSum).toBeCloseTo(sum, 2);
     expect(comparison.withMesoguardGraphs.stageRatio).toBeCloseTo(sum / comparison.stageMs.mesoguard.sum, 1);
+    expect(run.stdout).toContain(`alternated in blocks of ${stageComparison.blockFrames} frames, ${stageComparison.blocks} blocks each`);
     // Both pipelines score the same face alike: the plain conversion and mesoguard's graph are the same model.
     expect(Math.abs(same.lastFake! - baseline.results[0]!.lastFake!)).toBeLessThan(1e-3);
   });
