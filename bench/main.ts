@@ -179,14 +179,16 @@ async function main(argv: string[]): Promise<number> {
   const crop = (await faceCrop(frames[0]!)).rgb;
   const mesonetSettings = await runMesoNetSettings(crop, stageIterations(options.quick), (label) => progress.step(label));
   const gpu = await runGpu(probes, frames, crop, stageIterations(options.quick), (label) => progress.step(label));
+  // The baseline's frame sizes and the stage comparison each run this long.
+  const comparisonSeconds = Math.min(options.quick ? 2 : 8, options.durationSeconds);
   const baseline = await runBaseline(
     frames,
-    { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), warmup: options.quick ? 5 : 10 },
+    { seconds: comparisonSeconds, warmup: options.quick ? 5 : 10 },
     (label) => progress.step(label),
   );
   const stageComparison = await runStageComparison(
     frames[0]!,
-    { seconds: options.quick ? Math.min(2, options.durationSeconds) : Math.min(8, options.durationSeconds), minBlocks: options.quick ? 2 : 5 },
+    { seconds: comparisonSeconds, minBlocks: options.quick ? 2 : 5 },
     (label) => progress.step(label),
   );
   let sweepSteps = 0;
