@@ -73,10 +73,17 @@ const INTERESTING_FLAGS = [
 
 function machineInfo(provider: string, sharpVersion: string): MachineInfo {
   let flags: string[] = [];
+  let cpuId: MachineInfo["cpuId"] = null;
   try {
-    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => /^(flags|Features)\s*:/.test(l)) ?? "";
-    const present = new Set(line.split(":")[1]?.trim().split(/\s+/) ?? []);
+    const lines = readFileSync("/proc/cpuinfo", "utf8").split("\n");
+    // The first processor's fields ("key<tabs>: value").
+    const field = (key: string) => lines.find((l) => l.split(":")[0]!.trim() === key)?.split(":")[1]?.trim();
+    const present = new Set(field("flags")?.split(/\s+/) ?? field("Features")?.split(/\s+/) ?? []);
     flags = INTERESTING_FLAGS.filter((f) => present.has(f));
+    const [vendor, family, model, stepping] = ["vendor_id", "cpu family", "model", "stepping"].map(field);
+    if (vendor && family && model && stepping) {
+      cpuId = { vendor, family: Number(family), model: Number(model), stepping: Number(stepping) };
+    }
   } catch {
     // not Linux
   }
@@ -98,6 +105,7 @@ function machineInfo(provider: string, sharpVersion: string): MachineInfo {
   const runtime = loadAddon().runtimeInfo();
   return {
     cpuModel: os.cpus()[0]?.model ?? "unknown",
+    cpuId,
     cores: os.cpus().length,
     flags,
     memoryGiB: round(os.totalmem() / 2 ** 30, 1),

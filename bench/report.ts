@@ -16,6 +16,11 @@ import { round, type Summary } from "./stats.js";
 
 export interface MachineInfo {
   cpuModel: string;
+  /**
+   * /proc/cpuinfo's vendor, family, model and stepping (null off Linux): the model name alone ("AMD EPYC" in a VM)
+   * does not tell CPU generations apart, and they differ by half in this bench's numbers.
+   */
+  cpuId: { vendor: string; family: number; model: number; stepping: number } | null;
   cores: number;
   /** SIMD/matrix flags from /proc/cpuinfo that matter to ONNX Runtime and libjpeg-turbo. */
   flags: string[];
@@ -258,11 +263,15 @@ function formatCluster(cluster: ClusterResult): string[] {
   ];
 }
 
+function formatCpuId(id: MachineInfo["cpuId"]): string {
+  return id ? ` (${id.vendor} family ${id.family} model ${id.model} stepping ${id.stepping})` : "";
+}
+
 export function formatReport(result: BenchResult): string {
   const { machine, stages, endToEnd, baseline, comparison } = result;
   const out: string[] = [];
   out.push(
-    `mesoguard bench${result.options.quick ? " (quick)" : ""}: ${machine.cpuModel}, ${machine.cores} cores ` +
+    `mesoguard bench${result.options.quick ? " (quick)" : ""}: ${machine.cpuModel}${formatCpuId(machine.cpuId)}, ${machine.cores} cores ` +
       `[${machine.flags.join(" ")}], Node ${machine.nodeVersion}, ONNX Runtime ${machine.ortVersion}, ` +
       `provider ${machine.provider}, commit ${machine.gitCommit.slice(0, 10)}${machine.gitDirty ? "+dirty" : ""}`,
   );

@@ -63,6 +63,9 @@ describe("npm run bench -- --quick", () => {
     expect(machine.cores).toBeGreaterThan(0);
     expect(machine.cpuModel.length).toBeGreaterThan(0);
     expect(Array.isArray(machine.flags)).toBe(true);
+    // Linux x86: the CPU's generation, which the model name in a VM does not give.
+    expect(machine.cpuId).toEqual({ vendor: expect.stringMatching(/\S/), family: expect.any(Number), model: expect.any(Number), stepping: expect.any(Number) });
+    expect(run.stdout).toContain(`family ${machine.cpuId!.family} model ${machine.cpuId!.model}`);
     expect(machine.nodeVersion).toBe(process.version);
     expect(machine.ortVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(machine.gitCommit).toMatch(/^[0-9a-f]{40}$|^unknown$/);
