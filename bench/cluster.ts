@@ -3,7 +3,6 @@
 //    nodes, all in one room). On one host the nodes share its cores: scaling is bounded by them, not by mesoguard.
 // 2. The cross-node delay: during the 2-node run an observer on each node; for a participant scored on node A,
 //    the time from its score message (participant, seq) reaching A's observer to the same message reaching B's.
-import { existsSync } from "node:fs";
 import os from "node:os";
 
 import { WebSocket } from "ws";
@@ -12,7 +11,8 @@ import { MesoguardClient, type WebSocketConstructor } from "../src/client/Mesogu
 import type { ScoreMessage } from "../src/protocol/protocolTypes.js";
 import { endToEndServerArgs, runLoadPoint, startServer, type LoadPointResult, type ServerProcess } from "./endToEnd.js";
 import type { BenchFrame } from "./frames.js";
-import { freePort, launchRedis, REDIS_SERVER_ENV, redisServerPath } from "./redisServer.js";
+import { freePort, launchRedis } from "./redisServer.js";
+import { REDIS_TOOL, toolAbsence } from "./tools.js";
 import { nowMs, round, summarize, type Summary } from "./stats.js";
 
 export interface ClusterRun {
@@ -97,9 +97,9 @@ function combine(nodes: LoadPointResult[], point: { participants: number; fpsPer
 }
 
 export async function runCluster(frames: BenchFrame[], options: ClusterOptions, step: (label: string) => void): Promise<ClusterResult> {
-  const binary = redisServerPath();
-  if (!existsSync(binary)) {
-    const absentBecause = `redis-server is not installed (no ${binary}; apt-get install redis-server, or ${REDIS_SERVER_ENV} names one)`;
+  const binary = REDIS_TOOL.path;
+  const absentBecause = toolAbsence(REDIS_TOOL);
+  if (absentBecause) {
     step(`cluster: skipped, ${absentBecause}`);
     step("cluster: skipped");
     return { present: false, absentBecause };

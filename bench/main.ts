@@ -9,6 +9,7 @@ import path from "node:path";
 
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
+import { FFMPEG_TOOL, provisionTools, REDIS_TOOL } from "./tools.js";
 import { SCAN_DEFAULTS } from "../src/scan/scanOptions.js";
 import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
@@ -162,6 +163,11 @@ async function main(argv: string[]): Promise<number> {
   const addon = loadAddon();
   const plan = endToEndPlan(options.quick);
 
+  // After `npm ci` alone (the tests install the same on their first run): without them the cluster run and the
+  // recorded hour are skipped, each saying why, rather than the bench failing minutes in.
+  provisionTools([FFMPEG_TOOL, REDIS_TOOL], "mesoguard bench", "the cluster run and the recorded hour's scan will be skipped", (line) =>
+    process.stderr.write(line + "\n"),
+  );
   const probes = await probeProviders(addon);
   const usable = probes.filter((p) => p.usable);
   if (usable.length === 0) throw new Error(`bench: no ONNX Runtime provider loads: ${JSON.stringify(probes)}`);

@@ -15,6 +15,7 @@ import { findMediaFiles } from "../src/scan/mediaFiles.js";
 import { scanFiles } from "../src/scan/scanFiles.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import { round } from "./stats.js";
+import { FFMPEG_TOOL, toolAbsence } from "./tools.js";
 
 export interface ScanMemoryRun {
   frames: number;
@@ -37,10 +38,8 @@ export interface ScanMemoryResult {
   rssGrowthMb: number;
 }
 
-const FFMPEG = process.env.MESOGUARD_FFMPEG ?? "/usr/bin/ffmpeg";
-
 function ffmpeg(args: string[]): void {
-  const run = spawnSync(FFMPEG, ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+  const run = spawnSync(FFMPEG_TOOL.path, ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
   if (run.status !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed (${run.error?.message ?? run.status}): ${run.stderr}`);
 }
 
@@ -73,8 +72,10 @@ export function rssHalves(run: ScanMemoryRun): { firstHalfMb: number; secondHalf
   return { firstHalfMb: peak(0.1, 0.5), secondHalfMb: peak(0.5, 1) };
 }
 
-/** The bench row: make the hour (needs ffmpeg), scan it at `fps`, summarise. */
-export function runScanMemory(photo: string, fps: number): ScanMemoryResult {
+/** The bench row: make the hour (needs ffmpeg: skipped, saying so, without it), scan it at `fps`, summarise. */
+export function runScanMemory(photo: string, fps: number): ScanMemoryResult | { skipped: string } {
+  const absent = toolAbsence(FFMPEG_TOOL);
+  if (absent) return { skipped: `the recorded hour is made with ffmpeg: ${absent}` };
   const dir = mkdtempSync(path.join(tmpdir(), "mesoguard-bench-scan-"));
   try {
     const started = Date.now();

@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 
 import { buildNative } from "../src/install/buildNative.js";
-import { ensureSystemPackages, MissingSystemPackages } from "../src/install/systemPackages.js";
+import { provisionTools } from "../bench/tools.js";
 import { GYP_ADDON, ROOT } from "./helpers/paths.js";
 import { TEST_TOOLS } from "./helpers/tools.js";
 
@@ -25,12 +25,7 @@ function compileTypeScript(): void {
 
 /** Installs the missing test tools when apt-get may; otherwise says in one line what to install. */
 export function provisionTestTools(): void {
-  try {
-    ensureSystemPackages(log, TEST_TOOLS, "the browser, video and cluster tests");
-  } catch (error) {
-    if (!(error instanceof MissingSystemPackages)) throw error;
-    log(`mesoguard tests: ${error.packages.join(" and ")} missing (${error.reason}); the tests that use them will fail. Install as root: ${error.command}`);
-  }
+  provisionTools(TEST_TOOLS, "mesoguard tests", "the tests that use them will fail", log);
 }
 
 /** The newest modification time of the node-gyp build's inputs (binding.gyp and native/). */

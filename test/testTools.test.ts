@@ -97,3 +97,41 @@ describe("without apt-get rights", () => {
     ]);
   });
 });
+
+describe("the bench without ffmpeg or redis-server", () => {
+  /** bench/tools.ts and what uses it, loaded with `env` set. */
+  async function benchWith(env: Record<string, string>) {
+    Object.assign(process.env, env);
+    vi.resetModules();
+    return {
+      tools: await import("../bench/tools.js"),
+      scanMemory: await import("../bench/scanMemory.js"),
+      cluster: await import("../bench/cluster.js"),
+    };
+  }
+
+  it("skips the recorded hour and the cluster run, saying why and how to install them, instead of failing", async () => {
+    const { scanMemory, cluster } = await benchWith({ MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` });
+    const started = Date.now();
+    expect(scanMemory.runScanMemory("/no/photo.jpg", 2)).toEqual({
+      skipped:
+        "the recorded hour is made with ffmpeg: ffmpeg is not installed (no /nonexistent/mesoguard-test/ffmpeg; MESOGUARD_FFMPEG picks " +
+        "another binary). Install it as root with: apt-get update && apt-get install -y --no-install-recommends ffmpeg",
+    });
+    const steps: string[] = [];
+    const result = await cluster.runCluster([], { detectEvery: 5, participants: 2, fpsPerParticipant: 30, secondsPerPoint: 1, warmupSeconds: 1, boundMs: 30 }, (label) => steps.push(label));
+    expect(result).toEqual({ present: false, absentBecause: expect.stringMatching(/^redis-server is not installed \(no \/nonexistent\/mesoguard-test\/redis-server; MESOGUARD_REDIS_SERVER .*apt-get install -y --no-install-recommends redis-server$/) });
+    expect(steps[0]).toBe(`cluster: skipped, ${(result as { absentBecause: string }).absentBecause}`);
+    expect(Date.now() - started).toBeLessThan(5000); // nothing was started
+  });
+
+  it("its provisioning says in one line what to install when apt-get may not", async () => {
+    const { tools } = await benchWith({ MESOGUARD_SKIP_APT: "1", MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` });
+    const lines: string[] = [];
+    tools.provisionTools([tools.FFMPEG_TOOL, tools.REDIS_TOOL], "mesoguard bench", "the runs that need them will be skipped", (line) => lines.push(line));
+    expect(lines).toEqual([
+      "mesoguard bench: ffmpeg and redis-server missing (MESOGUARD_SKIP_APT=1); the runs that need them will be skipped. " +
+        "Install as root: apt-get update && apt-get install -y --no-install-recommends ffmpeg redis-server",
+    ]);
+  });
+});

@@ -1,28 +1,16 @@
-// The programs the tests run besides node: Debian's chromium (the page and browser tests), ffmpeg (fake
-// cameras, RTP senders, reference decodes) and redis-server (the cluster tests). test/globalSetup.ts installs them with apt when it may; every test
-// reaches them through here, so a missing program or a failed run is an error naming the program, never a bare
-// ENOENT. MESOGUARD_CHROMIUM / MESOGUARD_FFMPEG / MESOGUARD_REDIS_SERVER point at other binaries.
+// The programs the tests run besides node (bench/tools.ts): Debian's chromium (the page and browser tests), ffmpeg
+// (fake cameras, RTP senders, reference decodes) and redis-server (the cluster tests). test/globalSetup.ts installs
+// them with apt when it may; every test reaches them through here, so a missing program or a failed run is an error
+// naming the program, never a bare ENOENT.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 
-import { REDIS_SERVER_ENV, redisServerPath } from "../../bench/redisServer.js";
-import { aptInstallCommand, type SystemRequirement } from "../../src/install/systemPackages.js";
+import { aptInstallCommand } from "../../src/install/systemPackages.js";
+import { externalTool, FFMPEG_TOOL, REDIS_TOOL, type ExternalTool } from "../../bench/tools.js";
 
-export interface TestTool extends SystemRequirement {
-  name: string;
-  /** The binary the tests run. */
-  path: string;
-  /** The environment variable that overrides `path`. */
-  envVar: string;
-}
+export { FFMPEG_TOOL, REDIS_TOOL };
+export type TestTool = ExternalTool;
 
-function tool(name: string, envVar: string, purpose: string, file = process.env[envVar] ?? `/usr/bin/${name}`): TestTool {
-  return { name, path: file, envVar, aptPackage: name, purpose, present: () => existsSync(file) };
-}
-
-export const CHROMIUM_TOOL = tool("chromium", "MESOGUARD_CHROMIUM", "the page tests (dashboard, participant page, mediasoup browser publishing)");
-export const FFMPEG_TOOL = tool("ffmpeg", "MESOGUARD_FFMPEG", "fake cameras, RTP senders and reference decodes");
-export const REDIS_TOOL = tool("redis-server", REDIS_SERVER_ENV, "the cluster tests (mesoguard nodes sharing a Redis)", redisServerPath());
+export const CHROMIUM_TOOL = externalTool("chromium", "MESOGUARD_CHROMIUM", "the page tests (dashboard, participant page, mediasoup browser publishing)");
 export const TEST_TOOLS: TestTool[] = [CHROMIUM_TOOL, FFMPEG_TOOL, REDIS_TOOL];
 
 /** Throws, naming the tool and how to install it, when its binary is not there. */
