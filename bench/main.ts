@@ -9,7 +9,6 @@ import path from "node:path";
 
 import { packageRoot } from "../src/models/paths.js";
 import { loadAddon } from "../src/native/loadAddon.js";
-import { FFMPEG_TOOL, provisionTools, REDIS_TOOL } from "./tools.js";
 import { SCAN_DEFAULTS } from "../src/scan/scanOptions.js";
 import { probeProviders } from "../src/scoring/providerProbe.js";
 import { runBaseline } from "./baseline.js";
@@ -23,6 +22,7 @@ import { runScanMemory } from "./scanMemory.js";
 import { DETECTORS, MESONET_MODELS, BATCH_SIZES, faceCrop, runStages, stageIterations } from "./stages.js";
 import { runMesoNetSettings, SETTINGS_MODELS } from "./mesonetSettings.js";
 import { nowMs, round } from "./stats.js";
+import { FFMPEG_TOOL, provisionTools, REDIS_TOOL } from "./tools.js";
 
 const USAGE = `Usage: node dist/bench/main.js [--quick] [--out DIR] [--duration SECONDS] [--bound-ms MS] [--detect-every K]
 

@@ -19,7 +19,7 @@ afterEach(() => {
   vi.resetModules();
 });
 
-/** The test helpers loaded with `env` set (they read the tool paths when loaded). */
+/** The test helpers and the bench's parts that run the tools, loaded with `env` set (they read the tool paths when loaded). */
 async function loadWith(env: Record<string, string>) {
   Object.assign(process.env, env);
   vi.resetModules();
@@ -27,6 +27,11 @@ async function loadWith(env: Record<string, string>) {
     tools: await import("./helpers/tools.js"),
     browser: await import("./helpers/browser.js"),
     setup: await import("./globalSetup.js"),
+    bench: {
+      tools: await import("../bench/tools.js"),
+      scanMemory: await import("../bench/scanMemory.js"),
+      cluster: await import("../bench/cluster.js"),
+    },
   };
 }
 
@@ -99,19 +104,8 @@ describe("without apt-get rights", () => {
 });
 
 describe("the bench without ffmpeg or redis-server", () => {
-  /** bench/tools.ts and what uses it, loaded with `env` set. */
-  async function benchWith(env: Record<string, string>) {
-    Object.assign(process.env, env);
-    vi.resetModules();
-    return {
-      tools: await import("../bench/tools.js"),
-      scanMemory: await import("../bench/scanMemory.js"),
-      cluster: await import("../bench/cluster.js"),
-    };
-  }
-
   it("skips the recorded hour and the cluster run, saying why and how to install them, instead of failing", async () => {
-    const { scanMemory, cluster } = await benchWith({ MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` });
+    const { scanMemory, cluster } = (await loadWith({ MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` })).bench;
     const started = Date.now();
     expect(scanMemory.runScanMemory("/no/photo.jpg", 2)).toEqual({
       skipped:
@@ -126,7 +120,7 @@ describe("the bench without ffmpeg or redis-server", () => {
   });
 
   it("its provisioning says in one line what to install when apt-get may not", async () => {
-    const { tools } = await benchWith({ MESOGUARD_SKIP_APT: "1", MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` });
+    const { tools } = (await loadWith({ MESOGUARD_SKIP_APT: "1", MESOGUARD_FFMPEG: `${NOWHERE}/ffmpeg`, MESOGUARD_REDIS_SERVER: `${NOWHERE}/redis-server` })).bench;
     const lines: string[] = [];
     tools.provisionTools([tools.FFMPEG_TOOL, tools.REDIS_TOOL], "mesoguard bench", "the runs that need them will be skipped", (line) => lines.push(line));
     expect(lines).toEqual([
