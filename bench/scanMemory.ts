@@ -15,7 +15,7 @@ import { findMediaFiles } from "../src/scan/mediaFiles.js";
 import { scanFiles } from "../src/scan/scanFiles.js";
 import { MesoNetScorer } from "../src/scoring/MesoNetScorer.js";
 import { round } from "./stats.js";
-import { FFMPEG_TOOL, toolAbsence } from "./tools.js";
+import { FFMPEG_TOOL, runFfmpeg, toolAbsence } from "./tools.js";
 
 export interface ScanMemoryRun {
   frames: number;
@@ -38,20 +38,15 @@ export interface ScanMemoryResult {
   rssGrowthMb: number;
 }
 
-function ffmpeg(args: string[]): void {
-  const run = spawnSync(FFMPEG_TOOL.path, ["-hide_banner", "-loglevel", "error", "-y", ...args], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
-  if (run.status !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed (${run.error?.message ?? run.status}): ${run.stderr}`);
-}
-
 /**
  * An hour of 1280x720 H.264 at 1 frame/s: the photo padded to 720p, one minute encoded (libx264 ultrafast, still
  * image tuning) and looped 60 times by stream copy: about a second to make, 33 MB, 3600 pictures to decode.
  */
 export function hourLong720p(out: string, photo: string): string {
   const minute = out + ".minute.mp4";
-  ffmpeg(["-loop", "1", "-framerate", "1", "-i", photo, "-t", "60", "-vf", "scale=-2:720,pad=1280:720:(ow-iw)/2:0",
+  runFfmpeg(["-loop", "1", "-framerate", "1", "-i", photo, "-t", "60", "-vf", "scale=-2:720,pad=1280:720:(ow-iw)/2:0",
     "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p", minute]);
-  ffmpeg(["-stream_loop", "59", "-i", minute, "-c", "copy", out]);
+  runFfmpeg(["-stream_loop", "59", "-i", minute, "-c", "copy", out]);
   rmSync(minute);
   return out;
 }

@@ -3,6 +3,7 @@
 // Debian's chromium. Each is a system package: installed with apt-get as root on Debian/Ubuntu
 // (src/install/systemPackages.ts; MESOGUARD_SKIP_APT=1 to opt out), else one line says what to install.
 // MESOGUARD_FFMPEG / MESOGUARD_REDIS_SERVER / MESOGUARD_CHROMIUM point at other binaries (read when this loads).
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
 import { aptInstallCommand, ensureSystemPackages, MissingSystemPackages, type SystemRequirement } from "../src/install/systemPackages.js";
@@ -27,6 +28,21 @@ export const REDIS_TOOL = externalTool("redis-server", REDIS_SERVER_ENV, "the cl
 export function toolAbsence(tool: ExternalTool): string | undefined {
   if (tool.present()) return undefined;
   return `${tool.name} is not installed (no ${tool.path}; ${tool.envVar} picks another binary). Install it as root with: ${aptInstallCommand([tool.aptPackage])}`;
+}
+
+/** ffmpeg's arguments for a quiet run that overwrites its outputs. */
+export const FFMPEG_QUIET = ["-hide_banner", "-loglevel", "error", "-y"];
+
+/**
+ * Runs ffmpeg (quiet, overwriting outputs) to completion; throws saying how to install it when it is absent, and with
+ * its exit status and stderr when it fails.
+ */
+export function runFfmpeg(args: string[]): void {
+  const absent = toolAbsence(FFMPEG_TOOL);
+  if (absent) throw new Error(absent);
+  const run = spawnSync(FFMPEG_TOOL.path, [...FFMPEG_QUIET, ...args], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+  if (run.error) throw new Error(`ffmpeg (${FFMPEG_TOOL.path}) could not be started: ${run.error.message}`);
+  if (run.status !== 0) throw new Error(`ffmpeg ${args.join(" ")} failed (${run.status ?? run.signal}): ${run.stderr.trim()}`);
 }
 
 /**
